@@ -1,0 +1,26 @@
+#pragma once
+// The pattern grammar used by every command:
+//   dense | unstructured | filter[:l1|:l2] | channel[:l1|:l2] | block:RxC | balanced:bank=B | nm:N:M
+#include <string>
+#include <string_view>
+
+namespace sb {
+
+enum class Norm { l1, l2 };
+
+struct Pattern {
+  enum class Kind { dense, unstructured, filter, channel, block, balanced, nm };
+  Kind kind = Kind::dense;
+  int block_rows = 0, block_cols = 0;  // block
+  int bank = 0;                        // balanced
+  int n = 0, m = 0;                    // nm
+  Norm norm = Norm::l1;                // filter / channel ranking
+
+  // Throws sb::Error quoting the text and the grammar on anything else (bad numbers, 0 sizes, N > M).
+  static Pattern parse(std::string_view text);
+  std::string to_string() const;       // canonical text; parse(to_string()) == *this
+  bool structured() const { return kind == Kind::filter || kind == Kind::channel; }
+  bool operator==(const Pattern&) const = default;
+};
+
+}  // namespace sb

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages sparsebench needs, and only those that are missing.
+# Idempotent: when everything is present it changes nothing and runs no apt-get update.
+# Usage: scripts/install-deps.sh [--minimal]   (--minimal skips the optional heavy ones: libtorch, onnx)
+set -euo pipefail
+
+required=(
+  build-essential cmake ninja-build pkg-config zlib1g-dev
+  libdnnl-dev libeigen3-dev libxsmm-dev libxnnpack-dev
+  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev libsqlite3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libomp-dev
+)
+optional=(libtorch-dev libonnx-dev dataset-fashion-mnist)
+[[ "${1:-}" == "--minimal" ]] || required+=("${optional[@]}")
+
+missing=()
+for p in "${required[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#required[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: not root and no sudo; install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
