@@ -23,7 +23,11 @@ struct LayerInfo {
 // - global: one magnitude threshold across the prunable layers (needs `weights`, same order);
 // - erk: Erdos-Renyi-Kernel (Evci et al., RigL 2020): density proportional to
 //   (sum of dims) / (product of dims), scaled to the target, layers that would exceed density 1
-//   kept dense and the rest re-scaled.
+//   kept dense and the rest re-scaled (iterated until none exceeds 1). The prunable parameters
+//   keep exactly (1 - target) of their total (before each layer rounds to whole weights).
+// Every value is in [0, 1), ready for make_mask. Throws for a target outside [0, 1), a layer shape
+// that is not 2-D / 4-D with dimensions >= 1, a target > 0 with no prunable layer, and (global) a
+// missing weight or one whose shape differs from its layer's.
 std::vector<double> allocate_sparsity(const std::vector<LayerInfo>& layers, double target, Allocation how,
                                       const std::vector<Tensor>& weights = {});
 

@@ -9,7 +9,24 @@
 // Sparsity: the requested fraction of pruned weights, in [0, 1). The mask hits it exactly, or the
 // nearest feasible value (a whole number of filters, blocks, or k per bank), reported in
 // `achieved` and explained in `note`. Ties are broken by position (lower index kept), so masks are
-// deterministic.
+// deterministic. A score with a NaN (or a NaN weight under |w|) is rejected: NaN cannot be ranked.
+// Counts round half away from zero (round(2.5) = 3). A request below 1 never empties a tensor: at
+// least one weight (filter, channel, block, one per bank) is kept, and `note` says when that bit.
+//
+// Per pattern (R x K is the 2-D view, s the requested sparsity):
+// - unstructured: exactly round(s * numel) weights pruned (at most numel - 1).
+// - filter: round(s * R) whole rows pruned; channel: round(s * in) whole input channels pruned.
+//   Ranked by the L1 or L2 norm of the score over the filter / channel (magnitude: the weight norm).
+// - block:RxC: blocks tile the 2-D view from (0, 0). When R or K is not a multiple of the block,
+//   the edge blocks are partial and count by their real elements (the BSR format pads them).
+//   Blocks are ranked by mean |score| per element, so a small edge block is not pruned merely for
+//   being small; the pruned count is the prefix of that ranking nearest s * numel (within one
+//   block). A block larger than the 2-D view is rejected.
+// - balanced:bank=B: every row is cut into banks of B consecutive columns; a full bank keeps exactly
+//   k = round(B * (1 - s)) (at least 1); a narrower last bank of width w keeps round(w * (1 - s))
+//   (at least 1), so its sparsity stays near the request. B > K is rejected.
+// - nm:N:M: every group of M consecutive columns keeps its top N; a narrower last group of width w
+//   keeps min(N, w). M > K is accepted (one partial group per row).
 #include <string>
 #include <vector>
 
@@ -30,7 +47,10 @@ struct MaskResult {
 // For `nm:N:M` the pattern fixes the sparsity at 1 - N/M: any other request is noted, not an error.
 MaskResult make_mask(const Tensor& weight, const Pattern& pattern, double sparsity, const Tensor& score = {});
 
-// Unstructured pruning with one threshold across all `weights` (global magnitude, or `scores`).
+// Unstructured pruning with one threshold across all `weights` (global magnitude, or `scores`,
+// none or one per weight): exactly round(s * total) weights pruned. Ties at the threshold prune the
+// later tensor and the higher index first. Each tensor keeps at least its most important weight (a
+// layer is never emptied); `note` says when that lowered the total. Errors name `weights[i]`.
 std::vector<MaskResult> make_global_masks(const std::vector<Tensor>& weights, double sparsity,
                                           const std::vector<Tensor>& scores = {});
 
