@@ -71,6 +71,7 @@ std::int64_t Tensor::stride(int d) const {
 }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // nothing to lay out
   std::int64_t s = 1;
   for (int i = dim() - 1; i >= 0; --i) {
     if (shape_[i] != 1 && strides_[i] != s) return false;

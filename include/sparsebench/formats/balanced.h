@@ -20,6 +20,10 @@ struct Balanced {
   AlignedVector<float> values;
   AlignedVector<std::uint8_t> off8;
   AlignedVector<std::uint16_t> off16;
+  // How many of the stored entries are padding (value 0) rather than kept entries; set by
+  // from_dense. Kernels need not read it: footprint() and sparsity() report it, and validate()
+  // checks it against the entries that must be padding (repeated offsets) and those that can be (0).
+  std::int64_t padding = 0;
 
   std::int64_t banks() const { return bank > 0 ? (cols + bank - 1) / bank : 0; }
   bool wide_offsets() const { return bank > 256; }
@@ -50,6 +54,9 @@ struct Sparse24 {
   std::int64_t rows = 0, cols = 0;
   AlignedVector<float> values;
   AlignedVector<std::uint16_t> metadata;
+  // How many stored values are padding (value 0) rather than kept entries, columns >= cols
+  // included; set by from_dense, reported by footprint(), checked by validate() as in Balanced.
+  std::int64_t padding = 0;
 
   std::int64_t cols_padded() const { return (cols + 15) / 16 * 16; }
   // Throws when a group of 4 keeps more than 2 entries.

@@ -56,8 +56,10 @@ struct Coo {
   Footprint footprint(DType value_type = DType::f32) const;
 };
 
-// Exact conversions between the three (no dense detour).
+// Exact conversions between the three (no dense detour). Each validates its input first (throws
+// sb::Error when it is corrupt) and gives its result the narrowest index width that fits.
 Csr csr_from_coo(const Coo& coo);
+Coo coo_from_csr(const Csr& csr);
 Csc csc_from_csr(const Csr& csr);
 Csr csr_from_csc(const Csc& csc);
 
