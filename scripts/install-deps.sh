@@ -6,7 +6,7 @@ set -euo pipefail
 
 required=(
   build-essential cmake ninja-build pkg-config zlib1g-dev
-  libdnnl-dev libeigen3-dev libxsmm-dev libxnnpack-dev
+  libdnnl-dev libeigen3-dev libxsmm-dev libxnnpack-dev libpthreadpool-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libomp-dev
 )

@@ -14,5 +14,9 @@ struct Command {
 };
 
 Command add_info(CLI::App& root);
+Command add_formats(CLI::App& root);
+Command add_kernels(CLI::App& root);
+Command add_models(CLI::App& root);
+Command add_bench(CLI::App& root);
 
 }  // namespace sb::cli

@@ -16,6 +16,10 @@ int main(int argc, char** argv) {
 
   std::vector<sb::cli::Command> commands;
   commands.push_back(sb::cli::add_info(app));
+  commands.push_back(sb::cli::add_formats(app));
+  commands.push_back(sb::cli::add_kernels(app));
+  commands.push_back(sb::cli::add_models(app));
+  commands.push_back(sb::cli::add_bench(app));
 
   try {
     app.parse(argc, argv);

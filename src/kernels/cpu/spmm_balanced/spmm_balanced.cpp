@@ -1,0 +1,94 @@
+// Balanced / N:M kernels: packing (once, at initialize) and registration, fastest first.
+#include "kernels/cpu/spmm_balanced/spmm_balanced.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace sb::cpu {
+
+namespace {
+BalancedPacked pack(const SpmmDesc& desc, const SpmmWeight& w, Footprint* fp) {
+  BalancedPacked p;
+  p.bal = pack_balanced_format(w);
+  *fp = p.bal.footprint();
+  // The kernel reads the next bank's offsets to prefetch: k entries past the end must exist.
+  if (p.bal.wide_offsets())
+    p.bal.off16.resize(p.bal.off16.size() + p.bal.k, 0);
+  else
+    p.bal.off8.resize(p.bal.off8.size() + p.bal.k, 0);
+  std::vector<std::int64_t> prefix(desc.m + 1);
+  for (std::int64_t i = 0; i <= desc.m; ++i) prefix[i] = i;  // every row costs the same
+  p.parts = Partitions(prefix, partition_threads());
+  // Panel geometry as measured for CSR (spmm_csr.cpp): 128-column N tiles, panels of ~64 columns
+  // (whole banks; one bank when the bank is wider).
+  p.tile_vectors = 8;
+  p.panel_banks = std::max(1, 64 / p.bal.bank);
+  return p;
+}
+
+// The panel kernel walks all rows of one panel before the next: store each panel's entries
+// contiguously (panel-major: [panel][row][bank in panel][k]), so that a panel pass streams them.
+// In the row-major balanced layout a pass strides by a whole row (banks x k entries) and, once
+// the weight outgrows L2 (3072x768 at 70 %: 2.9 MB), misses on every row: measured 2-4x slower.
+BalancedPacked pack_panels(const SpmmDesc& desc, const SpmmWeight& w, Footprint* fp) {
+  BalancedPacked p = pack(desc, w, fp);
+  Balanced& b = p.bal;
+  const std::int64_t m = b.rows, banks = b.banks(), k = b.k;
+  AlignedVector<float> values(b.values.size());
+  AlignedVector<std::uint8_t> off8(b.off8.size());
+  AlignedVector<std::uint16_t> off16(b.off16.size());
+  std::int64_t at = 0;
+  for (std::int64_t q0 = 0; q0 < banks; q0 += p.panel_banks) {
+    const std::int64_t q1 = std::min<std::int64_t>(banks, q0 + p.panel_banks);
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t e = (i * banks + q0) * k; e < (i * banks + q1) * k; ++e, ++at) {
+        values[at] = b.values[e];
+        if (b.wide_offsets()) off16[at] = b.off16[e];
+        else off8[at] = b.off8[e];
+      }
+  }
+  b.values = std::move(values);
+  b.off8 = std::move(off8);
+  b.off16 = std::move(off16);
+  return p;
+}
+
+bool panel_case(const SpmmDesc& desc, const SpmmWeight& w, std::string* why) {
+  int bank = 0;
+  if (!balanced_shape(w, &bank, why)) return false;
+  if (desc.n < 16) {
+    if (why) *why = fmt::format("column-panel kernel: n = {} is under one vector of 16, the row kernel is better", desc.n);
+    return false;
+  }
+  const double d = kept_fraction(w);
+  if (d < kPanelMinDensity) {
+    if (why)
+      *why = fmt::format("column-panel kernel: density {:.3f} < {}, the row kernel is faster there", d,
+                         kPanelMinDensity);
+    return false;
+  }
+  return true;
+}
+
+bool check(const SpmmDesc&, const SpmmWeight& w, std::string* why) {
+  int bank = 0;
+  return balanced_shape(w, &bank, why);
+}
+}  // namespace
+
+void register_balanced_kernels(SpmmRegistry& r) {
+  using Impl = KernelImpl<BalancedPacked>;
+  r.add(std::make_unique<Impl>("f32_spmm_balanced_kpanel__avx512", Format::balanced, Isa::avx512,
+                               balanced_panel_avx512, pack_panels, panel_case));
+  r.add(std::make_unique<Impl>("f32_spmm_balanced_1x128__avx512", Format::balanced, Isa::avx512,
+                               balanced_spmm_avx512, pack, check));
+  r.add(std::make_unique<Impl>("f32_spmm_balanced_kpanel__avx2", Format::balanced, Isa::avx2,
+                               balanced_panel_avx2, pack_panels, panel_case));
+  r.add(std::make_unique<Impl>("f32_spmm_balanced_1x64__avx2", Format::balanced, Isa::avx2,
+                               balanced_spmm_avx2, pack, check));
+  r.add(std::make_unique<Impl>("f32_spmm_balanced_1x8__scalar", Format::balanced, Isa::scalar,
+                               balanced_spmm_scalar, pack, check));
+}
+
+}  // namespace sb::cpu

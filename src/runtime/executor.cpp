@@ -1,0 +1,1010 @@
+// The executor: layouts, kernel choice per layer, memory plan, and the op loops.
+#include "sparsebench/runtime/executor.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <mutex>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "sparsebench/bench/stats.h"
+#include "sparsebench/core/error.h"
+#include "sparsebench/core/rng.h"
+#include "sparsebench/core/threads.h"
+#include "sparsebench/kernels/spmm.h"
+#include "sparsebench/prune/mask.h"
+#include "sparsebench/runtime/passes.h"
+
+namespace sb {
+
+namespace {
+
+using Strides = std::vector<std::int64_t>;
+
+// Feature-major layout (see executor.h): the order in which logical dims are stored.
+std::vector<int> layout_perm(std::size_t rank) {
+  std::vector<int> p;
+  if (rank >= 4) {
+    p.push_back(1);
+    p.push_back(0);
+    for (std::size_t d = 2; d < rank; ++d) p.push_back(static_cast<int>(d));
+  } else if (rank >= 2) {
+    p.push_back(static_cast<int>(rank) - 1);
+    for (std::size_t d = 0; d + 1 < rank; ++d) p.push_back(static_cast<int>(d));
+  } else {
+    for (std::size_t d = 0; d < rank; ++d) p.push_back(static_cast<int>(d));
+  }
+  return p;
+}
+
+// Element strides per logical dim in the internal layout.
+Strides internal_strides(const Shape& shape) {
+  const auto perm = layout_perm(shape.size());
+  Strides st(shape.size(), 1);
+  std::int64_t s = 1;
+  for (std::size_t i = perm.size(); i-- > 0;) {
+    st[perm[i]] = s;
+    s *= shape[perm[i]];
+  }
+  return st;
+}
+
+// dst[logical i] = src[logical i] for every index of `shape`, both strided (4-byte elements).
+template <class T>
+void copy_nd(const T* src, const Strides& sst, T* dst, const Strides& dst_st, const Shape& shape) {
+  const int rank = static_cast<int>(shape.size());
+  const std::int64_t n = shape_numel(shape);
+  if (n == 0) return;
+  if (rank == 0) {
+    dst[0] = src[0];
+    return;
+  }
+  std::vector<std::int64_t> idx(rank, 0);
+  std::int64_t so = 0, d_o = 0;
+  const std::int64_t inner = shape[rank - 1], si = sst[rank - 1], di = dst_st[rank - 1];
+  for (std::int64_t e = 0; e < n; e += inner) {
+    for (std::int64_t j = 0; j < inner; ++j) dst[d_o + j * di] = src[so + j * si];
+    for (int d = rank - 2; d >= 0; --d) {
+      ++idx[d];
+      so += sst[d];
+      d_o += dst_st[d];
+      if (idx[d] < shape[d]) break;
+      so -= sst[d] * shape[d];
+      d_o -= dst_st[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// Row-major odometer over `shape` with strides `st`: advances the offset to the next element.
+struct Odometer {
+  const Shape* shape;
+  const Strides* st;
+  std::vector<std::int64_t> idx;
+  std::int64_t off = 0;
+  Odometer(const Shape& s, const Strides& t) : shape(&s), st(&t), idx(s.size(), 0) {}
+  void next() {
+    for (int d = static_cast<int>(idx.size()) - 1; d >= 0; --d) {
+      ++idx[d];
+      off += (*st)[d];
+      if (idx[d] < (*shape)[d]) return;
+      off -= (*st)[d] * (*shape)[d];
+      idx[d] = 0;
+    }
+  }
+};
+
+// Offsets of every element whose index along `axis` is 0.
+std::vector<std::int64_t> slice_bases(const Shape& shape, const Strides& st, int axis) {
+  Shape s = shape;
+  s[axis] = 1;
+  std::vector<std::int64_t> bases;
+  bases.reserve(shape_numel(s));
+  Odometer od(s, st);
+  for (std::int64_t e = 0; e < shape_numel(s); ++e, od.next()) bases.push_back(od.off);
+  return bases;
+}
+
+enum class Act { none, relu, relu6 };
+
+Format natural_format(const Pattern& p) {
+  switch (p.kind) {
+    case Pattern::Kind::block: return Format::bsr;
+    case Pattern::Kind::balanced:
+    case Pattern::Kind::nm: return Format::balanced;
+    default: return Format::csr;
+  }
+}
+
+std::mutex g_cache_mutex;
+std::map<std::string, std::string>& choice_cache() {
+  static std::map<std::string, std::string> cache;
+  return cache;
+}
+
+struct ValueSlot {
+  Shape shape;
+  Strides st;
+  DType dtype = DType::f32;
+  std::size_t bytes = 0;
+  std::size_t offset = 0;
+  Tensor persistent;  // constants: laid out once at compile time
+};
+
+struct Gemm {
+  std::unique_ptr<SpmmOp> op;
+  const SpmmImpl* impl = nullptr;
+  Footprint fp;
+};
+
+struct Step {
+  int node = -1;
+  OpKind op = OpKind::relu;
+  std::vector<int> in;
+  int out = -1;
+  Act act = Act::none;
+  // conv / linear
+  std::vector<Gemm> gemms;  // one per group
+  std::int64_t m = 0, k = 0, ncols = 0, groups = 1;
+  bool im2col = false;
+  Tensor weight, bias;      // depthwise: weight [C, kh*kw]; bias [Cout] (also for GEMM layers)
+  // workspace (im2col, attention scratch, layer_norm statistics)
+  std::size_t ws_bytes = 0, ws_offset = 0;
+  int ws_threads = 1;
+  std::vector<std::int64_t> bases;  // generic reductions
+  LayerPlan plan;
+  double total_ms = 0;
+  std::int64_t calls = 0;
+};
+
+}  // namespace
+
+void clear_kernel_choice_cache() {
+  std::lock_guard<std::mutex> lock(g_cache_mutex);
+  choice_cache().clear();
+}
+
+struct Executor::Impl {
+  Graph g;
+  CompileOptions opt;
+  std::vector<ValueSlot> slots;
+  std::vector<Step> steps;
+  std::vector<LayerPlan> plans;
+  Tensor arena;
+  std::size_t arena_bytes = 0;
+  bool profiling = false;
+
+  float* fptr(int v) {
+    ValueSlot& s = slots[v];
+    if (s.persistent.defined()) return s.persistent.data<float>();
+    return reinterpret_cast<float*>(arena.data<std::uint8_t>() + s.offset);
+  }
+  std::uint32_t* uptr(int v) { return reinterpret_cast<std::uint32_t*>(fptr(v)); }
+  float* ws(const Step& s) { return reinterpret_cast<float*>(arena.data<std::uint8_t>() + s.ws_offset); }
+
+  void compile(const Graph& graph);
+  void poison_arena();
+  void fuse(std::vector<Act>& acts);
+  void plan_weight_layer(Step& s, const Node& n);
+  Gemm choose(const SpmmDesc& desc, const SpmmWeight& w, bool pruned, const std::string& layer);
+  void exec(Step& s);
+  void exec_conv(Step& s, const Node& n);
+  void exec_linear(Step& s);
+  void exec_depthwise(Step& s, const Node& n);
+};
+
+Executor::Executor(const Graph& graph, const CompileOptions& options) : impl_(std::make_unique<Impl>()) {
+  impl_->opt = options;
+  impl_->compile(graph);
+}
+Executor::~Executor() = default;
+
+const Graph& Executor::graph() const { return impl_->g; }
+const std::vector<LayerPlan>& Executor::plan() const { return impl_->plans; }
+std::size_t Executor::arena_bytes() const { return impl_->arena_bytes; }
+std::size_t Executor::weight_bytes_dense() const {
+  std::size_t b = 0;
+  for (const auto& p : impl_->plans) b += p.dense_bytes;
+  return b;
+}
+std::size_t Executor::weight_bytes_stored() const {
+  std::size_t b = 0;
+  for (const auto& p : impl_->plans) b += p.stored_bytes;
+  return b;
+}
+void Executor::set_profiling(bool on) { impl_->profiling = on; }
+void Executor::reset_profile() {
+  for (auto& s : impl_->steps) {
+    s.total_ms = 0;
+    s.calls = 0;
+  }
+}
+std::vector<LayerTiming> Executor::profile() const {
+  std::vector<LayerTiming> out;
+  for (const auto& s : impl_->steps) out.push_back(LayerTiming{s.plan, s.total_ms, s.calls});
+  return out;
+}
+
+// ---- compile ------------------------------------------------------------------------------------
+
+void Executor::Impl::fuse(std::vector<Act>& acts) {
+  const auto& nodes = g.nodes();
+  std::vector<bool> dead(nodes.size(), false);
+  std::vector<int> repl(nodes.size(), -1);
+  acts.assign(nodes.size(), Act::none);
+  auto is_output = [&](int v) { return std::find(g.outputs().begin(), g.outputs().end(), v) != g.outputs().end(); };
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const Node& n = nodes[i];
+    if (!n.has_weight() || is_output(n.output)) continue;
+    const auto cons = g.consumers(n.output);
+    if (cons.size() != 1) continue;
+    const Node& c = nodes[cons[0]];
+    if (c.op != OpKind::relu && c.op != OpKind::relu6) continue;
+    acts[i] = c.op == OpKind::relu ? Act::relu : Act::relu6;
+    dead[cons[0]] = true;
+    repl[cons[0]] = n.output;
+  }
+  // Keep the fused activation's output name reachable: graph outputs are resolved by remove_nodes.
+  std::vector<Act> kept;
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    if (!dead[i]) kept.push_back(acts[i]);
+  g.remove_nodes(dead, repl);
+  acts = std::move(kept);
+}
+
+Gemm Executor::Impl::choose(const SpmmDesc& desc, const SpmmWeight& w, bool pruned, const std::string& layer) {
+  const SpmmRegistry& reg = SpmmRegistry::instance();
+  std::vector<const SpmmImpl*> cands;
+  auto add_baselines = [&] {
+    for (const char* name : {"onednn_sgemm", "onednn_matmul"}) {
+      const SpmmImpl* impl = reg.find(name);
+      if (impl && impl->can_implement(desc, w, nullptr)) cands.push_back(impl);
+    }
+  };
+  const std::string& k = opt.kernel;
+  if (!pruned || k == "dense") {
+    add_baselines();
+  } else if (k == "sparse") {
+    const SpmmImpl& impl = reg.select(desc, w, natural_format(w.pattern));
+    cands.push_back(&impl);
+  } else if (k == "auto") {
+    add_baselines();
+    for (Format f : {natural_format(w.pattern), Format::csr}) {
+      try {
+        const SpmmImpl& impl = reg.select(desc, w, f);
+        if (impl.role() == Role::kernel && std::find(cands.begin(), cands.end(), &impl) == cands.end())
+          cands.push_back(&impl);
+      } catch (const Error&) {
+        // No kernel of ours runs this case in that format: the baselines remain.
+      }
+    }
+  } else {
+    const SpmmImpl* impl = reg.find(k);
+    SB_CHECK(impl, "layer '{}': kernel '{}' does not exist", layer, k);
+    std::string why;
+    SB_CHECK(impl->can_implement(desc, w, &why), "layer '{}' ({} x {} x {}, {}): kernel '{}' cannot run it: {}", layer,
+             desc.m, desc.k, desc.n, w.pattern.to_string(), k, why);
+    cands.push_back(impl);
+  }
+  if (cands.empty()) {
+    // No oneDNN (should not happen in a normal build): the reference still runs it.
+    cands.push_back(&reg.select(desc, w, Format::dense));
+  }
+  Gemm best;
+  if (cands.size() == 1) {
+    best.impl = cands[0];
+  } else {
+    const std::string key = fmt::format("{}x{}x{} b{} r{} {} {:.4f} t{} {}", desc.m, desc.k, desc.n, desc.has_bias,
+                                         desc.relu, pruned ? w.pattern.to_string() : "dense",
+                                         pruned && w.mask.defined() ? mask_sparsity(w.mask) : 0.0, num_threads(), k);
+    {
+      std::lock_guard<std::mutex> lock(g_cache_mutex);
+      auto it = choice_cache().find(key);
+      if (it != choice_cache().end())
+        for (const SpmmImpl* c : cands)
+          if (c->name() == it->second) best.impl = c;
+    }
+    if (!best.impl) {
+      Tensor x = Tensor::empty({desc.k, desc.n}), y = Tensor::empty({desc.m, desc.n}), b = Tensor::zeros({desc.m});
+      Rng rng(0x7157);
+      rng.fill_uniform(x, -1.f, 1.f);
+      double best_ms = std::numeric_limits<double>::infinity();
+      for (const SpmmImpl* c : cands) {
+        auto op = c->initialize(desc, w);
+        const Stats st = measure([&] { op->run(x.data<float>(), y.data<float>(), b.data<float>()); }, opt.auto_min_reps,
+                                 opt.auto_min_seconds, 1, 1000);
+        if (st.median_ms < best_ms) {
+          best_ms = st.median_ms;
+          best.impl = c;
+          best.op = std::move(op);
+        }
+      }
+      std::lock_guard<std::mutex> lock(g_cache_mutex);
+      choice_cache()[key] = best.impl->name();
+    }
+  }
+  if (!best.op) best.op = best.impl->initialize(desc, w);
+  best.fp = best.op->footprint();
+  return best;
+}
+
+
+void Executor::Impl::plan_weight_layer(Step& s, const Node& n) {
+  const Tensor w = n.param("weight").contiguous();
+  const bool conv = n.op == OpKind::conv2d;
+  const Shape& xs = slots[n.inputs[0]].shape;
+  const Shape& ys = slots[n.output].shape;
+  const std::int64_t out_ch = w.size(0);
+  std::int64_t kg = 0;
+  if (conv) {
+    s.groups = n.attrs.groups;
+    kg = w.size(1) * w.size(2) * w.size(3);
+    s.ncols = ys[0] * ys[2] * ys[3];
+    const auto& a = n.attrs;
+    s.im2col = !(a.kernel[0] == 1 && a.kernel[1] == 1 && a.stride[0] == 1 && a.stride[1] == 1 && a.padding[0] == 0 &&
+                 a.padding[1] == 0);
+    if (s.im2col) s.ws_bytes = static_cast<std::size_t>(kg * s.groups * s.ncols) * sizeof(float);
+  } else {
+    SB_CHECK(xs.size() == 2 || xs.size() == 3, "layer '{}' (linear): the executor runs inputs of rank 2 or 3, got {}",
+             n.name, shape_to_string(xs));
+    kg = w.size(1);
+    s.ncols = shape_numel(ys) / out_ch;
+  }
+  s.m = out_ch / s.groups;
+  s.k = kg;
+  if (n.params.count("bias")) s.bias = n.param("bias").contiguous();
+  const bool pruned = n.mask.defined() && mask_sparsity(n.mask) > 0;
+  const Tensor wflat = w.reshape({out_ch, kg});
+  const Tensor mflat = pruned ? n.mask.contiguous().reshape({out_ch, kg}) : Tensor();
+  SpmmDesc desc;
+  desc.m = s.m;
+  desc.k = s.k;
+  desc.n = s.ncols;
+  desc.has_bias = s.bias.defined();
+  desc.relu = s.act != Act::none;
+  std::vector<std::string> names;
+  s.plan.format.clear();
+  for (std::int64_t gi = 0; gi < s.groups; ++gi) {
+    SpmmWeight sw;
+    sw.dense = Tensor::from_data({s.m, kg}, wflat.data<float>() + gi * s.m * kg);
+    if (pruned) sw.mask = Tensor::from_data({s.m, kg}, mflat.data<std::uint8_t>() + gi * s.m * kg);
+    sw.pattern = pruned ? n.pattern : Pattern{};
+    Gemm gm = choose(desc, sw, pruned, n.name);
+    if (std::find(names.begin(), names.end(), gm.impl->name()) == names.end()) names.push_back(gm.impl->name());
+    s.plan.stored_bytes += gm.fp.total();
+    if (s.plan.format.empty() || s.plan.format == "dense") s.plan.format = format_name(gm.impl->format());
+    s.gemms.push_back(std::move(gm));
+  }
+  s.plan.kernel = fmt::format("{}", fmt::join(names, ","));
+  s.plan.m = s.m;
+  s.plan.k = s.k;
+  s.plan.n = s.ncols;
+  s.plan.groups = s.groups;
+  s.plan.dense_bytes = static_cast<std::size_t>(w.numel()) * sizeof(float);
+  s.plan.sparsity = pruned ? mask_sparsity(n.mask) : 0.0;
+}
+
+void Executor::Impl::compile(const Graph& graph) {
+  g = graph.clone();
+  if (opt.fold_batch_norm) fold_batch_norm(g);
+  std::vector<Act> acts;
+  if (opt.fuse_activations)
+    fuse(acts);
+  else
+    acts.assign(g.nodes().size(), Act::none);
+  const int max_threads = std::max(num_threads(), available_cpus());
+
+  slots.assign(g.values().size(), ValueSlot{});
+  for (std::size_t v = 0; v < g.values().size(); ++v) {
+    const Value& val = g.values()[v];
+    slots[v].shape = val.shape;
+    slots[v].st = internal_strides(val.shape);
+    slots[v].dtype = val.dtype;
+    slots[v].bytes = static_cast<std::size_t>(shape_numel(val.shape)) * 4;
+  }
+
+  const auto& nodes = g.nodes();
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const Node& n = nodes[i];
+    if (n.op == OpKind::constant) {
+      const Tensor p = n.param("value").contiguous();
+      ValueSlot& sl = slots[n.output];
+      sl.persistent = Tensor::empty(sl.shape);
+      copy_nd(p.data<float>(), p.strides(), sl.persistent.data<float>(), sl.st, sl.shape);
+      continue;
+    }
+    Step s;
+    s.node = static_cast<int>(i);
+    s.op = n.op;
+    s.in = n.inputs;
+    s.out = n.output;
+    s.act = acts[i];
+    s.plan.name = n.name;
+    s.plan.op = fmt::format("{}{}", op_name(n.op), s.act == Act::relu ? "+relu" : s.act == Act::relu6 ? "+relu6" : "");
+    s.plan.kernel = "loop";
+    s.plan.format.assign(1, '-');  // not = "-": GCC 12 -Wrestrict false positive (PR 105329)
+    s.plan.flops = g.cost(static_cast<int>(i)).flops;
+    const Shape& xs = slots[n.inputs.empty() ? n.output : n.inputs[0]].shape;
+    switch (n.op) {
+      case OpKind::conv2d:
+        if (n.is_depthwise()) {
+          const Tensor w = n.param("weight").contiguous();
+          s.weight = w.reshape({w.size(0), w.size(2) * w.size(3)});
+          if (n.params.count("bias")) s.bias = n.param("bias").contiguous();
+          s.plan.kernel = "direct_depthwise";
+          s.plan.format = "dense";
+          s.plan.dense_bytes = s.plan.stored_bytes = static_cast<std::size_t>(w.numel()) * sizeof(float);
+          s.plan.sparsity = n.mask.defined() ? mask_sparsity(n.mask) : 0.0;
+        } else {
+          plan_weight_layer(s, n);
+        }
+        break;
+      case OpKind::linear: plan_weight_layer(s, n); break;
+      case OpKind::attention: {
+        const std::int64_t t = xs[1];
+        s.ws_threads = max_threads;
+        s.ws_bytes = static_cast<std::size_t>(2 * t * t * max_threads) * sizeof(float);
+        break;
+      }
+      case OpKind::layer_norm: {
+        const int last = static_cast<int>(xs.size()) - 1;
+        if (xs.size() == 2 || xs.size() == 3)
+          s.ws_bytes = static_cast<std::size_t>(2 * shape_numel(xs) / xs.back()) * sizeof(float);
+        else
+          s.bases = slice_bases(xs, slots[n.inputs[0]].st, last);
+        break;
+      }
+      case OpKind::softmax: {
+        const int axis = static_cast<int>(n.attrs.axis < 0 ? n.attrs.axis + static_cast<std::int64_t>(xs.size()) : n.attrs.axis);
+        s.bases = slice_bases(xs, slots[n.inputs[0]].st, axis);
+        break;
+      }
+      case OpKind::batch_norm: s.bases = slice_bases(xs, slots[n.inputs[0]].st, 1); break;
+      default: break;
+    }
+    steps.push_back(std::move(s));
+    plans.push_back(steps.back().plan);
+  }
+
+  // Liveness: a value lives from the step that writes it (inputs: from the start) to the last
+  // step that reads it (graph outputs: to the end, they are copied out after the last step).
+  const int nsteps = static_cast<int>(steps.size());
+  std::vector<int> first(slots.size(), -1), last(slots.size(), -1);
+  for (int v : g.inputs()) first[v] = last[v] = 0;
+  for (int i = 0; i < nsteps; ++i) {
+    first[steps[i].out] = last[steps[i].out] = i;
+    for (int v : steps[i].in) last[v] = std::max(last[v], i);
+  }
+  for (int v : g.outputs()) last[v] = std::max(nsteps - 1, 0);
+  std::vector<BufferRequest> reqs;
+  std::vector<std::pair<int, int>> owner;  // (value id, -1) or (-1, step index)
+  for (std::size_t v = 0; v < slots.size(); ++v) {
+    if (first[v] < 0 || slots[v].persistent.defined()) continue;
+    reqs.push_back({slots[v].bytes, first[v], std::max(first[v], last[v])});
+    owner.emplace_back(static_cast<int>(v), -1);
+  }
+  for (int i = 0; i < nsteps; ++i)
+    if (steps[i].ws_bytes) {
+      reqs.push_back({steps[i].ws_bytes, i, i});
+      owner.emplace_back(-1, i);
+    }
+  const MemoryPlan mp = plan_memory(reqs);
+  for (std::size_t r = 0; r < reqs.size(); ++r) {
+    if (owner[r].first >= 0)
+      slots[owner[r].first].offset = mp.offsets[r];
+    else
+      steps[owner[r].second].ws_offset = mp.offsets[r];
+  }
+  arena_bytes = mp.total;
+  arena = Tensor::empty({static_cast<std::int64_t>(std::max<std::size_t>(mp.total, 64))}, DType::u8);
+  if (opt.poison) poison_arena();
+}
+
+void Executor::Impl::poison_arena() {
+  auto* p = reinterpret_cast<float*>(arena.data<std::uint8_t>());
+  std::fill(p, p + arena.numel() / 4, std::numeric_limits<float>::quiet_NaN());
+}
+
+// ---- run ---------------------------------------------------------------------------------------
+
+void Executor::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) {
+  Impl& im = *impl_;
+  const Graph& g = im.g;
+  SB_CHECK(inputs.size() == g.inputs().size(), "run: the graph has {} input(s), got {}", g.inputs().size(), inputs.size());
+  if (im.opt.poison) im.poison_arena();
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const int v = g.inputs()[i];
+    const Value& val = g.value(v);
+    const Tensor& t = inputs[i];
+    SB_CHECK(t.defined() && t.shape() == val.shape && t.dtype() == val.dtype, "run: input '{}' must be {} {}, got {} {}",
+             val.name, dtype_name(val.dtype), shape_to_string(val.shape), t.defined() ? dtype_name(t.dtype()) : "undefined",
+             t.defined() ? shape_to_string(t.shape()) : "");
+    copy_nd(static_cast<const std::uint32_t*>(t.raw_data()), t.strides(), im.uptr(v), im.slots[v].st, val.shape);
+  }
+  for (auto& s : im.steps) {
+    if (im.profiling) {
+      const auto t0 = std::chrono::steady_clock::now();
+      im.exec(s);
+      s.total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      ++s.calls;
+    } else {
+      im.exec(s);
+    }
+  }
+  outputs.resize(g.outputs().size());
+  for (std::size_t i = 0; i < g.outputs().size(); ++i) {
+    const int v = g.outputs()[i];
+    const ValueSlot& sl = im.slots[v];
+    if (!outputs[i].defined() || outputs[i].shape() != sl.shape || outputs[i].dtype() != DType::f32 ||
+        !outputs[i].is_contiguous())
+      outputs[i] = Tensor::empty(sl.shape);
+    copy_nd(im.uptr(v), sl.st, static_cast<std::uint32_t*>(outputs[i].raw_data()), outputs[i].strides(), sl.shape);
+  }
+}
+
+std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
+  std::vector<Tensor> out;
+  run(inputs, out);
+  return out;
+}
+
+namespace {
+inline float apply_act(float v, Act a) {
+  if (a == Act::relu) return v > 0.f ? v : 0.f;
+  if (a == Act::relu6) return std::min(std::max(v, 0.f), 6.f);
+  return v;
+}
+}  // namespace
+
+void Executor::Impl::exec_conv(Step& s, const Node& n) {
+  const float* x = fptr(s.in[0]);
+  float* y = fptr(s.out);
+  const Shape& xs = slots[s.in[0]].shape;
+  const Shape& ys = slots[s.out].shape;
+  const float* X = x;
+  if (s.im2col) {
+    const std::int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], Ho = ys[2], Wo = ys[3];
+    const auto& a = n.attrs;
+    const std::int64_t kh = a.kernel[0], kw = a.kernel[1], sh = a.stride[0], sw = a.stride[1], ph = a.padding[0],
+                       pw = a.padding[1], dh = a.dilation[0], dw = a.dilation[1];
+    float* col = ws(s);
+    const std::int64_t rows = C * kh * kw, ncols = s.ncols;
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t c = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
+      float* dst = col + r * ncols;
+      for (std::int64_t b = 0; b < N; ++b) {
+        const float* src = x + (c * N + b) * H * W;
+        for (std::int64_t oy = 0; oy < Ho; ++oy) {
+          float* d = dst + (b * Ho + oy) * Wo;
+          const std::int64_t iy = oy * sh - ph + ky * dh;
+          if (iy < 0 || iy >= H) {
+            std::fill(d, d + Wo, 0.f);
+            continue;
+          }
+          const float* row = src + iy * W;
+          const std::int64_t off = kx * dw - pw;
+          if (sw == 1) {
+            const std::int64_t lo = std::clamp<std::int64_t>(-off, 0, Wo), hi = std::clamp<std::int64_t>(W - off, lo, Wo);
+            std::fill(d, d + lo, 0.f);
+            std::memcpy(d + lo, row + lo + off, static_cast<std::size_t>(hi - lo) * sizeof(float));
+            std::fill(d + hi, d + Wo, 0.f);
+          } else {
+            for (std::int64_t ox = 0; ox < Wo; ++ox) {
+              const std::int64_t ix = ox * sw + off;
+              d[ox] = (ix >= 0 && ix < W) ? row[ix] : 0.f;
+            }
+          }
+        }
+      }
+    }
+    X = col;
+  }
+  const float* bias = s.bias.defined() ? s.bias.data<float>() : nullptr;
+  for (std::int64_t gi = 0; gi < s.groups; ++gi)
+    s.gemms[gi].op->run(X + gi * s.k * s.ncols, y + gi * s.m * s.ncols, bias ? bias + gi * s.m : nullptr);
+  if (s.act == Act::relu6) {
+    const std::int64_t total = s.m * s.groups * s.ncols;
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+    for (std::int64_t i = 0; i < total; ++i) y[i] = std::min(y[i], 6.f);
+  }
+}
+
+void Executor::Impl::exec_linear(Step& s) {
+  float* y = fptr(s.out);
+  s.gemms[0].op->run(fptr(s.in[0]), y, s.bias.defined() ? s.bias.data<float>() : nullptr);
+  if (s.act == Act::relu6) {
+    const std::int64_t total = s.m * s.ncols;
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+    for (std::int64_t i = 0; i < total; ++i) y[i] = std::min(y[i], 6.f);
+  }
+}
+
+void Executor::Impl::exec_depthwise(Step& s, const Node& n) {
+  const float* x = fptr(s.in[0]);
+  float* y = fptr(s.out);
+  const Shape& xs = slots[s.in[0]].shape;
+  const Shape& ys = slots[s.out].shape;
+  const std::int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], Ho = ys[2], Wo = ys[3];
+  const auto& a = n.attrs;
+  const std::int64_t kh = a.kernel[0], kw = a.kernel[1], sh = a.stride[0], sw = a.stride[1], ph = a.padding[0],
+                     pw = a.padding[1], dh = a.dilation[0], dw = a.dilation[1];
+  const float* wt = s.weight.data<float>();
+  const float* bias = s.bias.defined() ? s.bias.data<float>() : nullptr;
+  const Act act = s.act;
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+  for (std::int64_t p = 0; p < C * N; ++p) {
+    const std::int64_t c = p / N;
+    const float* in = x + p * H * W;
+    float* out = y + p * Ho * Wo;
+    const float* w = wt + c * kh * kw;
+    const float b = bias ? bias[c] : 0.f;
+    for (std::int64_t oy = 0; oy < Ho; ++oy) {
+      float* o = out + oy * Wo;
+      std::fill(o, o + Wo, b);
+      for (std::int64_t ky = 0; ky < kh; ++ky) {
+        const std::int64_t iy = oy * sh - ph + ky * dh;
+        if (iy < 0 || iy >= H) continue;
+        const float* row = in + iy * W;
+        for (std::int64_t kx = 0; kx < kw; ++kx) {
+          const float wv = w[ky * kw + kx];
+          const std::int64_t off = kx * dw - pw;
+          const std::int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+          const std::int64_t hi = W - 1 - off < 0 ? 0 : std::min(Wo, (W - 1 - off) / sw + 1);
+          if (sw == 1) {
+            const float* r = row + off;
+            for (std::int64_t ox = lo; ox < hi; ++ox) o[ox] += wv * r[ox];
+          } else {
+            for (std::int64_t ox = lo; ox < hi; ++ox) o[ox] += wv * row[ox * sw + off];
+          }
+        }
+      }
+      if (act != Act::none)
+        for (std::int64_t ox = 0; ox < Wo; ++ox) o[ox] = apply_act(o[ox], act);
+    }
+  }
+}
+
+void Executor::Impl::exec(Step& s) {
+  const Node& n = g.nodes()[s.node];
+  const int nt = num_threads();
+  switch (s.op) {
+    case OpKind::conv2d:
+      if (s.weight.defined())
+        exec_depthwise(s, n);
+      else
+        exec_conv(s, n);
+      return;
+    case OpKind::linear: exec_linear(s); return;
+    case OpKind::relu:
+    case OpKind::relu6:
+    case OpKind::gelu: {
+      const float* x = fptr(s.in[0]);
+      float* y = fptr(s.out);
+      const std::int64_t total = shape_numel(slots[s.out].shape);
+      if (s.op == OpKind::relu) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (std::int64_t i = 0; i < total; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
+      } else if (s.op == OpKind::relu6) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (std::int64_t i = 0; i < total; ++i) y[i] = std::min(std::max(x[i], 0.f), 6.f);
+      } else {
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (std::int64_t i = 0; i < total; ++i) y[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * 0.70710678118654752f));
+      }
+      return;
+    }
+    case OpKind::add: {
+      const float* a = fptr(s.in[0]);
+      const float* b = fptr(s.in[1]);
+      float* y = fptr(s.out);
+      const Shape& shape = slots[s.out].shape;
+      const std::int64_t total = shape_numel(shape);
+      if (slots[s.in[1]].shape == shape) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (std::int64_t i = 0; i < total; ++i) y[i] = a[i] + b[i];
+      } else {
+        Strides bst = slots[s.in[1]].st;
+        bst[0] = 0;  // broadcast over the batch
+        Odometer oa(shape, slots[s.out].st), ob(shape, bst);
+        for (std::int64_t e = 0; e < total; ++e, oa.next(), ob.next()) y[oa.off] = a[oa.off] + b[ob.off];
+      }
+      return;
+    }
+    case OpKind::max_pool:
+    case OpKind::avg_pool: {
+      const float* x = fptr(s.in[0]);
+      float* y = fptr(s.out);
+      const Shape& xs = slots[s.in[0]].shape;
+      const Shape& ys = slots[s.out].shape;
+      const std::int64_t planes = xs[0] * xs[1], H = xs[2], W = xs[3], Ho = ys[2], Wo = ys[3];
+      const auto& a = n.attrs;
+      const bool is_max = s.op == OpKind::max_pool;
+      const float inv = 1.f / static_cast<float>(a.kernel[0] * a.kernel[1]);
+#pragma omp parallel for schedule(static) num_threads(nt)
+      for (std::int64_t p = 0; p < planes; ++p) {
+        const float* in = x + p * H * W;
+        float* out = y + p * Ho * Wo;
+        for (std::int64_t oy = 0; oy < Ho; ++oy)
+          for (std::int64_t ox = 0; ox < Wo; ++ox) {
+            float acc = is_max ? -std::numeric_limits<float>::infinity() : 0.f;
+            for (std::int64_t ky = 0; ky < a.kernel[0]; ++ky) {
+              const std::int64_t iy = oy * a.stride[0] - a.padding[0] + ky;
+              if (iy < 0 || iy >= H) continue;
+              for (std::int64_t kx = 0; kx < a.kernel[1]; ++kx) {
+                const std::int64_t ix = ox * a.stride[1] - a.padding[1] + kx;
+                if (ix < 0 || ix >= W) continue;
+                const float v = in[iy * W + ix];
+                acc = is_max ? std::max(acc, v) : acc + v;
+              }
+            }
+            out[oy * Wo + ox] = is_max ? acc : acc * inv;
+          }
+      }
+      return;
+    }
+    case OpKind::global_avg_pool: {
+      const float* x = fptr(s.in[0]);
+      float* y = fptr(s.out);
+      const Shape& xs = slots[s.in[0]].shape;
+      const std::int64_t planes = xs[0] * xs[1], hw = xs[2] * xs[3];
+#pragma omp parallel for schedule(static) num_threads(nt)
+      for (std::int64_t p = 0; p < planes; ++p) {
+        double acc = 0;
+        for (std::int64_t i = 0; i < hw; ++i) acc += x[p * hw + i];
+        y[p] = static_cast<float>(acc / static_cast<double>(hw));
+      }
+      return;
+    }
+    case OpKind::flatten:
+    case OpKind::reshape: {
+      const ValueSlot &in = slots[s.in[0]], &out = slots[s.out];
+      const float* x = fptr(s.in[0]);
+      float* y = fptr(s.out);
+      if (in.shape == out.shape) {
+        std::memcpy(y, x, in.bytes);
+        return;
+      }
+      Odometer oi(in.shape, in.st), oo(out.shape, out.st);
+      const std::int64_t total = shape_numel(in.shape);
+      for (std::int64_t e = 0; e < total; ++e, oi.next(), oo.next()) y[oo.off] = x[oi.off];
+      return;
+    }
+    case OpKind::transpose: {
+      const ValueSlot &in = slots[s.in[0]], &out = slots[s.out];
+      const auto r = static_cast<std::int64_t>(in.shape.size());
+      const std::int64_t a0 = n.attrs.axis < 0 ? n.attrs.axis + r : n.attrs.axis;
+      const std::int64_t a1 = n.attrs.axis2 < 0 ? n.attrs.axis2 + r : n.attrs.axis2;
+      Strides src = in.st;
+      std::swap(src[a0], src[a1]);
+      copy_nd(fptr(s.in[0]), src, fptr(s.out), out.st, out.shape);
+      return;
+    }
+    case OpKind::concat: {
+      const ValueSlot& out = slots[s.out];
+      const auto r = static_cast<std::int64_t>(out.shape.size());
+      const std::int64_t axis = n.attrs.axis < 0 ? n.attrs.axis + r : n.attrs.axis;
+      std::int64_t start = 0;
+      for (int v : s.in) {
+        copy_nd(fptr(v), slots[v].st, fptr(s.out) + start * out.st[axis], out.st, slots[v].shape);
+        start += slots[v].shape[axis];
+      }
+      return;
+    }
+    case OpKind::cls_token: {
+      const ValueSlot &in = slots[s.in[0]], &out = slots[s.out];
+      float* y = fptr(s.out);
+      const float* tok = n.param("token").data<float>();
+      for (std::int64_t b = 0; b < out.shape[0]; ++b)
+        for (std::int64_t c = 0; c < out.shape[2]; ++c) y[b * out.st[0] + c * out.st[2]] = tok[c];
+      copy_nd(fptr(s.in[0]), in.st, y + out.st[1], out.st, in.shape);
+      return;
+    }
+    case OpKind::embedding: {
+      const ValueSlot &in = slots[s.in[0]], &out = slots[s.out];
+      const auto* ids = reinterpret_cast<const std::int32_t*>(fptr(s.in[0]));
+      const Tensor& w = n.param("weight");
+      const std::int64_t vocab = w.size(0), hidden = w.size(1);
+      const float* wt = w.data<float>();
+      float* y = fptr(s.out);
+      for (std::int64_t b = 0; b < in.shape[0]; ++b)
+        for (std::int64_t t = 0; t < in.shape[1]; ++t) {
+          const std::int32_t id = ids[b * in.st[0] + t * in.st[1]];
+          SB_CHECK(id >= 0 && id < vocab, "node '{}' (embedding): token id {} at [{}, {}] outside [0, {})", n.name, id,
+                   b, t, vocab);
+          float* o = y + b * out.st[0] + t * out.st[1];
+          const float* row = wt + id * hidden;
+          for (std::int64_t h = 0; h < hidden; ++h) o[h * out.st[2]] = row[h];
+        }
+      return;
+    }
+    case OpKind::batch_norm: {
+      float* y = fptr(s.out);
+      const float* x = fptr(s.in[0]);
+      const ValueSlot& in = slots[s.in[0]];
+      const std::int64_t C = in.shape[1], sc = in.st[1];
+      const float *gm = n.param("weight").data<float>(), *bt = n.param("bias").data<float>(),
+                  *mu = n.param("running_mean").data<float>(), *var = n.param("running_var").data<float>();
+      const auto nb = static_cast<std::int64_t>(s.bases.size());
+      for (std::int64_t c = 0; c < C; ++c) {
+        const float scale = gm[c] / std::sqrt(var[c] + static_cast<float>(n.attrs.eps));
+        const float shift = bt[c] - mu[c] * scale;
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (std::int64_t i = 0; i < nb; ++i) {
+          const std::int64_t o = s.bases[i] + c * sc;
+          y[o] = x[o] * scale + shift;
+        }
+      }
+      return;
+    }
+    case OpKind::layer_norm: {
+      const ValueSlot& in = slots[s.in[0]];
+      const float* x = fptr(s.in[0]);
+      float* y = fptr(s.out);
+      const float* gm = n.param("weight").data<float>();
+      const float* bt = n.param("bias").data<float>();
+      const std::int64_t C = in.shape.back();
+      const auto eps = static_cast<float>(n.attrs.eps);
+      if (s.bases.empty()) {
+        // Feature dim outermost: x is [C][R]; statistics for all R columns at once, row by row.
+        const std::int64_t R = shape_numel(in.shape) / C;
+        float* mean = ws(s);
+        float* rstd = mean + R;
+#pragma omp parallel num_threads(nt)
+        {
+          const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+          const std::int64_t r0 = R * tid / nth, r1 = R * (tid + 1) / nth;
+          for (std::int64_t r = r0; r < r1; ++r) mean[r] = rstd[r] = 0.f;
+          for (std::int64_t c = 0; c < C; ++c)
+            for (std::int64_t r = r0; r < r1; ++r) mean[r] += x[c * R + r];
+          for (std::int64_t r = r0; r < r1; ++r) mean[r] /= static_cast<float>(C);
+          for (std::int64_t c = 0; c < C; ++c)
+            for (std::int64_t r = r0; r < r1; ++r) {
+              const float d = x[c * R + r] - mean[r];
+              rstd[r] += d * d;
+            }
+          for (std::int64_t r = r0; r < r1; ++r) rstd[r] = 1.f / std::sqrt(rstd[r] / static_cast<float>(C) + eps);
+          for (std::int64_t c = 0; c < C; ++c)
+            for (std::int64_t r = r0; r < r1; ++r) y[c * R + r] = (x[c * R + r] - mean[r]) * rstd[r] * gm[c] + bt[c];
+        }
+      } else {
+        const std::int64_t sc = in.st.back();
+        const auto nb = static_cast<std::int64_t>(s.bases.size());
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (std::int64_t i = 0; i < nb; ++i) {
+          const std::int64_t b = s.bases[i];
+          double mu = 0, var = 0;
+          for (std::int64_t c = 0; c < C; ++c) mu += x[b + c * sc];
+          mu /= static_cast<double>(C);
+          for (std::int64_t c = 0; c < C; ++c) var += (x[b + c * sc] - mu) * (x[b + c * sc] - mu);
+          const double rs = 1.0 / std::sqrt(var / static_cast<double>(C) + eps);
+          for (std::int64_t c = 0; c < C; ++c)
+            y[b + c * sc] = static_cast<float>((x[b + c * sc] - mu) * rs) * gm[c] + bt[c];
+        }
+      }
+      return;
+    }
+    case OpKind::softmax: {
+      const ValueSlot& in = slots[s.in[0]];
+      const auto r = static_cast<std::int64_t>(in.shape.size());
+      const std::int64_t axis = n.attrs.axis < 0 ? n.attrs.axis + r : n.attrs.axis;
+      const std::int64_t L = in.shape[axis], sa = in.st[axis];
+      const float* x = fptr(s.in[0]);
+      float* y = fptr(s.out);
+      const auto nb = static_cast<std::int64_t>(s.bases.size());
+#pragma omp parallel for schedule(static) num_threads(nt)
+      for (std::int64_t i = 0; i < nb; ++i) {
+        const std::int64_t b = s.bases[i];
+        float mx = -std::numeric_limits<float>::infinity();
+        for (std::int64_t j = 0; j < L; ++j) mx = std::max(mx, x[b + j * sa]);
+        float sum = 0.f;
+        for (std::int64_t j = 0; j < L; ++j) {
+          const float e = std::exp(x[b + j * sa] - mx);
+          y[b + j * sa] = e;
+          sum += e;
+        }
+        const float inv = 1.f / sum;
+        for (std::int64_t j = 0; j < L; ++j) y[b + j * sa] *= inv;
+      }
+      return;
+    }
+    case OpKind::matmul: {
+      const ValueSlot &A = slots[s.in[0]], &B = slots[s.in[1]], &O = slots[s.out];
+      const auto r = A.shape.size();
+      const std::int64_t M = A.shape[r - 2], K = A.shape[r - 1], Nn = B.shape[r - 1];
+      const Shape batch(A.shape.begin(), A.shape.end() - 2);
+      const Strides sa(A.st.begin(), A.st.end() - 2), sb(B.st.begin(), B.st.end() - 2), so(O.st.begin(), O.st.end() - 2);
+      const float* a = fptr(s.in[0]);
+      const float* b = fptr(s.in[1]);
+      float* y = fptr(s.out);
+      const std::int64_t am = A.st[r - 2], ak = A.st[r - 1], bk = B.st[r - 2], bn = B.st[r - 1], om = O.st[r - 2],
+                         on = O.st[r - 1];
+      Odometer da(batch, sa), db(batch, sb), dout(batch, so);
+      for (std::int64_t e = 0; e < shape_numel(batch); ++e, da.next(), db.next(), dout.next()) {
+        const float* pa = a + da.off;
+        const float* pb = b + db.off;
+        float* py = y + dout.off;
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (std::int64_t i = 0; i < M; ++i) {
+          for (std::int64_t j = 0; j < Nn; ++j) py[i * om + j * on] = 0.f;
+          for (std::int64_t kk = 0; kk < K; ++kk) {
+            const float av = pa[i * am + kk * ak];
+            for (std::int64_t j = 0; j < Nn; ++j) py[i * om + j * on] += av * pb[kk * bk + j * bn];
+          }
+        }
+      }
+      return;
+    }
+    case OpKind::attention: {
+      const ValueSlot& qs = slots[s.in[0]];
+      const std::int64_t B = qs.shape[0], T = qs.shape[1], C = qs.shape[2], H = n.attrs.heads, d = C / H;
+      const std::int64_t sB = qs.st[0], sT = qs.st[1], sC = qs.st[2];
+      const float* q = fptr(s.in[0]);
+      const float* k = fptr(s.in[1]);
+      const float* v = fptr(s.in[2]);
+      float* y = fptr(s.out);
+      float* scratch = ws(s);
+      const float scale = 1.f / std::sqrt(static_cast<float>(d));
+      const int threads = std::min(nt, s.ws_threads);
+#pragma omp parallel for schedule(static) num_threads(threads)
+      for (std::int64_t bh = 0; bh < B * H; ++bh) {
+        const std::int64_t b = bh / H, h = bh % H;
+        float* S = scratch + static_cast<std::int64_t>(omp_get_thread_num()) * 2 * T * T;
+        float* PT = S + T * T;
+        std::fill(S, S + T * T, 0.f);
+        for (std::int64_t c = 0; c < d; ++c) {
+          const float* qr = q + (h * d + c) * sC + b * sB;
+          const float* kr = k + (h * d + c) * sC + b * sB;
+          for (std::int64_t i = 0; i < T; ++i) {
+            const float qi = qr[i * sT] * scale;
+            float* Si = S + i * T;
+            for (std::int64_t j = 0; j < T; ++j) Si[j] += qi * kr[j * sT];
+          }
+        }
+        for (std::int64_t i = 0; i < T; ++i) {
+          float* Si = S + i * T;
+          float mx = -std::numeric_limits<float>::infinity();
+          for (std::int64_t j = 0; j < T; ++j) mx = std::max(mx, Si[j]);
+          float sum = 0.f;
+          for (std::int64_t j = 0; j < T; ++j) {
+            Si[j] = std::exp(Si[j] - mx);
+            sum += Si[j];
+          }
+          const float inv = 1.f / sum;
+          for (std::int64_t j = 0; j < T; ++j) PT[j * T + i] = Si[j] * inv;
+        }
+        for (std::int64_t c = 0; c < d; ++c) {
+          const float* vr = v + (h * d + c) * sC + b * sB;
+          float* yr = y + (h * d + c) * sC + b * sB;
+          for (std::int64_t i = 0; i < T; ++i) yr[i * sT] = 0.f;
+          for (std::int64_t j = 0; j < T; ++j) {
+            const float vj = vr[j * sT];
+            const float* P = PT + j * T;
+            for (std::int64_t i = 0; i < T; ++i) yr[i * sT] += vj * P[i];
+          }
+        }
+      }
+      return;
+    }
+    case OpKind::select: {
+      const ValueSlot &in = slots[s.in[0]], &out = slots[s.out];
+      const auto r = static_cast<std::int64_t>(in.shape.size());
+      const std::int64_t axis = n.attrs.axis < 0 ? n.attrs.axis + r : n.attrs.axis;
+      Strides src = in.st;
+      src.erase(src.begin() + axis);
+      copy_nd(fptr(s.in[0]) + n.attrs.axis2 * in.st[axis], src, fptr(s.out), out.st, out.shape);
+      return;
+    }
+    case OpKind::input:
+    case OpKind::constant: return;
+  }
+}
+
+}  // namespace sb

@@ -1,0 +1,157 @@
+// The IR (shape inference, errors, costs), the passes (BatchNorm folding, globs) and the memory plan.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "runtime/runtime_helpers.h"
+#include "sparsebench/runtime/executor.h"
+#include "sparsebench/runtime/passes.h"
+
+namespace sb {
+namespace {
+
+// The error message of `fn`, or "" when it does not throw sb::Error.
+template <class F> std::string error_of(F&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Graph, ShapeInference) {
+  Builder b;
+  int x = b.input("x", {2, 3, 32, 30});
+  x = b.conv2d("conv", x, 8, 3, 2, 1);
+  EXPECT_EQ(b.graph().value(x).shape, (Shape{2, 8, 16, 15}));
+  x = b.max_pool("pool", x, 3, 2, 1);
+  EXPECT_EQ(b.graph().value(x).shape, (Shape{2, 8, 8, 8}));
+  x = b.flatten("flat", b.global_avg_pool("gap", x), 1);
+  EXPECT_EQ(b.graph().value(x).shape, (Shape{2, 8}));
+  x = b.linear("fc", x, 10);
+  EXPECT_EQ(b.graph().value(x).shape, (Shape{2, 10}));
+  b.output(x);
+  const Graph g = b.finish();
+  EXPECT_EQ(g.param_count(), 8 * 3 * 9 + 10 * 8 + 10);
+  // conv: 2 * (2*8*16*15 outputs) * 27 multiply-adds; fc: 2 * 20 * 8.
+  EXPECT_EQ(g.cost(0).flops, 2 * 2 * 8 * 16 * 15 * 27);
+  EXPECT_EQ(g.cost(4).flops, 2 * 2 * 10 * 8);
+  const Graph g4 = g.with_batch(4);
+  EXPECT_EQ(g4.value(g4.outputs()[0]).shape, (Shape{4, 10}));
+}
+
+TEST(Graph, ErrorsNameTheNodeAndWhatWasExpected) {
+  Builder b;
+  const int x = b.input("x", {1, 3, 8, 8});
+  std::string e = error_of([&] { b.conv2d("bad_groups", x, 4, 3, 1, 1, 2); });
+  EXPECT_NE(e.find("bad_groups"), std::string::npos) << e;
+  e = error_of([&] { b.conv2d("too_big", x, 4, 11, 1, 0); });
+  EXPECT_NE(e.find("too_big"), std::string::npos) << e;
+  EXPECT_NE(e.find("does not fit"), std::string::npos) << e;
+  const int y = b.input("y", {1, 4, 8, 8});
+  e = error_of([&] { b.add("mismatch", x, y); });
+  EXPECT_NE(e.find("mismatch"), std::string::npos) << e;
+  EXPECT_NE(e.find("[1, 3, 8, 8]"), std::string::npos) << e;
+  e = error_of([&] { b.reshape("rs", x, {5, -1}); });
+  EXPECT_NE(e.find("rs"), std::string::npos) << e;
+  b.unary("r", OpKind::relu, x);
+  e = error_of([&] { b.unary("r", OpKind::relu, x); });
+  EXPECT_NE(e.find("already used"), std::string::npos) << e;
+  e = error_of([&] { b.attention("attn", b.input("q", {1, 4, 6}), b.input("k", {1, 4, 6}), b.input("v", {1, 4, 6}), 4); });
+  EXPECT_NE(e.find("heads 4 must divide hidden 6"), std::string::npos) << e;
+  e = error_of([&] { b.embedding("emb", x, 10, 4); });
+  EXPECT_NE(e.find("i32"), std::string::npos) << e;
+  // A parameter of the wrong shape is caught by infer_shapes (e.g. after a bad manual edit).
+  Graph g = b.finish();
+  const int ci = g.find_node("r");
+  ASSERT_GE(ci, 0);
+  Builder c;
+  c.output(c.linear("fc", c.input("x", {2, 5}), 3));
+  Graph h = c.finish();
+  h.nodes()[0].params["bias"] = Tensor::zeros({4});
+  e = error_of([&] { h.infer_shapes(); });
+  EXPECT_NE(e.find("'fc'"), std::string::npos) << e;
+  EXPECT_NE(e.find("bias"), std::string::npos) << e;
+}
+
+TEST(Graph, NamedParametersUseTorchNames) {
+  Builder b;
+  int x = b.input("x", {1, 3, 8, 8});
+  x = b.batch_norm("bn1", b.conv2d("conv1", x, 4, 3, 1, 1));
+  b.output(x);
+  const auto params = b.finish().named_parameters();
+  std::vector<std::string> names;
+  for (const auto& [n, t] : params) names.push_back(n);
+  EXPECT_EQ(names, (std::vector<std::string>{"conv1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
+                                             "bn1.weight"}));
+}
+
+TEST(Passes, BatchNormFoldingIsExact) {
+  Rng rng(31);
+  Builder b(77);
+  int x = b.input("x", {2, 5, 9, 9});
+  x = b.batch_norm("bn1", b.conv2d("conv1", x, 7, 3, 1, 1));
+  x = b.unary("relu", OpKind::relu, x);
+  x = b.batch_norm("bn2", b.conv2d("conv2", x, 6, 1, 1, 0, 1, true));
+  b.output(x);
+  Graph g = b.finish();
+  const Tensor xin = test::random_tensor({2, 5, 9, 9}, rng);
+  CompileOptions unfolded;
+  unfolded.kernel = "dense";
+  unfolded.fold_batch_norm = false;
+  unfolded.poison = true;
+  CompileOptions folded = unfolded;
+  folded.fold_batch_norm = true;
+  Executor a(g, unfolded), f(g, folded);
+  EXPECT_EQ(f.graph().nodes().size(), 2u);  // conv1+relu, conv2 (BN folded, ReLU fused)
+  EXPECT_EQ(f.plan()[0].op, "conv2d+relu");
+  const Tensor ya = a.run({xin})[0], yf = f.run({xin})[0];
+  EXPECT_LE(test::rel_error(yf, ya), 2e-6);
+  // The original graph is untouched by the executor's passes.
+  EXPECT_EQ(g.nodes().size(), 5u);
+  Graph h = g.clone();
+  EXPECT_EQ(fold_batch_norm(h), 2);
+  EXPECT_EQ(h.nodes().size(), 3u);
+}
+
+TEST(Passes, Glob) {
+  EXPECT_TRUE(glob_match("layer1.*", "layer1.0.conv1"));
+  EXPECT_TRUE(glob_match("*.conv?", "layer1.0.conv2"));
+  EXPECT_TRUE(glob_match("*", ""));
+  EXPECT_FALSE(glob_match("layer1.*", "layer2.0.conv1"));
+  EXPECT_FALSE(glob_match("fc", "fc1"));
+  EXPECT_TRUE(glob_match("*attention*query", "encoder.layer.3.attention.self.query"));
+}
+
+TEST(MemoryPlan, NeverAliasesLiveBuffers) {
+  Rng rng(41);
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<BufferRequest> req;
+    const int n = 1 + static_cast<int>(rng.below(40));
+    std::size_t sum = 0;
+    for (int i = 0; i < n; ++i) {
+      const int first = static_cast<int>(rng.below(30));
+      req.push_back({static_cast<std::size_t>(1 + rng.below(5000)), first, first + static_cast<int>(rng.below(8))});
+      sum += (req.back().bytes + 63) / 64 * 64;
+    }
+    const MemoryPlan p = plan_memory(req);
+    ASSERT_EQ(p.offsets.size(), req.size());
+    EXPECT_LE(p.total, sum);
+    for (int i = 0; i < n; ++i) {
+      EXPECT_EQ(p.offsets[i] % 64, 0u);
+      EXPECT_LE(p.offsets[i] + req[i].bytes, p.total);
+      for (int j = i + 1; j < n; ++j) {
+        const bool live_together = !(req[i].last < req[j].first || req[j].last < req[i].first);
+        const bool overlap = p.offsets[i] < p.offsets[j] + req[j].bytes && p.offsets[j] < p.offsets[i] + req[i].bytes;
+        EXPECT_FALSE(live_together && overlap) << "trial " << trial << " buffers " << i << ", " << j;
+      }
+    }
+  }
+  // A chain reuses memory: a -> b -> c needs two buffers, not three.
+  const MemoryPlan chain = plan_memory({{1024, 0, 1}, {1024, 1, 2}, {1024, 2, 3}});
+  EXPECT_EQ(chain.total, 2048u);
+}
+
+}  // namespace
+}  // namespace sb

@@ -1,0 +1,198 @@
+// The small zoo end to end: dense and pruned with every pattern, the sparse run against the same
+// model run densely on its masked weights; structured shrinking against the masked original.
+#include <gtest/gtest.h>
+
+#include "runtime/runtime_helpers.h"
+#include "sparsebench/models/zoo.h"
+#include "sparsebench/runtime/executor.h"
+#include "sparsebench/runtime/passes.h"
+
+namespace sb {
+namespace {
+
+constexpr std::int64_t kBatch = 3;  // odd on purpose: N = batch x spatial is odd too
+
+const char* kSmall[] = {"mlp", "lenet5", "resnet_mini", "mobilenet_mini", "vit_mini"};
+
+Tensor model_input(const Graph& g, std::uint64_t seed) {
+  Rng rng(seed);
+  return test::random_tensor(g.value(g.inputs()[0]).shape, rng);
+}
+
+CompileOptions opts(const std::string& kernel) {
+  CompileOptions o;
+  o.kernel = kernel;
+  o.poison = true;
+  o.auto_min_seconds = 0.002;  // the choice is not under test here, only that every choice is right
+  return o;
+}
+
+TEST(Zoo, Registry) {
+  const auto names = model_names();
+  EXPECT_EQ(names.size(), 10u);
+  const ModelInfo mlp = model_info("mlp");
+  EXPECT_EQ(mlp.params, 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+  EXPECT_EQ(mlp.flops, 2 * (784 * 256 + 256 * 128 + 128 * 10) + 256 + 128 /* one per ReLU output */);
+  EXPECT_TRUE(mlp.small);
+  EXPECT_EQ(mlp.input_shape, (Shape{1, 1, 28, 28}));
+  try {
+    build_model("resnet51");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("resnet50"), std::string::npos);
+  }
+}
+
+TEST(Zoo, SmallModelsRunDense) {
+  for (const char* name : kSmall) {
+    ModelOptions mo;
+    mo.batch = kBatch;
+    const Graph g = build_model(name, mo);
+    const Tensor x = model_input(g, 1);
+    Executor ex(g, opts("dense"));
+    const Tensor y = ex.run({x})[0];
+    EXPECT_EQ(y.shape(), (Shape{kBatch, 10})) << name;
+    EXPECT_GT(test::max_abs(y), 0.0) << name;
+    EXPECT_LT(test::rel_error(y, y), 1.0) << name << ": NaN in the output";
+    // Batch independence: sample 1 alone gives the same logits as inside the batch.
+    mo.batch = 1;
+    const Graph g1 = build_model(name, mo);
+    Tensor x1 = Tensor::from_data<float>({1, x.size(1), x.size(2), x.size(3)}, x.data<float>() + x.numel() / kBatch);
+    Executor ex1(g1, opts("dense"));
+    const Tensor y1 = ex1.run({x1})[0];
+    Tensor y_row = Tensor::from_data<float>({1, 10}, y.data<float>() + 10);
+    EXPECT_LE(test::rel_error(y1, y_row), 1e-5) << name;
+  }
+}
+
+struct PruneCase {
+  const char* pattern;
+  double sparsity;
+};
+
+class ZooPruned : public ::testing::TestWithParam<std::tuple<const char*, PruneCase>> {};
+
+// The pruned model run with our sparse kernels ("sparse": no dense fallback) and with the planner's
+// choice ("auto") equals the same model run densely on its masked weights.
+TEST_P(ZooPruned, SparseMatchesMaskedDense) {
+  const auto [name, pc] = GetParam();
+  ModelOptions mo;
+  mo.batch = kBatch;
+  Graph g = build_model(name, mo);
+  PruneOptions po;
+  po.pattern = Pattern::parse(pc.pattern);
+  po.sparsity = pc.sparsity;
+  const PruneReport rep = prune(g, po);
+  int pruned = 0;
+  for (const auto& l : rep.layers) pruned += l.pruned;
+  EXPECT_GT(pruned, 0) << name << " " << pc.pattern;
+  const Tensor x = model_input(g, 2);
+  Executor dense(g, opts("dense"));
+  const Tensor want = dense.run({x})[0];
+  ASSERT_GT(test::max_abs(want), 0.0);
+  for (const char* kernel : {"sparse", "auto"}) {
+    Executor ex(g, opts(kernel));
+    const Tensor got = ex.run({x})[0];
+    EXPECT_LE(test::rel_error(got, want), 1e-4) << name << " " << pc.pattern << " " << kernel;
+    if (std::string(kernel) == "sparse" && !po.pattern.structured()) {
+      bool any_sparse = false;
+      for (const auto& p : ex.plan()) any_sparse = any_sparse || (p.format != "dense" && p.format != "-");
+      EXPECT_TRUE(any_sparse) << name << " " << pc.pattern << ": no layer ran a sparse format";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Patterns, ZooPruned,
+                         ::testing::Combine(::testing::ValuesIn(kSmall),
+                                            ::testing::Values(PruneCase{"unstructured", 0.8}, PruneCase{"block:4x4", 0.7},
+                                                              PruneCase{"balanced:bank=8", 0.75}, PruneCase{"nm:2:4", 0.5},
+                                                              PruneCase{"filter", 0.5}, PruneCase{"channel", 0.5})),
+                         [](const auto& info) {
+                           std::string s = std::string(std::get<0>(info.param)) + "_" + std::get<1>(info.param).pattern;
+                           for (char& c : s)
+                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return s;
+                         });
+
+class ZooStructured : public ::testing::TestWithParam<std::tuple<const char*, const char*>> {};
+
+// Removing channels gives the same output as masking them (rows of the producer, columns of the
+// consumers), and the model gets smaller.
+TEST_P(ZooStructured, ShrinkEqualsMaskedOriginal) {
+  const auto [name, pattern] = GetParam();
+  ModelOptions mo;
+  mo.batch = kBatch;
+  const Graph original = build_model(name, mo);
+  PruneOptions po;
+  po.pattern = Pattern::parse(pattern);
+  po.sparsity = 0.5;
+  Graph shrunk = original.clone(), masked = original.clone();
+  const PruneReport rs = prune(shrunk, po);
+  po.shrink = false;
+  const PruneReport rm = prune(masked, po);
+  const Tensor x = model_input(original, 3);
+  const Tensor ys = Executor(shrunk, opts("dense")).run({x})[0];
+  const Tensor ym = Executor(masked, opts("dense")).run({x})[0];
+  EXPECT_LE(test::rel_error(ys, ym), 1e-5) << name << " " << pattern;
+  int pruned = 0;
+  for (const auto& l : rs.layers) pruned += l.pruned;
+  if (pruned > 0) {
+    EXPECT_LT(rs.params_after, rs.params_before) << name << " " << pattern;
+    EXPECT_EQ(rm.params_after, rm.params_before);
+  }
+  // No mask is left on a shrunk model: it is a smaller dense model.
+  for (const auto& n : shrunk.nodes()) EXPECT_FALSE(n.mask.defined()) << n.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, ZooStructured,
+                         ::testing::Combine(::testing::ValuesIn(kSmall), ::testing::Values("filter", "channel")),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param)) + "_" + std::get<1>(info.param);
+                         });
+
+TEST(Prune, DefaultsAndOverrides) {
+  Graph g = build_model("resnet_mini");
+  PruneOptions po;
+  po.pattern = Pattern::parse("unstructured");
+  po.sparsity = 0.9;
+  const PruneReport rep = prune(g, po);
+  for (const auto& l : rep.layers) {
+    if (l.name == "conv1" || l.name == "fc") {
+      EXPECT_FALSE(l.pruned) << l.name;
+      EXPECT_FALSE(l.note.empty()) << l.name;
+    } else {
+      EXPECT_TRUE(l.pruned) << l.name;
+      EXPECT_NEAR(l.achieved, 0.9, 0.01) << l.name;
+    }
+  }
+  EXPECT_NEAR(rep.achieved, 0.9, 0.01);
+  Graph h = build_model("resnet_mini");
+  po.dense_layers = {"layer1.*"};
+  po.prune_layers = {"fc"};
+  const PruneReport r2 = prune(h, po);
+  for (const auto& l : r2.layers) {
+    if (l.name.rfind("layer1.", 0) == 0 || l.name == "conv1") EXPECT_FALSE(l.pruned) << l.name;
+    if (l.name == "fc") EXPECT_TRUE(l.pruned);
+  }
+  Graph m = build_model("mobilenet_mini");
+  const PruneReport r3 = prune(m, po = PruneOptions{Pattern::parse("unstructured"), 0.5});
+  for (const auto& l : r3.layers)
+    if (m.nodes()[m.find_node(l.name)].is_depthwise()) EXPECT_FALSE(l.pruned) << l.name;
+  PruneOptions bad{Pattern::parse("unstructured"), 0.5};
+  bad.dense_layers = {"nope.*"};
+  EXPECT_THROW(prune(m, bad), Error);
+}
+
+// Residual-tied channels are left alone under structured pruning (the documented rule).
+TEST(Prune, ResidualTiedChannelsLeftAlone) {
+  Graph g = build_model("resnet_mini");
+  PruneOptions po{Pattern::parse("filter"), 0.5};
+  const PruneReport rep = prune(g, po);
+  for (const auto& l : rep.layers) {
+    const bool inner = l.name.find(".conv1") != std::string::npos;  // feeds conv2 only
+    EXPECT_EQ(l.pruned, inner) << l.name << ": " << l.note;
+  }
+}
+
+}  // namespace
+}  // namespace sb
