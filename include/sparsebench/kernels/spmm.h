@@ -82,9 +82,13 @@ class SpmmRegistry {
   const std::vector<std::unique_ptr<SpmmImpl>>& all() const { return impls_; }
   // nullptr when no implementation has that name.
   const SpmmImpl* find(const std::string& name) const;
-  // The first implementation of `role` kernel (or reference if none) in `format` that can run the
-  // case. `forced` (--kernel NAME) picks that one, or throws saying why it cannot. With
-  // SB_VERBOSE=dispatch, each choice and rejection is appended to *log (the CLI prints it).
+  // The first implementation of `role` kernel in `format` that can run the case, in registry
+  // order; if none, the first baseline (the dense format's only fast implementation), else the
+  // reference; peers are never chosen. Throws sb::Error listing every rejection when nothing can
+  // run it. `forced` (--kernel NAME) picks that one, or throws saying why it cannot (unknown name,
+  // other format, or its can_implement reason). With SB_VERBOSE=dispatch, each choice and
+  // rejection is appended to *log as "dispatch: <format> m x k x n: chose X; rejected Y: <why>"
+  // (the CLI prints it).
   const SpmmImpl& select(const SpmmDesc& desc, const SpmmWeight& w, Format format,
                          const std::string& forced = {}, std::string* log = nullptr) const;
 

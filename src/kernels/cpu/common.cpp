@@ -65,6 +65,28 @@ double kept_fraction(const SpmmWeight& w) {
   return static_cast<double>(kept) / static_cast<double>(total);
 }
 
+bool panel_worthwhile(const SpmmDesc& desc, const SpmmWeight& w, std::string* why) {
+  if (desc.n < 16) {
+    if (why)
+      *why = fmt::format("column-panel kernel: n = {} is under one vector of 16, the row kernel is better",
+                         desc.n);
+    return false;
+  }
+  // Measured, 1 thread (docs/PERFORMANCE-kernels-draft.md): at 95 % the row kernel matches the
+  // panel kernel on 768x768x128 and beats it on 3072x768x128 (Y outgrows L2 and its per-panel
+  // load + store go to L3), while with k > 1024 the row kernel's X no longer fits L2 and the
+  // panel kernel wins (768x3072x128: 8.3x vs 6.5x).
+  const double d = kept_fraction(w);
+  if (d < kPanelMinDensity && desc.k <= kPanelMaxRowKernelK) {
+    if (why)
+      *why = fmt::format("column-panel kernel: density {:.3f} < {} with k = {} <= {}: the row kernel is "
+                         "faster there",
+                         d, kPanelMinDensity, desc.k, kPanelMaxRowKernelK);
+    return false;
+  }
+  return true;
+}
+
 bool bsr_block_shape(const SpmmWeight& w, int* block_rows, int* block_cols, std::string* why) {
   if (w.pattern.kind != Pattern::Kind::block || w.pattern.block_rows < 1 || w.pattern.block_cols < 1) {
     if (why)

@@ -61,8 +61,14 @@ Balanced pack_balanced_format(const SpmmWeight& w);
 
 // Fraction of kept entries of the weight (mask, or non-zeros without one).
 double kept_fraction(const SpmmWeight& w);
-// Column-panel kernels decline weights sparser than this (see spmm_csr.cpp).
-inline constexpr double kPanelMinDensity = 0.04;
+// Column-panel kernels decline weights sparser than this when X's 128-column panel fits in L2
+// (k <= kPanelMaxRowKernelK), where the row kernel is as fast or faster (see spmm_csr.cpp).
+inline constexpr double kPanelMinDensity = 0.075;
+inline constexpr std::int64_t kPanelMaxRowKernelK = 1024;
+// Column panels are 64 columns wide, 128 for weights sparser than this (see spmm_csr.cpp).
+inline constexpr double kPanelWideBelowDensity = 0.15;
+// Shared by the CSR and balanced column-panel kernels: n >= 16, and dense enough (or k large).
+bool panel_worthwhile(const SpmmDesc& desc, const SpmmWeight& w, std::string* why);
 
 // kName-style constants shared by the kernels.
 inline constexpr int kPrefetchPad = 16;   // extra index entries after the last so lookahead reads stay in bounds

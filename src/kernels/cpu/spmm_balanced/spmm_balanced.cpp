@@ -20,10 +20,11 @@ BalancedPacked pack(const SpmmDesc& desc, const SpmmWeight& w, Footprint* fp) {
   std::vector<std::int64_t> prefix(desc.m + 1);
   for (std::int64_t i = 0; i <= desc.m; ++i) prefix[i] = i;  // every row costs the same
   p.parts = Partitions(prefix, partition_threads());
-  // Panel geometry as measured for CSR (spmm_csr.cpp): 128-column N tiles, panels of ~64 columns
-  // (whole banks; one bank when the bank is wider).
+  // Panel geometry as measured for CSR (spmm_csr.cpp): 128-column N tiles, panels of 64 columns
+  // (whole banks; one bank when the bank is wider), 128 below 15 % density.
   p.tile_vectors = 8;
-  p.panel_banks = std::max(1, 64 / p.bal.bank);
+  const double density = static_cast<double>(p.bal.k) / p.bal.bank;
+  p.panel_banks = std::max(1, (density < kPanelWideBelowDensity ? 128 : 64) / p.bal.bank);
   return p;
 }
 
@@ -56,19 +57,7 @@ BalancedPacked pack_panels(const SpmmDesc& desc, const SpmmWeight& w, Footprint*
 
 bool panel_case(const SpmmDesc& desc, const SpmmWeight& w, std::string* why) {
   int bank = 0;
-  if (!balanced_shape(w, &bank, why)) return false;
-  if (desc.n < 16) {
-    if (why) *why = fmt::format("column-panel kernel: n = {} is under one vector of 16, the row kernel is better", desc.n);
-    return false;
-  }
-  const double d = kept_fraction(w);
-  if (d < kPanelMinDensity) {
-    if (why)
-      *why = fmt::format("column-panel kernel: density {:.3f} < {}, the row kernel is faster there", d,
-                         kPanelMinDensity);
-    return false;
-  }
-  return true;
+  return balanced_shape(w, &bank, why) && panel_worthwhile(desc, w, why);
 }
 
 bool check(const SpmmDesc&, const SpmmWeight& w, std::string* why) {

@@ -34,16 +34,18 @@ CsrPacked pack(const SpmmDesc& desc, const SpmmWeight& w, Footprint* fp) {
 // tiles (8 zmm accumulators) and 64-column panels (an X panel of 32 KiB, the whole L1) beat
 // {64 x 64, 64 x 128, 128 x 32, 32 x 128, 32 x 256, 128 x 128, 64 x 256, 128 x 256} on the BERT
 // and ResNet shapes at 70 % and 90 %: wider tiles amortise each non-zero's index and broadcast
-// over more FMAs, and 64 columns still give a row ~6 non-zeros per panel at 90 % to pay for Y's
-// load + store.
+// over more FMAs. Below 15 % density 128-column panels (64 KiB of X, from L1 and L2) were better
+// (768x768x128 at 90 %, min ratio 6.3x vs 5.8x for balanced bank 32): a row needs enough
+// non-zeros per panel to pay for Y's load + store; at 70 % 64 columns win (2.3x vs 2.1x).
 CsrPanelPacked pack_panels(const SpmmDesc& desc, const SpmmWeight& w, Footprint* fp) {
   const Csr c = Csr::from_dense(w.dense, w.mask);
   if (fp) *fp = c.footprint();
   CsrPanelPacked p;
   p.m = c.rows;
   p.k = c.cols;
+  const double density = c.rows * c.cols > 0 ? static_cast<double>(c.nnz()) / (c.rows * c.cols) : 0;
   p.tile_vectors = 8;
-  p.panel_cols = 64;
+  p.panel_cols = density < kPanelWideBelowDensity ? 128 : 64;
   p.panels = static_cast<int>(std::max<std::int64_t>(1, (c.cols + p.panel_cols - 1) / p.panel_cols));
   p.ptr.assign(static_cast<std::size_t>(p.panels) * (p.m + 1), 0);
   p.col.resize(c.nnz() + kPrefetchPad, 0);
@@ -79,20 +81,7 @@ CsrPanelPacked pack_panels(const SpmmDesc& desc, const SpmmWeight& w, Footprint*
 }
 
 bool panel_case(const SpmmDesc& desc, const SpmmWeight& w, std::string* why) {
-  if (desc.n < 16) {
-    if (why) *why = fmt::format("column-panel kernel: n = {} is under one vector of 16, the row kernel is better", desc.n);
-    return false;
-  }
-  // Below ~7.5 % density a row finds too few non-zeros per panel to pay for Y's load + store:
-  // measured on 768x768x128 at 95 % (Zen 4), the row kernel was ~15 % faster.
-  const double d = kept_fraction(w);
-  if (d < kPanelMinDensity) {
-    if (why)
-      *why = fmt::format("column-panel kernel: density {:.3f} < {}, the row kernel is faster there", d,
-                         kPanelMinDensity);
-    return false;
-  }
-  return true;
+  return panel_worthwhile(desc, w, why);
 }
 
 bool gemv_only(const SpmmDesc& desc, const SpmmWeight&, std::string* why) {
