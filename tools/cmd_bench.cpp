@@ -146,7 +146,7 @@ int run_bench(const BenchOptions& o) {
     std::cout << j.dump(1) << "\n";
     return 0;
   }
-  std::cout << fmt::format("{} batch {}, {} threads, pattern {} at {:.2f} (achieved {:.3f} over the pruned layers), kernel {}\n",
+  std::cout << fmt::format("{} batch {}, {} threads, pattern {} at {:.2f} (achieved {:.3f} over the prunable layers), kernel {}\n",
                            o.model, o.batch, num_threads(), po.pattern.to_string(), po.sparsity, report.achieved, o.kernel);
   std::cout << fmt::format("{:<8} {:>10} {:>10} {:>10} {:>12} {:>14}\n", "", "median ms", "p90 ms", "p99 ms", "samples/s",
                            "weight bytes");

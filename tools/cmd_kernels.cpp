@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "commands.h"
+#include "gpu_kernels.h"
 #include "sparsebench/bench/kernel_bench.h"
 #include "sparsebench/core/error.h"
 #include "sparsebench/core/threads.h"
@@ -25,6 +26,8 @@ struct KernelsOptions {
   bool peers = true, no_verify = false;
   int reps = 10, warmup = 2;
   double min_time = 0.1;
+  std::string device = "cpu", dtype = "f16";  // --device cuda: tools/cmd_gpu.cpp
+  bool energy = false;
 };
 
 std::vector<std::string> split(const std::string& text, const char* flag) {
@@ -170,7 +173,11 @@ Command add_kernels(CLI::App& root) {
   app->add_option("--reps", o->reps, "minimum timed calls per implementation and case")->capture_default_str();
   app->add_option("--min-time", o->min_time, "minimum timed seconds per implementation and case")->capture_default_str();
   app->add_option("--warmup", o->warmup, "untimed calls first")->capture_default_str();
-  return {app, [o] {
+  app->add_option("--device", o->device, "cpu, or cuda (cuBLAS vs cuSPARSE, cuSPARSELt and ours; L2 flushed unless --cache hot)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  app->add_option("--dtype", o->dtype, "with --device cuda: comma-separated f32, tf32, f16, bf16, i8")->capture_default_str();
+  app->add_flag("--energy", o->energy, "with --device cuda: NVML energy per call over windows of >= 1 s");
+  return {app, [o, app] {
             KernelBenchConfig cfg;
             SB_CHECK(o->reps >= 1, "--reps {}: must be at least 1", o->reps);
             SB_CHECK(o->min_time >= 0 && o->min_time <= 3600, "--min-time {}: must be in [0, 3600] seconds", o->min_time);
@@ -206,6 +213,10 @@ Command add_kernels(CLI::App& root) {
             cfg.min_seconds = o->min_time;
             cfg.warmup = o->warmup;
             if (isatty(STDERR_FILENO)) cfg.progress = [](const std::string& line) { std::cerr << "... " << line << "\n"; };
+            if (o->device == "cuda") {
+              if (app->count("--cache") == 0) cfg.cache = CacheMode::cold;  // the GPU default: L2 flushed
+              return run_kernels_cuda(cfg, o->dtype, o->energy, o->kernel, o->format);
+            }
             const std::vector<KernelRecord> recs = run_kernel_bench(cfg);
             if (o->format == "json") {
               nlohmann::json j = nlohmann::json::array();

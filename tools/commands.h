@@ -18,5 +18,7 @@ Command add_formats(CLI::App& root);
 Command add_kernels(CLI::App& root);
 Command add_models(CLI::App& root);
 Command add_bench(CLI::App& root);
+Command add_infer(CLI::App& root);
+Command add_train(CLI::App& root);  // needs libtorch (SB_HAVE_TORCH); says so otherwise
 
 }  // namespace sb::cli

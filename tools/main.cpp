@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   commands.push_back(sb::cli::add_kernels(app));
   commands.push_back(sb::cli::add_models(app));
   commands.push_back(sb::cli::add_bench(app));
+  commands.push_back(sb::cli::add_infer(app));
+  commands.push_back(sb::cli::add_train(app));
 
   try {
     app.parse(argc, argv);

@@ -1,9 +1,11 @@
 // The executor: layouts, kernel choice per layer, memory plan, and the op loops.
 #include "sparsebench/runtime/executor.h"
 
+#include <dnnl.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -14,7 +16,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "runtime/depthwise.h"
 #include "sparsebench/bench/stats.h"
+#include "sparsebench/core/cpu_info.h"
 #include "sparsebench/core/error.h"
 #include "sparsebench/core/rng.h"
 #include "sparsebench/core/threads.h"
@@ -27,6 +31,9 @@ namespace sb {
 namespace {
 
 using Strides = std::vector<std::int64_t>;
+
+// Highest tensor rank the executor runs (index arrays on the stack, so run() never allocates).
+constexpr std::size_t kMaxRank = 8;
 
 // Feature-major layout (see executor.h): the order in which logical dims are stored.
 std::vector<int> layout_perm(std::size_t rank) {
@@ -66,7 +73,7 @@ void copy_nd(const T* src, const Strides& sst, T* dst, const Strides& dst_st, co
     dst[0] = src[0];
     return;
   }
-  std::vector<std::int64_t> idx(rank, 0);
+  std::array<std::int64_t, kMaxRank> idx{};  // no allocation: this runs inside run()
   std::int64_t so = 0, d_o = 0;
   const std::int64_t inner = shape[rank - 1], si = sst[rank - 1], di = dst_st[rank - 1];
   for (std::int64_t e = 0; e < n; e += inner) {
@@ -87,11 +94,12 @@ void copy_nd(const T* src, const Strides& sst, T* dst, const Strides& dst_st, co
 struct Odometer {
   const Shape* shape;
   const Strides* st;
-  std::vector<std::int64_t> idx;
+  std::array<std::int64_t, kMaxRank> idx{};
+  int rank;
   std::int64_t off = 0;
-  Odometer(const Shape& s, const Strides& t) : shape(&s), st(&t), idx(s.size(), 0) {}
+  Odometer(const Shape& s, const Strides& t) : shape(&s), st(&t), rank(static_cast<int>(s.size())) {}
   void next() {
-    for (int d = static_cast<int>(idx.size()) - 1; d >= 0; --d) {
+    for (int d = rank - 1; d >= 0; --d) {
       ++idx[d];
       off += (*st)[d];
       if (idx[d] < (*shape)[d]) return;
@@ -113,6 +121,44 @@ std::vector<std::int64_t> slice_bases(const Shape& shape, const Strides& st, int
 }
 
 enum class Act { none, relu, relu6 };
+
+// Elementwise loops smaller than this run on one thread: waking the team costs more than the work.
+constexpr std::int64_t kParallelMin = 1 << 15;
+
+// expf without libm calls, so the loops that use it vectorize (Cephes expf: Cody-Waite reduction
+// and a degree-6 polynomial, relative error ~1e-7 on [-87, 88]; inputs are clamped to that range).
+inline float fast_exp(float x) {
+  x = std::min(std::max(x, -87.f), 88.f);
+  // floor() by truncation and a correction: without SSE4.1 std::floor is a libm call that
+  // stops the vectorizer.
+  const float t = x * 1.44269504088896341f + 0.5f;
+  std::int32_t ti = static_cast<std::int32_t>(t);
+  ti -= t < static_cast<float>(ti) ? 1 : 0;
+  const float n = static_cast<float>(ti);
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float e = p * r * r + r + 1.f;
+  const std::int32_t bits = (ti + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return e * scale;
+}
+
+// Exact-form GELU, x * (1 + erf(x / sqrt 2)) / 2, with erf from Abramowitz & Stegun 7.1.26
+// (absolute error <= 1.5e-7) so that it vectorizes; torch's erf GELU agrees within ~1e-7 * |x|.
+inline float gelu_erf(float x) {
+  const float z = std::abs(x) * 0.70710678118654752f;
+  const float t = 1.f / (1.f + 0.3275911f * z);
+  const float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+  const float erf_abs = 1.f - poly * fast_exp(-z * z);
+  const float erf = std::copysign(erf_abs, x);
+  return 0.5f * x * (1.f + erf);
+}
 
 Format natural_format(const Pattern& p) {
   switch (p.kind) {
@@ -159,6 +205,12 @@ struct Step {
   std::size_t ws_bytes = 0, ws_offset = 0;
   int ws_threads = 1;
   std::vector<std::int64_t> bases;  // generic reductions
+  // Strides / shapes derived at compile time for the data-movement ops (run() never allocates):
+  // transpose / select: the input's strides over the output's dims; add: b's broadcast strides;
+  // matmul: the batch shape and the batch strides of a, b and the output.
+  Shape aux_shape;
+  Strides aux, aux2, aux3;
+  std::int64_t aux_offset = 0;
   LayerPlan plan;
   double total_ms = 0;
   std::int64_t calls = 0;
@@ -242,7 +294,9 @@ void Executor::Impl::fuse(std::vector<Act>& acts) {
   auto is_output = [&](int v) { return std::find(g.outputs().begin(), g.outputs().end(), v) != g.outputs().end(); };
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     const Node& n = nodes[i];
-    if (!n.has_weight() || is_output(n.output)) continue;
+    // Conv / linear run the activation inside their GEMM step; add (the residual) applies it in
+    // the same loop: one pass over the activations instead of two.
+    if (!(n.has_weight() || n.op == OpKind::add) || is_output(n.output)) continue;
     const auto cons = g.consumers(n.output);
     if (cons.size() != 1) continue;
     const Node& c = nodes[cons[0]];
@@ -272,8 +326,11 @@ Gemm Executor::Impl::choose(const SpmmDesc& desc, const SpmmWeight& w, bool prun
   if (!pruned || k == "dense") {
     add_baselines();
   } else if (k == "sparse") {
-    const SpmmImpl& impl = reg.select(desc, w, natural_format(w.pattern));
-    cands.push_back(&impl);
+    try {
+      cands.push_back(&reg.select(desc, w, natural_format(w.pattern)));
+    } catch (const Error& e) {
+      fail(fmt::format("layer '{}' ({} x {} x {}, {}): {}", layer, desc.m, desc.k, desc.n, w.pattern.to_string(), e.what()));
+    }
   } else if (k == "auto") {
     add_baselines();
     for (Format f : {natural_format(w.pattern), Format::csr}) {
@@ -320,8 +377,9 @@ Gemm Executor::Impl::choose(const SpmmDesc& desc, const SpmmWeight& w, bool prun
         auto op = c->initialize(desc, w);
         const Stats st = measure([&] { op->run(x.data<float>(), y.data<float>(), b.data<float>()); }, opt.auto_min_reps,
                                  opt.auto_min_seconds, 1, 1000);
-        if (st.median_ms < best_ms) {
-          best_ms = st.median_ms;
+        // The minimum, not the median: on a shared machine interference only ever adds time.
+        if (st.min_ms < best_ms) {
+          best_ms = st.min_ms;
           best.impl = c;
           best.op = std::move(op);
         }
@@ -404,6 +462,8 @@ void Executor::Impl::compile(const Graph& graph) {
   slots.assign(g.values().size(), ValueSlot{});
   for (std::size_t v = 0; v < g.values().size(); ++v) {
     const Value& val = g.values()[v];
+    SB_CHECK(val.shape.size() <= kMaxRank, "value '{}': rank {} exceeds the {} the executor runs", val.name,
+             val.shape.size(), kMaxRank);
     slots[v].shape = val.shape;
     slots[v].st = internal_strides(val.shape);
     slots[v].dtype = val.dtype;
@@ -467,6 +527,33 @@ void Executor::Impl::compile(const Graph& graph) {
         break;
       }
       case OpKind::batch_norm: s.bases = slice_bases(xs, slots[n.inputs[0]].st, 1); break;
+      case OpKind::add:
+        s.aux = slots[n.inputs[1]].st;
+        s.aux[0] = 0;  // b broadcast over the batch when its dim 0 is 1
+        break;
+      case OpKind::transpose: {
+        const auto r = static_cast<std::int64_t>(xs.size());
+        s.aux = slots[n.inputs[0]].st;
+        std::swap(s.aux[n.attrs.axis < 0 ? n.attrs.axis + r : n.attrs.axis],
+                  s.aux[n.attrs.axis2 < 0 ? n.attrs.axis2 + r : n.attrs.axis2]);
+        break;
+      }
+      case OpKind::select: {
+        const auto r = static_cast<std::int64_t>(xs.size());
+        const std::int64_t axis = n.attrs.axis < 0 ? n.attrs.axis + r : n.attrs.axis;
+        s.aux = slots[n.inputs[0]].st;
+        s.aux_offset = n.attrs.axis2 * s.aux[axis];
+        s.aux.erase(s.aux.begin() + axis);
+        break;
+      }
+      case OpKind::matmul: {
+        const auto &A = slots[n.inputs[0]], &B = slots[n.inputs[1]], &O = slots[n.output];
+        s.aux_shape.assign(A.shape.begin(), A.shape.end() - 2);
+        s.aux.assign(A.st.begin(), A.st.end() - 2);
+        s.aux2.assign(B.st.begin(), B.st.end() - 2);
+        s.aux3.assign(O.st.begin(), O.st.end() - 2);
+        break;
+      }
       default: break;
     }
     steps.push_back(std::move(s));
@@ -612,7 +699,7 @@ void Executor::Impl::exec_conv(Step& s, const Node& n) {
     s.gemms[gi].op->run(X + gi * s.k * s.ncols, y + gi * s.m * s.ncols, bias ? bias + gi * s.m : nullptr);
   if (s.act == Act::relu6) {
     const std::int64_t total = s.m * s.groups * s.ncols;
-#pragma omp parallel for schedule(static) num_threads(num_threads())
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if(total >= kParallelMin)
     for (std::int64_t i = 0; i < total; ++i) y[i] = std::min(y[i], 6.f);
   }
 }
@@ -622,7 +709,7 @@ void Executor::Impl::exec_linear(Step& s) {
   s.gemms[0].op->run(fptr(s.in[0]), y, s.bias.defined() ? s.bias.data<float>() : nullptr);
   if (s.act == Act::relu6) {
     const std::int64_t total = s.m * s.ncols;
-#pragma omp parallel for schedule(static) num_threads(num_threads())
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if(total >= kParallelMin)
     for (std::int64_t i = 0; i < total; ++i) y[i] = std::min(y[i], 6.f);
   }
 }
@@ -632,43 +719,24 @@ void Executor::Impl::exec_depthwise(Step& s, const Node& n) {
   float* y = fptr(s.out);
   const Shape& xs = slots[s.in[0]].shape;
   const Shape& ys = slots[s.out].shape;
-  const std::int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], Ho = ys[2], Wo = ys[3];
   const auto& a = n.attrs;
-  const std::int64_t kh = a.kernel[0], kw = a.kernel[1], sh = a.stride[0], sw = a.stride[1], ph = a.padding[0],
-                     pw = a.padding[1], dh = a.dilation[0], dw = a.dilation[1];
+  const rt::DwGeom geom{xs[2],       xs[3],       ys[2],       ys[3],       a.kernel[0], a.kernel[1],
+                        a.stride[0], a.stride[1],            a.padding[0], a.padding[1], a.dilation[0], a.dilation[1],
+                        s.act == Act::relu ? 1 : s.act == Act::relu6 ? 2 : 0};
+  static const rt::DwPlaneFn plane = [] {
+    switch (max_isa()) {
+      case Isa::avx512: return &rt::dw_plane_avx512;
+      case Isa::avx2: return &rt::dw_plane_avx2;
+      default: return &rt::dw_plane_scalar;
+    }
+  }();
+  const std::int64_t N = xs[0], C = xs[1], HW = xs[2] * xs[3], HoWo = ys[2] * ys[3], khw = a.kernel[0] * a.kernel[1];
   const float* wt = s.weight.data<float>();
   const float* bias = s.bias.defined() ? s.bias.data<float>() : nullptr;
-  const Act act = s.act;
 #pragma omp parallel for schedule(static) num_threads(num_threads())
   for (std::int64_t p = 0; p < C * N; ++p) {
     const std::int64_t c = p / N;
-    const float* in = x + p * H * W;
-    float* out = y + p * Ho * Wo;
-    const float* w = wt + c * kh * kw;
-    const float b = bias ? bias[c] : 0.f;
-    for (std::int64_t oy = 0; oy < Ho; ++oy) {
-      float* o = out + oy * Wo;
-      std::fill(o, o + Wo, b);
-      for (std::int64_t ky = 0; ky < kh; ++ky) {
-        const std::int64_t iy = oy * sh - ph + ky * dh;
-        if (iy < 0 || iy >= H) continue;
-        const float* row = in + iy * W;
-        for (std::int64_t kx = 0; kx < kw; ++kx) {
-          const float wv = w[ky * kw + kx];
-          const std::int64_t off = kx * dw - pw;
-          const std::int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
-          const std::int64_t hi = W - 1 - off < 0 ? 0 : std::min(Wo, (W - 1 - off) / sw + 1);
-          if (sw == 1) {
-            const float* r = row + off;
-            for (std::int64_t ox = lo; ox < hi; ++ox) o[ox] += wv * r[ox];
-          } else {
-            for (std::int64_t ox = lo; ox < hi; ++ox) o[ox] += wv * row[ox * sw + off];
-          }
-        }
-      }
-      if (act != Act::none)
-        for (std::int64_t ox = 0; ox < Wo; ++ox) o[ox] = apply_act(o[ox], act);
-    }
+    plane(x + p * HW, wt + c * khw, bias ? bias[c] : 0.f, y + p * HoWo, geom);
   }
 }
 
@@ -690,14 +758,14 @@ void Executor::Impl::exec(Step& s) {
       float* y = fptr(s.out);
       const std::int64_t total = shape_numel(slots[s.out].shape);
       if (s.op == OpKind::relu) {
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(static) num_threads(nt) if(total >= kParallelMin)
         for (std::int64_t i = 0; i < total; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
       } else if (s.op == OpKind::relu6) {
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(static) num_threads(nt) if(total >= kParallelMin)
         for (std::int64_t i = 0; i < total; ++i) y[i] = std::min(std::max(x[i], 0.f), 6.f);
       } else {
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (std::int64_t i = 0; i < total; ++i) y[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * 0.70710678118654752f));
+#pragma omp parallel for simd schedule(static) num_threads(nt) if(total >= kParallelMin)
+        for (std::int64_t i = 0; i < total; ++i) y[i] = gelu_erf(x[i]);
       }
       return;
     }
@@ -707,14 +775,18 @@ void Executor::Impl::exec(Step& s) {
       float* y = fptr(s.out);
       const Shape& shape = slots[s.out].shape;
       const std::int64_t total = shape_numel(shape);
+      const Act act = s.act;
       if (slots[s.in[1]].shape == shape) {
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (std::int64_t i = 0; i < total; ++i) y[i] = a[i] + b[i];
+        if (act == Act::none) {
+#pragma omp parallel for schedule(static) num_threads(nt) if(total >= kParallelMin)
+          for (std::int64_t i = 0; i < total; ++i) y[i] = a[i] + b[i];
+        } else {
+#pragma omp parallel for schedule(static) num_threads(nt) if(total >= kParallelMin)
+          for (std::int64_t i = 0; i < total; ++i) y[i] = apply_act(a[i] + b[i], act);
+        }
       } else {
-        Strides bst = slots[s.in[1]].st;
-        bst[0] = 0;  // broadcast over the batch
-        Odometer oa(shape, slots[s.out].st), ob(shape, bst);
-        for (std::int64_t e = 0; e < total; ++e, oa.next(), ob.next()) y[oa.off] = a[oa.off] + b[ob.off];
+        Odometer oa(shape, slots[s.out].st), ob(shape, s.aux);
+        for (std::int64_t e = 0; e < total; ++e, oa.next(), ob.next()) y[oa.off] = apply_act(a[oa.off] + b[ob.off], act);
       }
       return;
     }
@@ -777,14 +849,10 @@ void Executor::Impl::exec(Step& s) {
       for (std::int64_t e = 0; e < total; ++e, oi.next(), oo.next()) y[oo.off] = x[oi.off];
       return;
     }
-    case OpKind::transpose: {
-      const ValueSlot &in = slots[s.in[0]], &out = slots[s.out];
-      const auto r = static_cast<std::int64_t>(in.shape.size());
-      const std::int64_t a0 = n.attrs.axis < 0 ? n.attrs.axis + r : n.attrs.axis;
-      const std::int64_t a1 = n.attrs.axis2 < 0 ? n.attrs.axis2 + r : n.attrs.axis2;
-      Strides src = in.st;
-      std::swap(src[a0], src[a1]);
-      copy_nd(fptr(s.in[0]), src, fptr(s.out), out.st, out.shape);
+    case OpKind::transpose:
+    case OpKind::select: {
+      const ValueSlot& out = slots[s.out];
+      copy_nd(fptr(s.in[0]) + s.aux_offset, s.aux, fptr(s.out), out.st, out.shape);
       return;
     }
     case OpKind::concat: {
@@ -906,7 +974,7 @@ void Executor::Impl::exec(Step& s) {
         for (std::int64_t j = 0; j < L; ++j) mx = std::max(mx, x[b + j * sa]);
         float sum = 0.f;
         for (std::int64_t j = 0; j < L; ++j) {
-          const float e = std::exp(x[b + j * sa] - mx);
+          const float e = fast_exp(x[b + j * sa] - mx);
           y[b + j * sa] = e;
           sum += e;
         }
@@ -919,8 +987,8 @@ void Executor::Impl::exec(Step& s) {
       const ValueSlot &A = slots[s.in[0]], &B = slots[s.in[1]], &O = slots[s.out];
       const auto r = A.shape.size();
       const std::int64_t M = A.shape[r - 2], K = A.shape[r - 1], Nn = B.shape[r - 1];
-      const Shape batch(A.shape.begin(), A.shape.end() - 2);
-      const Strides sa(A.st.begin(), A.st.end() - 2), sb(B.st.begin(), B.st.end() - 2), so(O.st.begin(), O.st.end() - 2);
+      const Shape& batch = s.aux_shape;
+      const Strides &sa = s.aux, &sb = s.aux2, &so = s.aux3;
       const float* a = fptr(s.in[0]);
       const float* b = fptr(s.in[1]);
       float* y = fptr(s.out);
@@ -953,53 +1021,30 @@ void Executor::Impl::exec(Step& s) {
       float* scratch = ws(s);
       const float scale = 1.f / std::sqrt(static_cast<float>(d));
       const int threads = std::min(nt, s.ws_threads);
+      // Our layout makes every head of every sequence a strided [d x T] matrix (row stride B*T),
+      // so both products are plain GEMMs: S = scale * Q^T K, then O = V P^T. oneDNN's sgemm runs
+      // single-threaded inside our parallel loop over (sequence, head).
+      SB_CHECK(sT == 1 && sB == T && sC == B * T, "node '{}' (attention): unexpected layout", n.name);
 #pragma omp parallel for schedule(static) num_threads(threads)
       for (std::int64_t bh = 0; bh < B * H; ++bh) {
         const std::int64_t b = bh / H, h = bh % H;
         float* S = scratch + static_cast<std::int64_t>(omp_get_thread_num()) * 2 * T * T;
-        float* PT = S + T * T;
-        std::fill(S, S + T * T, 0.f);
-        for (std::int64_t c = 0; c < d; ++c) {
-          const float* qr = q + (h * d + c) * sC + b * sB;
-          const float* kr = k + (h * d + c) * sC + b * sB;
-          for (std::int64_t i = 0; i < T; ++i) {
-            const float qi = qr[i * sT] * scale;
-            float* Si = S + i * T;
-            for (std::int64_t j = 0; j < T; ++j) Si[j] += qi * kr[j * sT];
-          }
-        }
+        const std::int64_t off = h * d * sC + b * sB;
+        dnnl_sgemm('T', 'N', T, T, d, scale, q + off, sC, k + off, sC, 0.f, S, T);
         for (std::int64_t i = 0; i < T; ++i) {
           float* Si = S + i * T;
           float mx = -std::numeric_limits<float>::infinity();
           for (std::int64_t j = 0; j < T; ++j) mx = std::max(mx, Si[j]);
           float sum = 0.f;
           for (std::int64_t j = 0; j < T; ++j) {
-            Si[j] = std::exp(Si[j] - mx);
+            Si[j] = fast_exp(Si[j] - mx);
             sum += Si[j];
           }
           const float inv = 1.f / sum;
-          for (std::int64_t j = 0; j < T; ++j) PT[j * T + i] = Si[j] * inv;
+          for (std::int64_t j = 0; j < T; ++j) Si[j] *= inv;
         }
-        for (std::int64_t c = 0; c < d; ++c) {
-          const float* vr = v + (h * d + c) * sC + b * sB;
-          float* yr = y + (h * d + c) * sC + b * sB;
-          for (std::int64_t i = 0; i < T; ++i) yr[i * sT] = 0.f;
-          for (std::int64_t j = 0; j < T; ++j) {
-            const float vj = vr[j * sT];
-            const float* P = PT + j * T;
-            for (std::int64_t i = 0; i < T; ++i) yr[i * sT] += vj * P[i];
-          }
-        }
+        dnnl_sgemm('N', 'T', d, T, T, 1.f, v + off, sC, S, T, 0.f, y + off, sC);
       }
-      return;
-    }
-    case OpKind::select: {
-      const ValueSlot &in = slots[s.in[0]], &out = slots[s.out];
-      const auto r = static_cast<std::int64_t>(in.shape.size());
-      const std::int64_t axis = n.attrs.axis < 0 ? n.attrs.axis + r : n.attrs.axis;
-      Strides src = in.st;
-      src.erase(src.begin() + axis);
-      copy_nd(fptr(s.in[0]) + n.attrs.axis2 * in.st[axis], src, fptr(s.out), out.st, out.shape);
       return;
     }
     case OpKind::input:

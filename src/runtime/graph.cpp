@@ -395,7 +395,9 @@ void Graph::remove_nodes(const std::vector<bool>& dead, const std::vector<int>& 
 NodeCost Graph::cost(int index) const {
   const Node& n = nodes_.at(index);
   NodeCost c;
-  for (const auto& [k, t] : n.params) c.params += t.numel();
+  // torch's parameters(): BatchNorm running statistics are buffers, not parameters.
+  for (const auto& [k, t] : n.params)
+    if (k != "running_mean" && k != "running_var") c.params += t.numel();
   const Shape& out = values_[n.output].shape;
   const std::int64_t out_numel = shape_numel(out);
   switch (n.op) {

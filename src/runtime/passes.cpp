@@ -333,6 +333,7 @@ PruneReport prune(Graph& g, const PruneOptions& o) {
     r.name = n.name;
     r.requested = alloc[li];
     r.note = notes[li];
+    if (active && eligible[li]) total_w += static_cast<double>(n.param("weight").numel());
     if (active && eligible[li] && alloc[li] > 0) {
       try {
         MaskResult mr = make_mask(n.param("weight"), o.pattern, alloc[li]);
@@ -340,7 +341,6 @@ PruneReport prune(Graph& g, const PruneOptions& o) {
         r.achieved = mr.achieved;
         r.note = mr.note;
         pruned_w += mr.achieved * static_cast<double>(n.param("weight").numel());
-        total_w += static_cast<double>(n.param("weight").numel());
         if (structured) {
           const int dim = o.pattern.kind == Pattern::Kind::filter ? 0 : 1;
           decisions.push_back(Decision{producer[li], kept_along(mr.mask, dim)});

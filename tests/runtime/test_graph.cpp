@@ -1,10 +1,12 @@
 // The IR (shape inference, errors, costs), the passes (BatchNorm folding, globs) and the memory plan.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 
 #include "runtime/runtime_helpers.h"
 #include "sparsebench/runtime/executor.h"
+#include "sparsebench/runtime/npy.h"
 #include "sparsebench/runtime/passes.h"
 
 namespace sb {
@@ -101,6 +103,8 @@ TEST(Passes, BatchNormFoldingIsExact) {
   unfolded.kernel = "dense";
   unfolded.fold_batch_norm = false;
   unfolded.poison = true;
+  unfolded.auto_min_seconds = 0;
+  unfolded.auto_min_reps = 1;
   CompileOptions folded = unfolded;
   folded.fold_batch_norm = true;
   Executor a(g, unfolded), f(g, folded);
@@ -151,6 +155,30 @@ TEST(MemoryPlan, NeverAliasesLiveBuffers) {
   // A chain reuses memory: a -> b -> c needs two buffers, not three.
   const MemoryPlan chain = plan_memory({{1024, 0, 1}, {1024, 1, 2}, {1024, 2, 3}});
   EXPECT_EQ(chain.total, 2048u);
+}
+
+TEST(Npy, RoundTripAndErrors) {
+  Rng rng(51);
+  const std::string dir = ::testing::TempDir();
+  const Tensor f = test::random_tensor({2, 3, 5}, rng);
+  write_npy(dir + "/f.npy", f);
+  const Tensor g = read_npy(dir + "/f.npy");
+  EXPECT_EQ(g.shape(), f.shape());
+  EXPECT_EQ(test::rel_error(g, f), 0.0);
+  std::vector<std::int32_t> ids = {1, -2, 3};
+  write_npy(dir + "/i.npy", Tensor::from_data<std::int32_t>({3}, ids.data()));
+  const Tensor i = read_npy(dir + "/i.npy");
+  ASSERT_EQ(i.dtype(), DType::i32);
+  EXPECT_EQ(i.shape(), (Shape{3}));
+  EXPECT_EQ(i.data<std::int32_t>()[1], -2);
+  std::string e = error_of([&] { read_npy(dir + "/missing.npy"); });
+  EXPECT_NE(e.find("missing.npy"), std::string::npos) << e;
+  {
+    std::ofstream bad(dir + "/bad.npy", std::ios::binary);
+    bad << "not numpy at all";
+  }
+  e = error_of([&] { read_npy(dir + "/bad.npy"); });
+  EXPECT_NE(e.find("bad magic"), std::string::npos) << e;
 }
 
 }  // namespace

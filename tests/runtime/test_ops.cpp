@@ -20,6 +20,8 @@ CompileOptions debug_options(const std::string& kernel = "dense") {
   CompileOptions o;
   o.kernel = kernel;
   o.poison = true;
+  o.auto_min_seconds = 0;
+  o.auto_min_reps = 1;
   return o;
 }
 

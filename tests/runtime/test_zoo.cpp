@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "runtime/runtime_helpers.h"
+#include "sparsebench/kernels/spmm.h"
 #include "sparsebench/models/zoo.h"
 #include "sparsebench/runtime/executor.h"
 #include "sparsebench/runtime/passes.h"
@@ -23,7 +24,9 @@ CompileOptions opts(const std::string& kernel) {
   CompileOptions o;
   o.kernel = kernel;
   o.poison = true;
-  o.auto_min_seconds = 0.002;  // the choice is not under test here, only that every choice is right
+  // The choice is not under test here, only that every choice is right: one timed run each.
+  o.auto_min_seconds = 0;
+  o.auto_min_reps = 1;
   return o;
 }
 
@@ -191,6 +194,124 @@ TEST(Prune, ResidualTiedChannelsLeftAlone) {
   for (const auto& l : rep.layers) {
     const bool inner = l.name.find(".conv1") != std::string::npos;  // feeds conv2 only
     EXPECT_EQ(l.pruned, inner) << l.name << ": " << l.note;
+  }
+}
+
+}  // namespace
+}  // namespace sb
+
+namespace sb {
+namespace {
+
+// Every full-size model builds, has its published parameter count (torch's count, BatchNorm
+// statistics excluded) and runs once at batch 1 with finite output.
+TEST(Zoo, FullSizeModelsRunOnceAtBatch1) {
+  const std::pair<const char*, std::int64_t> published[] = {{"resnet18", 11689512},   {"resnet50", 25557032},
+                                                            {"mobilenet_v2", 3504872}, {"vit_b16", 86567656},
+                                                            {"bert_base", 108595200}};  // no pooler, 128 positions
+  for (const auto& [name, params] : published) {
+    const Graph g = build_model(name);
+    EXPECT_EQ(g.param_count(), params) << name;
+    Tensor x;
+    const Value& in = g.value(g.inputs()[0]);
+    if (in.dtype == DType::i32) {
+      x = Tensor::empty(in.shape, DType::i32);
+      Rng rng(5);
+      for (std::int64_t i = 0; i < x.numel(); ++i) x.data<std::int32_t>()[i] = static_cast<std::int32_t>(rng.below(30522));
+    } else {
+      x = model_input(g, 4);
+    }
+    CompileOptions o;
+    o.kernel = "dense";
+    o.auto_min_seconds = 0;
+    o.auto_min_reps = 1;
+    Executor ex(g, o);
+    const Tensor y = ex.run({x})[0];
+    EXPECT_EQ(y.shape(), g.value(g.outputs()[0]).shape) << name;
+    EXPECT_LT(test::rel_error(y, y), 1.0) << name << ": NaN in the output";
+    EXPECT_GT(test::max_abs(y), 0.0) << name;
+  }
+}
+
+}  // namespace
+}  // namespace sb
+
+namespace sb {
+namespace {
+
+// A forced kernel runs every pruned layer (unpruned ones stay dense), or the error names the layer.
+TEST(Planner, ForcedKernelByName) {
+  ModelOptions mo;
+  mo.batch = 2;
+  Graph g = build_model("lenet5", mo);
+  prune(g, PruneOptions{Pattern::parse("unstructured"), 0.8});
+  const Tensor x = model_input(g, 6);
+  const Tensor want = Executor(g, opts("dense")).run({x})[0];
+  int ran = 0;
+  for (const auto& impl : SpmmRegistry::instance().all()) {
+    if (impl->role() != Role::kernel || impl->format() != Format::csr) continue;
+    try {
+      Executor ex(g, opts(impl->name()));
+      EXPECT_LE(test::rel_error(ex.run({x})[0], want), 1e-4) << impl->name();
+      for (const auto& p : ex.plan())
+        if (p.sparsity > 0) EXPECT_EQ(p.kernel, impl->name()) << p.name;
+      ++ran;
+    } catch (const Error& e) {
+      // e.g. a GEMV-only kernel on n > 1: the message names the layer and the reason.
+      EXPECT_NE(std::string(e.what()).find("layer '"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_GT(ran, 0);
+  try {
+    Executor ex(g, opts("no_such_kernel"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("conv2"), std::string::npos) << e.what();
+  }
+}
+
+// Profiling: one timing per executed step, with the plan's kernel and format.
+TEST(Planner, ProfileAndFootprint) {
+  Graph g = build_model("mlp");
+  prune(g, PruneOptions{Pattern::parse("unstructured"), 0.9});
+  Executor ex(g, opts("sparse"));
+  ex.set_profiling(true);
+  const Tensor x = model_input(g, 7);
+  ex.run({x});
+  ex.run({x});
+  const auto prof = ex.profile();
+  ASSERT_EQ(prof.size(), ex.plan().size());
+  for (const auto& t : prof) EXPECT_EQ(t.calls, 2) << t.plan.name;
+  EXPECT_LT(ex.weight_bytes_stored(), ex.weight_bytes_dense());
+  EXPECT_GT(ex.arena_bytes(), 0u);
+}
+
+}  // namespace
+}  // namespace sb
+
+namespace sb {
+namespace {
+
+// Global and ERK allocations reach the target over the prunable layers and still run correctly.
+TEST(Prune, GlobalAndErkAllocations) {
+  for (Allocation a : {Allocation::global, Allocation::erk}) {
+    ModelOptions mo;
+    mo.batch = 2;
+    Graph g = build_model("resnet_mini", mo);
+    PruneOptions po{Pattern::parse("unstructured"), 0.8};
+    po.allocation = a;
+    const PruneReport rep = prune(g, po);
+    EXPECT_NEAR(rep.achieved, 0.8, 0.01) << allocation_name(a);
+    double lo = 1, hi = 0;
+    for (const auto& l : rep.layers)
+      if (l.pruned) {
+        lo = std::min(lo, l.achieved);
+        hi = std::max(hi, l.achieved);
+      }
+    EXPECT_GT(hi - lo, 0.01) << allocation_name(a) << ": per-layer sparsities should differ";
+    const Tensor x = model_input(g, 8);
+    const Tensor want = Executor(g, opts("dense")).run({x})[0];
+    EXPECT_LE(test::rel_error(Executor(g, opts("sparse")).run({x})[0], want), 1e-4) << allocation_name(a);
   }
 }
 

@@ -36,7 +36,7 @@ namespace sb {
 struct CompileOptions {
   std::string kernel = "auto";   // "auto" | "dense" | "sparse" | an implementation name (see above)
   bool fold_batch_norm = true;   // fold BatchNorm into the preceding conv2d (see passes.h)
-  bool fuse_activations = true;  // ReLU / ReLU6 after a conv / linear run inside that layer's step
+  bool fuse_activations = true;  // ReLU / ReLU6 after a conv / linear / add run inside its step
   // auto: minimum timed runs and seconds per candidate when measuring a layer.
   int auto_min_reps = 5;
   double auto_min_seconds = 0.01;
@@ -81,6 +81,7 @@ struct MemoryPlan {
 };
 MemoryPlan plan_memory(const std::vector<BufferRequest>& requests, std::size_t alignment = 64);
 
+// One Executor runs one inference at a time (it owns one activation arena); use one per thread.
 class Executor {
  public:
   // Compiles `graph` (not modified; the executor keeps its own copy with passes applied).

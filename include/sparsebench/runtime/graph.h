@@ -14,6 +14,22 @@
 //   builder cannot make anything else. Every node has exactly one output value.
 // - Pruning state is per node: `mask` (u8, the weight's shape, 1 = kept) and the pattern; the
 //   weight itself holds zeros where the mask does.
+//
+// Each op is one torch call (for the libtorch bridge of M4; x = the input, P = the node's params):
+//   conv2d      torch::conv2d(x, P.weight * mask, P.bias, stride, padding, dilation, groups)
+//   linear      torch::linear(x, P.weight * mask, P.bias)        matmul   torch::matmul(a, b)
+//   batch_norm  torch::batch_norm(x, P.weight, P.bias, P.running_mean, P.running_var, training, 0.1, eps)
+//   relu / relu6 / gelu   relu, hardtanh(0, 6), gelu (approximate "none": erf)
+//   add         a + b (b may be [1, ...], broadcast)             max_pool max_pool2d(x, k, s, p)
+//   avg_pool    avg_pool2d(x, k, s, p, ceil_mode false, count_include_pad true)
+//   global_avg_pool adaptive_avg_pool2d(x, 1)                    flatten  x.flatten(axis)
+//   reshape     x.reshape(shape)     transpose x.transpose(axis, axis2)     select x.select(axis, axis2)
+//   layer_norm  torch::layer_norm(x, {C}, P.weight, P.bias, eps) softmax  x.softmax(axis)
+//   attention   per head h of d = C / heads: q, k, v viewed [B, T, heads, d] and transposed to
+//               [B, heads, T, d]; softmax(q k^T / sqrt(d), -1) v, transposed back, reshaped [B, T, C]
+//               (the projections are separate Linear nodes q / k / v, not torch's packed in_proj)
+//   embedding   torch::embedding(P.weight, ids)                  constant P.value
+//   cls_token   torch::cat({P.token.expand({B, -1, -1}), x}, 1)  concat   torch::cat(xs, axis)
 #include <array>
 #include <cstdint>
 #include <map>
@@ -91,7 +107,8 @@ struct Node {
   const Tensor& param(const std::string& key) const;   // throws naming node and key
 };
 
-// Parameters and FLOPs of one node. FLOPs: 2 per multiply-add for conv2d / linear / matmul /
+// Parameters (learned tensors, as torch counts them: BatchNorm running statistics excluded) and
+// FLOPs of one node. FLOPs: 2 per multiply-add for conv2d / linear / matmul /
 // attention (dense-equivalent, masks ignored), one per output element for the other ops.
 struct NodeCost {
   std::int64_t params = 0;
@@ -120,6 +137,8 @@ class Graph {
   // Re-infers every shape from the inputs (after a pass changed parameters); throws like add_node.
   void infer_shapes();
   // A copy for another batch size (inputs' dim 0 replaced), shapes re-inferred. Parameters shared.
+  // Reshape targets whose dim 0 is not -1 are taken to be the batch and replaced too (write -1
+  // there for a batch-agnostic reshape).
   Graph with_batch(std::int64_t batch) const;
   // A deep copy (parameters and masks cloned), for passes that must not touch the original.
   Graph clone() const;

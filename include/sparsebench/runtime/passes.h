@@ -64,7 +64,7 @@ struct LayerPruneReport {
 
 struct PruneReport {
   std::vector<LayerPruneReport> layers;   // every weight layer, in node order
-  double achieved = 0;                    // pruned fraction over the pruned layers' weights
+  double achieved = 0;                    // pruned fraction over the prunable layers' weights
   std::int64_t params_before = 0, params_after = 0;  // Graph::param_count (structured shrink)
 };
 

@@ -1,0 +1,176 @@
+#pragma once
+// GPU SpMM: Y[m x n] = W[m x k] * X[k x n] on an NVIDIA GPU, row-major, N contiguous (the CPU
+// convention of spmm.h). Host-side API: no CUDA header is needed to include this file, and every
+// function exists in a build without CUDA, where it reports "unavailable: built without CUDA".
+//
+// Protocol (as on the CPU, CUTLASS style): can_implement(desc, weight, why) -> initialize (packs
+// the weight to the device format and uploads it once; allocates any library workspace once) ->
+// run(x, y, stream) as often as wanted, allocating nothing.
+//
+// Pointers handed to run() are DEVICE pointers. X is [k x n] and Y is [m x n], both stored in the
+// desc's storage type: f32 for f32 and tf32, f16 for f16, bf16 for bf16, i8 in / i32 out for i8.
+// Every implementation accumulates in fp32 (i32 for i8); tf32 rounds inputs to 10 mantissa bits
+// inside the tensor cores. Y is fully written (no beta accumulation).
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sparsebench/bench/kernel_bench.h"
+#include "sparsebench/bench/stats.h"
+#include "sparsebench/kernels/spmm.h"
+
+namespace sb::gpu {
+
+enum class GpuDType { f32, tf32, f16, bf16, i8 };
+const char* gpu_dtype_name(GpuDType t);           // "f32", "tf32", "f16", "bf16", "i8"
+GpuDType parse_gpu_dtype(const std::string& text); // throws sb::Error naming the text
+std::size_t x_elem_bytes(GpuDType t);             // bytes per element of X (and of W values)
+std::size_t y_elem_bytes(GpuDType t);             // bytes per element of Y (i8 -> 4: i32 out)
+
+// "" when a CUDA GPU is usable, else "unavailable: <reason>" (the cudaGetDeviceCount error
+// string, or "built without CUDA").
+std::string gpu_unavailable_reason();
+
+// A block of device memory (cudaMalloc; freed on destruction). Empty when bytes == 0.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(std::size_t bytes);
+  ~DeviceBuffer();
+  DeviceBuffer(DeviceBuffer&& o) noexcept;
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  void* get() const { return ptr_; }
+  std::size_t bytes() const { return bytes_; }
+  void upload(const void* host, std::size_t bytes, std::size_t offset = 0);   // synchronous
+  void download(void* host, std::size_t bytes, std::size_t offset = 0) const; // synchronous
+  void fill_bytes(int value);                                                 // synchronous
+
+ private:
+  void* ptr_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+// Host conversions between f32 and a storage type (round to nearest even). to_storage writes
+// count * x_elem_bytes(t) bytes; for i8 values are rounded and clamped to [-127, 127].
+// from_storage reads Y-typed data (count * y_elem_bytes(t) bytes) back to f32.
+std::vector<std::uint8_t> to_storage(const float* src, std::size_t count, GpuDType t);
+void from_storage(const void* src, std::size_t count, GpuDType t, float* dst);
+// The value a float becomes once stored as t (and, for tf32, once the tensor cores read it):
+// the reference is computed on these, so the comparison measures accumulation error only.
+float round_to(float v, GpuDType t);
+
+struct GpuSpmmDesc {
+  std::int64_t m = 0, k = 0, n = 0;
+  GpuDType dtype = GpuDType::f16;
+};
+
+// A packed, uploaded operator.
+class GpuSpmmOp {
+ public:
+  virtual ~GpuSpmmOp() = default;
+  // x: device [k x n], y: device [m x n] (types above); stream: a cudaStream_t (nullptr: default).
+  virtual void run(const void* x, void* y, void* stream) = 0;
+  // Bytes of the weight as stored on the device (values + indices + pointers + metadata).
+  virtual std::size_t weight_bytes() const = 0;
+  // Device bytes besides the weight (library workspace, plans); 0 when none.
+  virtual std::size_t workspace_bytes() const { return 0; }
+  // What initialize chose (algorithm, tile), for the record; may be empty.
+  virtual std::string note() const { return {}; }
+};
+
+class GpuSpmmImpl {
+ public:
+  virtual ~GpuSpmmImpl() = default;
+  // Ours: <dtype>_spmm_<format>_<variant>__cuda (the dtype is the desc's, so names omit it:
+  // spmm_balanced_tiled__cuda); libraries: "cublaslt_gemm", "cusparse_csr", ...
+  virtual std::string name() const = 0;
+  virtual std::string library() const = 0;  // "sparsebench", "cublas", "cusparse", "cusparselt"
+  virtual std::string format() const = 0;   // "dense", "csr", "blocked-ell", "balanced", "2:4"
+  virtual Role role() const = 0;            // baseline (cuBLAS), peer (cuSPARSE*), kernel (ours)
+  // False with the reason when the case (dtype, shape, pattern, library) cannot run.
+  virtual bool can_implement(const GpuSpmmDesc& d, const SpmmWeight& w, std::string* why) const = 0;
+  // Packs and uploads once; throws sb::Error (with the CUDA / library status) on failure.
+  virtual std::unique_ptr<GpuSpmmOp> initialize(const GpuSpmmDesc& d, const SpmmWeight& w) const = 0;
+};
+
+// Every GPU implementation, in order: cuBLAS baselines, library sparse, ours. Empty without CUDA.
+const std::vector<std::unique_ptr<GpuSpmmImpl>>& gpu_spmm_impls();
+const GpuSpmmImpl* find_gpu_impl(const std::string& name);
+
+// Convenience for tests and verification: converts x (host f32, [k x n]) to storage, uploads,
+// runs, synchronizes, downloads Y into y (host f32, [m x n]). Y is poisoned (NaN bytes) before
+// the call so that an unwritten element shows.
+void run_on_host_data(GpuSpmmOp& op, const GpuSpmmDesc& d, const float* x, float* y);
+
+// Timing with CUDA events, after `warmup` untimed calls: each sample is one call between two
+// events; when flush_l2, a write of a buffer twice the L2 size (cudaDevAttrL2CacheSize) runs
+// between samples, outside the events. At least min_reps samples and min_seconds of timed time.
+Stats time_gpu_op(GpuSpmmOp& op, const void* x, void* y, int warmup, int min_reps, double min_seconds,
+                  bool flush_l2);
+
+// Back-to-back calls (batches of launches, no per-call events) for at least `seconds` of wall
+// time, synchronized at the end; returns the number of calls. For energy windows.
+std::int64_t run_back_to_back(GpuSpmmOp& op, const void* x, void* y, double seconds);
+
+// NVML energy (libnvidia-ml.so.1 through dlopen): the total-energy counter in millijoules.
+class EnergyMeter {
+ public:
+  EnergyMeter();   // loads NVML; never throws
+  ~EnergyMeter();
+  bool available() const { return why_.empty(); }
+  const std::string& why() const { return why_; }  // "unavailable: <reason>" when not available
+  // Total energy since the driver loaded, mJ; false (and why()) on error.
+  bool total_energy_mj(std::uint64_t* mj);
+
+ private:
+  std::string why_;
+  void* lib_ = nullptr;
+  void* device_ = nullptr;
+  void* get_energy_ = nullptr;
+};
+
+// Device memory in use now (total - free, cudaMemGetInfo), bytes; 0 when unavailable.
+std::size_t device_memory_used();
+
+// --- the sweep behind `sparsebench kernels --device cuda` -------------------------------------
+
+struct GpuBenchOptions {
+  std::vector<GpuDType> dtypes{GpuDType::f16};
+  bool energy = false;         // measure NVML energy over windows of >= energy_seconds per op
+  double energy_seconds = 1.0;
+  std::string only;            // non-empty: only this implementation (plus the baselines)
+};
+
+struct GpuKernelRecord {
+  KernelRecord base;                // same fields as the CPU records (threads = 0 on the GPU)
+  std::string dtype;
+  std::string note;                 // the implementation's choice (algorithm, tile)
+  std::size_t gpu_mem_bytes = 0;    // device memory the op holds (weight + workspace)
+  double speedup_vs_cusparse = 0;   // best cuSPARSE median / this median; 0 when missing
+  std::string energy_status;        // "ok", "not measured", or "unavailable: ..."
+  double energy_mj_per_call = 0, avg_power_w = 0;
+};
+
+std::vector<GpuKernelRecord> run_gpu_kernel_bench(const KernelBenchConfig& cfg, const GpuBenchOptions& opts);
+
+// Geometric means over the matrices of one set, per (pattern, sparsity, dtype, impl): vs the
+// best cuBLAS and vs the best cuSPARSE of each case.
+struct GpuSpeedupSummary {
+  std::string set, pattern, dtype, impl;
+  double sparsity = 0;
+  int count = 0;
+  double geomean_vs_cublas = 0, geomean_vs_cusparse = 0;
+};
+std::vector<GpuSpeedupSummary> summarize_gpu_speedups(const std::vector<GpuKernelRecord>& recs);
+
+nlohmann::json to_json(const GpuKernelRecord& r);
+nlohmann::json to_json(const GpuSpeedupSummary& s);
+
+}  // namespace sb::gpu

@@ -1,0 +1,50 @@
+#pragma once
+// A study: models x patterns x sparsities x batch sizes x threads x devices, read from TOML
+// (studies/default.toml is the reference and documents every key). Kernel shapes (bench/shapes)
+// give the kernel part of a study; models the end-to-end part.
+#include <string>
+#include <vector>
+
+#include "sparsebench/bench/shapes.h"
+#include "sparsebench/prune/pattern.h"
+
+namespace sb {
+
+struct MeasureSettings {
+  int min_reps = 10;            // samples per cell, at least
+  double min_seconds = 0.2;     // timed seconds per cell, at least
+  int warmup = 2;               // untimed calls before the samples
+  double cv_threshold = 0.10;   // above it a cell is measured again once, then flagged noisy
+  int rounds = 5;               // interleaving slices: dense and sparse alternate within a cell
+};
+
+struct AccuracySettings {
+  std::vector<std::string> models;  // small models (trained by `sparsebench train`); empty = none
+  std::string checkpoints = "";     // checkpoint cache directory; empty = the trainer's default
+  int epochs = 0;                   // 0 = the trainer's default
+};
+
+struct StudyConfig {
+  std::string name;                      // [study] name
+  std::string source;                    // the file it was read from
+  std::vector<std::string> models;       // [latency] models (zoo names)
+  std::vector<std::string> shape_sets;   // [kernels] shape_sets: bench/shapes/<name>.txt
+  std::vector<GemmShape> shapes;         // [kernels] shapes: "MxKxN"
+  std::vector<Pattern> patterns;         // [sweep]; "dense" is the baseline, always measured
+  std::vector<double> sparsities;        // [sweep], each in [0, 1)
+  std::vector<int> batches;              // [sweep], each >= 1
+  std::vector<int> threads;              // [sweep], each >= 0 (0 = all cores)
+  std::vector<std::string> devices;      // [sweep], "cpu" | "cuda"
+  MeasureSettings measure;
+  AccuracySettings accuracy;
+};
+
+// Parses a study from TOML text; `source` names it in errors. Throws sb::Error as
+// "SOURCE:LINE:COLUMN: key 'section.key': what is wrong (expected ...)" on a TOML syntax error, an
+// unknown section or key, a value of the wrong type or range, an unknown pattern (quoting the
+// pattern grammar) or an unknown model (listing the known ones).
+StudyConfig parse_study_config(const std::string& text, const std::string& source);
+// Reads and parses a file; throws sb::Error naming the file when it cannot be read.
+StudyConfig load_study_config(const std::string& path);
+
+}  // namespace sb

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The ONE command to run on the GPU machine (device tool; see docs/GPU.md):
+#   run(command="bash scripts/gpu/run-on-device.sh", carry=["gpu-bundle"], timeout_s=600)
+# Unpacks gpu-bundle/ (made here by scripts/gpu/build-carry.sh), finds cuSPARSELt in the PyTorch
+# wheel, prints the GPU, runs the GPU tests (+ compute-sanitizer once on our kernels), then the
+# benchmarks, writing everything under $OUT (at most 8 files come back):
+#   log.txt  test_cuda.xml  bert.json  gemm4096.json  dlmc.json  energy.json
+# Each step has its own time limit, all within SB_GPU_BUDGET (560 s), and a failing step does not
+# stop the next; compute-sanitizer comes last, with what time is left.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+OUT=${OUT:-$ROOT/gpu-out}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/log.txt") 2>&1
+T0=$(date +%s)
+step() { echo; echo "=== [$(( $(date +%s) - T0 ))s] $*"; }
+# The device call's limit is 600 s: every step gets at most what is left of BUDGET seconds.
+BUDGET=${SB_GPU_BUDGET:-560}
+run() {  # run LIMIT_SECONDS CMD...: never aborts the script; capped by the time left
+  local limit=$1; shift
+  local left=$(( BUDGET - ($(date +%s) - T0) ))
+  [ "$left" -lt "$limit" ] && limit=$left
+  if [ "$limit" -lt 10 ]; then echo "!!! skipped (budget spent): $*" >&2; return 0; fi
+  timeout --kill-after=10 "$limit" "$@"; local rc=$?
+  [ $rc -eq 0 ] || echo "!!! rc=$rc (124 = over its ${limit}s limit): $*" >&2
+  return 0
+}
+
+step "unpack the bundle"
+SB=/tmp/sb-bundle
+rm -rf "$SB" && mkdir -p "$SB"
+if [ -f gpu-bundle/bundle.tar.xz ]; then
+  if command -v xz >/dev/null; then
+    xz -dc gpu-bundle/bundle.tar.xz | tar -C "$SB" -xf - || { echo "cannot unpack gpu-bundle/bundle.tar.xz"; exit 1; }
+  else  # no xz on the machine: Python's lzma reads it
+    python3 -c "import tarfile, sys; tarfile.open(sys.argv[1], 'r:xz').extractall(sys.argv[2])" gpu-bundle/bundle.tar.xz "$SB" ||
+      { echo "cannot unpack gpu-bundle/bundle.tar.xz (no xz, python3 failed)"; exit 1; }
+  fi
+else
+  echo "gpu-bundle/bundle.tar.xz is missing: run scripts/gpu/build-carry.sh here first and carry gpu-bundle"; exit 1
+fi
+BIN=$SB/bin
+LDP=$SB/lib
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do [ -d "$d" ] && LDP="$LDP:$d"; done
+# CUDA libraries from the Python wheels as a last resort (nvidia-cublas, nvidia-cusparse, ...).
+PY=$(command -v python3 || true)
+SITE=$([ -n "$PY" ] && "$PY" -c "import torch, os; print(os.path.dirname(os.path.dirname(torch.__file__)))" 2>/dev/null || true)
+echo "python site-packages: ${SITE:-not found}"
+export LD_LIBRARY_PATH="$LDP${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if LD_LIBRARY_PATH=$LD_LIBRARY_PATH ldd "$BIN/sparsebench" | grep -q "not found"; then
+  if [ -n "$SITE" ]; then
+    for d in "$SITE"/nvidia/*/lib; do LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"; done
+  fi
+fi
+# The machine's libstdc++ is normally newer than ours; fall back to the carried one only if not.
+if ! "$BIN/sparsebench" --version >/dev/null 2>&1; then
+  echo "sparsebench does not start with the system libstdc++; adding lib-fallback"
+  LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$SB/lib-fallback"
+fi
+export LD_LIBRARY_PATH
+ldd "$BIN/sparsebench" | grep -E "not found|cuda|cublas|cusparse|dnnl|stdc" || true
+
+step "cuSPARSELt (from the PyTorch wheel)"
+if [ -z "${SB_CUSPARSELT_PATH:-}" ]; then
+  for c in "$SITE"/nvidia/cusparselt/lib/libcusparseLt.so.0 "$SITE"/nvidia/cusparselt/lib/libcusparseLt.so* \
+           /usr/local/cuda/lib64/libcusparseLt.so.0 /usr/lib/x86_64-linux-gnu/libcusparseLt.so.0; do
+    [ -f "$c" ] && { export SB_CUSPARSELT_PATH=$c; break; }
+  done
+fi
+echo "SB_CUSPARSELT_PATH=${SB_CUSPARSELT_PATH:-<not found: cuSPARSELt will report unavailable>}"
+
+step "the GPU"
+nvidia-smi || true
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,clocks.mem,power.draw,power.limit,temperature.gpu --format=csv || true
+run 20 "$BIN/sparsebench" info
+
+step "GPU tests (every implementation vs the double reference)"
+run 150 "$BIN/test_cuda" --gtest_output=xml:"$OUT/test_cuda.xml"
+
+COMMON=(--device cuda --reps 30 --min-time 0.02 --warmup 5 --format json)
+step "BERT-base layers at batch 1, 16, 128, 256: unstructured / balanced / N:M / block at 90 %, f16 and bf16"
+BERT=""
+for n in 1 16 128 256; do for s in 768x768 3072x768 768x3072; do BERT="$BERT${BERT:+,}${s}x$n"; done; done
+run 170 "$BIN/sparsebench" kernels "${COMMON[@]}" --shapes "$BERT" \
+    --patterns unstructured,balanced:bank=32,nm:1:8,nm:2:4,block:16x16 --sparsity 0.9 --dtype f16,bf16 > "$OUT/bert.json"
+
+step "4096-class GEMMs: cuSPARSELt 2:4 vs cuBLAS (f16, bf16, i8); verified in the tests, not here (host reference too slow)"
+run 70 "$BIN/sparsebench" kernels "${COMMON[@]}" --no-verify --shapes 4096x4096x256,4096x4096x1024,4096x4096x4096,4096x4096x16 \
+    --patterns nm:2:4 --dtype f16,bf16,i8 > "$OUT/gemm4096.json"
+
+step "DLMC at 90 % (repo sample + ../shared sets carried in the bundle): geometric means vs cuBLAS and cuSPARSE"
+DLMC_ARGS=()
+[ -d "$SB/dlmc/rn50/magnitude_pruning/0.9" ] && DLMC_ARGS+=("$SB/dlmc/rn50/magnitude_pruning/0.9")
+[ -d "$SB/dlmc/transformer/magnitude_pruning/0.9" ] && DLMC_ARGS+=("$SB/dlmc/transformer/magnitude_pruning/0.9")
+[ ${#DLMC_ARGS[@]} -eq 0 ] && DLMC_ARGS=(data/dlmc/rn50/magnitude_pruning/0.9 data/dlmc/transformer/magnitude_pruning/0.9)
+i=0
+for d in "${DLMC_ARGS[@]}"; do
+  i=$((i + 1))
+  run 80 "$BIN/sparsebench" kernels "${COMMON[@]}" --matrices "$d" --n 256 --dtype f16 > "$OUT/dlmc$i.json"
+done
+
+step "energy (NVML, >= 1 s windows): BERT FFN 3072x768 at batch 1 and 128, 90 %"
+run 45 "$BIN/sparsebench" kernels "${COMMON[@]}" --energy --shapes 3072x768x1,3072x768x128 \
+    --patterns unstructured,balanced:bank=32 --sparsity 0.9 --dtype f16 > "$OUT/energy.json"
+
+step "compute-sanitizer memcheck, once, on our kernels (a subset of the same tests)"
+if command -v compute-sanitizer >/dev/null; then
+  run 120 compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 "$BIN/test_cuda" \
+      --gtest_filter='Gpu/EveryGpuImpl.MatchesReference/spmm_*' --gtest_brief=1
+else
+  echo "compute-sanitizer not on PATH (try /usr/local/cuda/bin)"; [ -x /usr/local/cuda/bin/compute-sanitizer ] &&
+    run 120 /usr/local/cuda/bin/compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 "$BIN/test_cuda" \
+      --gtest_filter='Gpu/EveryGpuImpl.MatchesReference/spmm_*' --gtest_brief=1
+fi
+
+step "summary (speedups vs the best cuBLAS of the same case; targets in docs/GPU.md)"
+"$PY" - "$OUT" <<'PYEOF' || true
+import json, sys, glob, os
+out = sys.argv[1]
+for f in sorted(glob.glob(os.path.join(out, "*.json"))):
+    try:
+        j = json.load(open(f))
+    except Exception as e:
+        print(f"{os.path.basename(f)}: unreadable ({e})"); continue
+    recs = j.get("records", [])
+    ok = [r for r in recs if r["status"] == "ok"]
+    bad = [r for r in recs if r["status"].startswith("failed")]
+    print(f"\n{os.path.basename(f)}: {len(ok)} ok, {len(bad)} failed, {len(recs) - len(ok) - len(bad)} skipped")
+    for r in bad[:10]:
+        print(f"  FAILED {r['impl']} {r['m']}x{r['k']}x{r['n']} {r['pattern']} {r['dtype']}: {r['status'][:200]}")
+    for r in ok:
+        if r["library"] in ("sparsebench", "cusparselt", "cusparse"):
+            print(f"  {r['m']:>5}x{r['k']:<5}x{r['n']:<5} {r['pattern']:<18} {r['dtype']:<4} {r['impl']:<28} "
+                  f"{r['median_ms']:.4f} ms  {r['speedup']:.2f}x cuBLAS  {r.get('speedup_vs_cusparse', 0):.2f}x cuSPARSE")
+    for g in j.get("geomeans", []):
+        if g["cases"] >= 2:
+            print(f"  geomean {g['set']} {g['pattern']} {g['dtype']} {g['impl']}: {g['geomean_speedup_vs_cublas']:.2f}x cuBLAS, "
+                  f"{g['geomean_speedup_vs_cusparse']:.2f}x cuSPARSE over {g['cases']}")
+PYEOF
+step "done in $(( $(date +%s) - T0 ))s; outputs in $OUT"
+ls -la "$OUT"
+sleep 1  # let tee flush log.txt before the tool collects $OUT

@@ -1,0 +1,18 @@
+#pragma once
+// Internal to the CUDA backend (host side): CUDA status checks that throw sb::Error naming the call.
+#include <cuda_runtime.h>
+
+#include "kernels/cuda/gpu_internal.h"
+#include "sparsebench/core/error.h"
+
+#define SB_CUDA_CHECK(call)                                                                        \
+  do {                                                                                             \
+    const cudaError_t sb_err_ = (call);                                                            \
+    if (sb_err_ != cudaSuccess)                                                                    \
+      ::sb::fail(::fmt::format("{} failed: {} ({}:{})", #call, cudaGetErrorString(sb_err_),        \
+                               __FILE__, __LINE__));                                               \
+  } while (0)
+
+namespace sb::gpu {
+inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+}  // namespace sb::gpu

@@ -1,0 +1,172 @@
+// The CUDA runtime side of the GPU backend: availability, device buffers, event timing with an
+// L2 flush, and the ordered list of implementations.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+
+#include "kernels/cuda/cuda_check.h"
+#include "sparsebench/bench/stats.h"
+
+namespace sb::gpu {
+
+std::string gpu_unavailable_reason() {
+  static const std::string why = [] {
+    int count = 0;
+    const cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess) {
+      cudaGetLastError();  // clear it: later calls must not see a sticky error
+      return fmt::format("unavailable: no usable GPU (cudaGetDeviceCount: {})", cudaGetErrorString(err));
+    }
+    if (count == 0) return std::string("unavailable: the CUDA runtime sees no GPU");
+    return std::string();
+  }();
+  return why;
+}
+
+DeviceBuffer::DeviceBuffer(std::size_t bytes) : bytes_(bytes) {
+  if (bytes == 0) return;
+  const cudaError_t err = cudaMalloc(&ptr_, bytes);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    ptr_ = nullptr;
+    fail(fmt::format("cudaMalloc of {} bytes failed: {}", bytes, cudaGetErrorString(err)));
+  }
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  if (ptr_) cudaFree(ptr_);
+}
+
+DeviceBuffer::DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) {
+  o.ptr_ = nullptr;
+  o.bytes_ = 0;
+}
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
+  std::swap(ptr_, o.ptr_);
+  std::swap(bytes_, o.bytes_);
+  return *this;
+}
+
+void DeviceBuffer::upload(const void* host, std::size_t bytes, std::size_t offset) {
+  SB_CHECK(offset + bytes <= bytes_, "DeviceBuffer::upload: {} bytes at {} exceed the buffer's {}", bytes, offset, bytes_);
+  if (bytes) SB_CUDA_CHECK(cudaMemcpy(static_cast<char*>(ptr_) + offset, host, bytes, cudaMemcpyHostToDevice));
+}
+
+void DeviceBuffer::download(void* host, std::size_t bytes, std::size_t offset) const {
+  SB_CHECK(offset + bytes <= bytes_, "DeviceBuffer::download: {} bytes at {} exceed the buffer's {}", bytes, offset, bytes_);
+  if (bytes) SB_CUDA_CHECK(cudaMemcpy(host, static_cast<const char*>(ptr_) + offset, bytes, cudaMemcpyDeviceToHost));
+}
+
+void DeviceBuffer::fill_bytes(int value) {
+  if (bytes_) SB_CUDA_CHECK(cudaMemset(ptr_, value, bytes_));
+}
+
+const std::vector<std::unique_ptr<GpuSpmmImpl>>& gpu_spmm_impls() {
+  static const ImplList list = [] {
+    ImplList l;
+    add_cublas_impls(l);      // baselines: every speedup is against the fastest of these
+    add_cusparse_impls(l);    // library sparse (peers)
+    add_cusparselt_impls(l);  // 2:4 sparse tensor cores (peer), when libcusparseLt loads
+    add_balanced_impls(l);    // ours
+    add_csr_impls(l);
+    return l;
+  }();
+  return list;
+}
+
+void run_on_host_data(GpuSpmmOp& op, const GpuSpmmDesc& d, const float* x, float* y) {
+  const std::size_t nx = static_cast<std::size_t>(d.k * d.n), ny = static_cast<std::size_t>(d.m * d.n);
+  const std::vector<std::uint8_t> xb = to_storage(x, nx, d.dtype);
+  DeviceBuffer xd(xb.size()), yd(ny * y_elem_bytes(d.dtype));
+  xd.upload(xb.data(), xb.size());
+  // 0xFF bytes are NaN in f32, f16 and bf16 (and -1 in i32): an unwritten output cannot pass.
+  yd.fill_bytes(0xFF);
+  op.run(xd.get(), yd.get(), nullptr);
+  SB_CUDA_CHECK(cudaGetLastError());
+  SB_CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<std::uint8_t> yb(yd.bytes());
+  yd.download(yb.data(), yb.size());
+  from_storage(yb.data(), ny, d.dtype, y);
+}
+
+namespace {
+// A buffer twice the L2 size, written between timed runs so that the weight and X come from HBM
+// as they would inside a network whose other layers evicted them.
+DeviceBuffer& flush_buffer() {
+  static DeviceBuffer buf = [] {
+    int dev = 0, l2 = 0;
+    SB_CUDA_CHECK(cudaGetDevice(&dev));
+    SB_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev));
+    return DeviceBuffer(std::max<std::size_t>(2 * static_cast<std::size_t>(l2), std::size_t{8} << 20));
+  }();
+  return buf;
+}
+
+struct EventPair {
+  cudaEvent_t a = nullptr, b = nullptr;
+  EventPair() {
+    SB_CUDA_CHECK(cudaEventCreate(&a));
+    SB_CUDA_CHECK(cudaEventCreate(&b));
+  }
+  ~EventPair() {
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+  }
+};
+}  // namespace
+
+Stats time_gpu_op(GpuSpmmOp& op, const void* x, void* y, int warmup, int min_reps, double min_seconds, bool flush_l2) {
+  cudaStream_t stream = nullptr;  // the legacy default stream: the libraries' handles use it too
+  for (int i = 0; i < warmup; ++i) op.run(x, y, stream);
+  SB_CUDA_CHECK(cudaGetLastError());
+  SB_CUDA_CHECK(cudaDeviceSynchronize());
+  DeviceBuffer* flush = flush_l2 ? &flush_buffer() : nullptr;
+  EventPair ev;
+  std::vector<double> samples;
+  double total_ms = 0;
+  constexpr int kMaxReps = 100000;
+  // Samples are taken one at a time (event pair, synchronize): a queue of launches would let the
+  // next call's launch latency hide behind the previous call, which a real layer-by-layer
+  // network also enjoys, but which the flush in between would break anyway.
+  while ((static_cast<int>(samples.size()) < min_reps || total_ms < min_seconds * 1e3) &&
+         static_cast<int>(samples.size()) < kMaxReps) {
+    if (flush) SB_CUDA_CHECK(cudaMemsetAsync(flush->get(), static_cast<int>(samples.size() & 0xFF), flush->bytes(), stream));
+    SB_CUDA_CHECK(cudaEventRecord(ev.a, stream));
+    op.run(x, y, stream);
+    SB_CUDA_CHECK(cudaEventRecord(ev.b, stream));
+    SB_CUDA_CHECK(cudaEventSynchronize(ev.b));
+    float ms = 0;
+    SB_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.a, ev.b));
+    samples.push_back(ms);
+    total_ms += ms;
+  }
+  SB_CUDA_CHECK(cudaGetLastError());
+  return summarize(std::move(samples));
+}
+
+std::int64_t run_back_to_back(GpuSpmmOp& op, const void* x, void* y, double seconds) {
+  const double t0 = Timer::now_seconds();
+  std::int64_t calls = 0;
+  int batch = 16;
+  while (Timer::now_seconds() - t0 < seconds) {
+    for (int i = 0; i < batch; ++i) op.run(x, y, nullptr);
+    calls += batch;
+    SB_CUDA_CHECK(cudaDeviceSynchronize());
+    batch = std::min(batch * 2, 4096);
+  }
+  SB_CUDA_CHECK(cudaGetLastError());
+  return calls;
+}
+
+std::size_t device_memory_used() {
+  std::size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return total_b - free_b;
+}
+
+}  // namespace sb::gpu

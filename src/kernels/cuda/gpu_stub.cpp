@@ -1,0 +1,42 @@
+// Built when the CUDA backend is not: every GPU entry point exists and says why it cannot run.
+#include "kernels/cuda/gpu_internal.h"
+#include "sparsebench/core/error.h"
+
+namespace sb::gpu {
+namespace {
+constexpr const char* kWhy = "unavailable: built without CUDA (nvcc not found or SB_CUDA=OFF)";
+}
+
+std::string gpu_unavailable_reason() { return kWhy; }
+
+DeviceBuffer::DeviceBuffer(std::size_t bytes) {
+  if (bytes) fail(kWhy);
+}
+DeviceBuffer::~DeviceBuffer() = default;
+DeviceBuffer::DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) {
+  o.ptr_ = nullptr;
+  o.bytes_ = 0;
+}
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
+  std::swap(ptr_, o.ptr_);
+  std::swap(bytes_, o.bytes_);
+  return *this;
+}
+void DeviceBuffer::upload(const void*, std::size_t, std::size_t) { fail(kWhy); }
+void DeviceBuffer::download(void*, std::size_t, std::size_t) const { fail(kWhy); }
+void DeviceBuffer::fill_bytes(int) { fail(kWhy); }
+
+const std::vector<std::unique_ptr<GpuSpmmImpl>>& gpu_spmm_impls() {
+  static const std::vector<std::unique_ptr<GpuSpmmImpl>> none;
+  return none;
+}
+
+void run_on_host_data(GpuSpmmOp&, const GpuSpmmDesc&, const float*, float*) { fail(kWhy); }
+
+Stats time_gpu_op(GpuSpmmOp&, const void*, void*, int, int, double, bool) { fail(kWhy); }
+
+std::size_t device_memory_used() { return 0; }
+
+std::int64_t run_back_to_back(GpuSpmmOp&, const void*, void*, double) { fail(kWhy); }
+
+}  // namespace sb::gpu

@@ -1,0 +1,32 @@
+#pragma once
+// Our balanced-sparsity SpMM (Yao et al., AAAI 2019) and N:M (its case bank = M, k = N), f16 / bf16
+// values with u8 in-bank offsets, fp32 accumulation. Host-callable launchers; no device code here.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace sb::gpu {
+
+// The device copy of a balanced weight. Every row holds banks * kb entries (bank b's kb entries
+// at [b * kb, (b + 1) * kb), in-bank offsets ascending; a bank keeping fewer is padded with value
+// 0 at offset 0, a column that exists), then zeros up to row_stride (a multiple of 8, so that a
+// row starts on a 16-byte boundary and 8 entries are one 16-byte load of values and one 8-byte
+// load of offsets). Column of entry e of a row: (e / kb) * bank + offsets[e].
+struct BalancedDevice {
+  const void* values = nullptr;           // [m][row_stride], f16 or bf16
+  const std::uint8_t* offsets = nullptr;  // [m][row_stride]
+  std::int64_t m = 0, k = 0, n = 0;
+  int bank = 0, kb = 0, banks = 0, row_stride = 0;
+};
+
+enum class BalancedVariant {
+  simple,  // one thread per output element: the obviously-correct version
+  fast,    // n == 1: subwarp per row, 16-byte loads, X in shared memory; n > 1: X tiles in shared
+           // memory, a subwarp of lanes x 2 columns per row group, fixed work per bank
+};
+
+// x: device [k x n], y: device [m x n], both of the values' type (bf16 when `bf16`, else f16).
+cudaError_t launch_spmm_balanced(const BalancedDevice& w, const void* x, void* y, bool bf16, BalancedVariant v,
+                                 cudaStream_t stream);
+
+}  // namespace sb::gpu

@@ -1,0 +1,112 @@
+// Packing and registration of our balanced and N:M GPU kernels (spmm_balanced.cu): the weight is
+// packed once into the device layout of BalancedDevice and uploaded.
+#include <algorithm>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/spmm_balanced.cuh"
+
+namespace sb::gpu {
+namespace {
+
+// The bank a pattern prunes with: balanced:bank=B -> B, nm:N:M -> M; 0 for other patterns.
+int pattern_bank(const Pattern& p) {
+  if (p.kind == Pattern::Kind::balanced) return p.bank;
+  if (p.kind == Pattern::Kind::nm) return p.m;
+  return 0;
+}
+
+class BalancedOp final : public GpuSpmmOp {
+ public:
+  BalancedOp(const GpuSpmmDesc& d, const SpmmWeight& w, BalancedVariant v) : variant_(v), bf16_(d.dtype == GpuDType::bf16) {
+    const HostWeight h = host_weight(w, d.dtype);
+    const int bank = static_cast<int>(std::min<std::int64_t>(pattern_bank(w.pattern), d.k));
+    const int banks = static_cast<int>((d.k + bank - 1) / bank);
+    // kb: the largest number of kept entries in a bank (the pattern's k; at least 1).
+    int kb = 1;
+    for (std::int64_t i = 0; i < d.m; ++i)
+      for (int b = 0; b < banks; ++b) {
+        int count = 0;
+        for (std::int64_t j = static_cast<std::int64_t>(b) * bank; j < std::min<std::int64_t>(d.k, (b + 1LL) * bank); ++j)
+          count += h.kept[i * d.k + j];
+        kb = std::max(kb, count);
+      }
+    const int stride = (banks * kb + 7) / 8 * 8;
+    std::vector<float> vals(static_cast<std::size_t>(d.m) * stride, 0.f);
+    std::vector<std::uint8_t> offs(static_cast<std::size_t>(d.m) * stride, 0);
+    for (std::int64_t i = 0; i < d.m; ++i)
+      for (int b = 0; b < banks; ++b) {
+        int e = b * kb;
+        for (std::int64_t j = static_cast<std::int64_t>(b) * bank; j < std::min<std::int64_t>(d.k, (b + 1LL) * bank); ++j)
+          if (h.kept[i * d.k + j]) {
+            vals[i * stride + e] = h.values[i * d.k + j];
+            offs[i * stride + e] = static_cast<std::uint8_t>(j - static_cast<std::int64_t>(b) * bank);
+            ++e;
+          }
+      }
+    const std::vector<std::uint8_t> vb = to_storage(vals.data(), vals.size(), d.dtype);
+    values_ = DeviceBuffer(std::max<std::size_t>(vb.size(), 16));
+    values_.upload(vb.data(), vb.size());
+    offsets_ = DeviceBuffer(std::max<std::size_t>(offs.size(), 16));
+    offsets_.upload(offs.data(), offs.size());
+    dev_.values = values_.get();
+    dev_.offsets = static_cast<const std::uint8_t*>(offsets_.get());
+    dev_.m = d.m;
+    dev_.k = d.k;
+    dev_.n = d.n;
+    dev_.bank = bank;
+    dev_.kb = kb;
+    dev_.banks = banks;
+    dev_.row_stride = stride;
+  }
+  void run(const void* x, void* y, void* stream) override {
+    SB_CUDA_CHECK(launch_spmm_balanced(dev_, x, y, bf16_, variant_, as_stream(stream)));
+  }
+  std::size_t weight_bytes() const override { return values_.bytes() + offsets_.bytes(); }
+  std::string note() const override {
+    return fmt::format("bank {}, {} per bank, row stride {}", dev_.bank, dev_.kb, dev_.row_stride);
+  }
+
+ private:
+  BalancedVariant variant_;
+  bool bf16_;
+  DeviceBuffer values_, offsets_;
+  BalancedDevice dev_;
+};
+
+class BalancedImpl final : public GpuSpmmImpl {
+ public:
+  BalancedImpl(std::string name, bool nm, BalancedVariant v) : name_(std::move(name)), nm_(nm), variant_(v) {}
+  std::string name() const override { return name_; }
+  std::string library() const override { return "sparsebench"; }
+  std::string format() const override { return nm_ ? "nm" : "balanced"; }
+  Role role() const override { return Role::kernel; }
+  bool can_implement(const GpuSpmmDesc& d, const SpmmWeight& w, std::string* why) const override {
+    if (!weight_matches(d, w, why)) return false;
+    if (d.dtype != GpuDType::f16 && d.dtype != GpuDType::bf16) return reject(why, "f16 and bf16 only");
+    const Pattern::Kind want = nm_ ? Pattern::Kind::nm : Pattern::Kind::balanced;
+    if (w.pattern.kind != want)
+      return reject(why, fmt::format("the weight is not {}-pruned (pattern {})", nm_ ? "N:M" : "bank-balanced", w.pattern.to_string()));
+    if (std::min<std::int64_t>(pattern_bank(w.pattern), d.k) > 256) return reject(why, "banks wider than 256 need u16 offsets");
+    if (d.m * d.n >= (1LL << 31) * 256) return reject(why, "too large for the launch grid");
+    return true;
+  }
+  std::unique_ptr<GpuSpmmOp> initialize(const GpuSpmmDesc& d, const SpmmWeight& w) const override {
+    return std::make_unique<BalancedOp>(d, w, variant_);
+  }
+
+ private:
+  std::string name_;
+  bool nm_;
+  BalancedVariant variant_;
+};
+
+}  // namespace
+
+void add_balanced_impls(ImplList& out) {
+  out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_fast__cuda", false, BalancedVariant::fast));
+  out.push_back(std::make_unique<BalancedImpl>("spmm_nm_fast__cuda", true, BalancedVariant::fast));
+  out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_simple__cuda", false, BalancedVariant::simple));
+  out.push_back(std::make_unique<BalancedImpl>("spmm_nm_simple__cuda", true, BalancedVariant::simple));
+}
+
+}  // namespace sb::gpu

@@ -1,0 +1,166 @@
+// CSR SpMM kernels. Load balance comes from the row swizzle (consecutive subwarps take rows of
+// similar length, so a warp's lanes finish together) rather than from splitting rows.
+#include "kernels/cuda/spmm_common.cuh"
+#include "kernels/cuda/spmm_csr.cuh"
+
+namespace sb::gpu {
+namespace {
+
+template <class T>
+__global__ void csr_simple(CsrDevice w, const T* __restrict__ x, T* __restrict__ y) {
+  const long long idx = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= w.m * w.n) return;
+  const long long row = idx / w.n, col = idx % w.n;
+  const T* v = static_cast<const T*>(w.values);
+  float acc = 0.f;
+  for (int p = w.row_ptr[row]; p < w.row_ptr[row + 1]; ++p)
+    acc += Elem<T>::to_f(v[p]) * Elem<T>::to_f(x[static_cast<long long>(w.cols[p]) * w.n + col]);
+  y[idx] = Elem<T>::from_f(acc);
+}
+
+template <class T, int L, bool SMEM>
+__global__ void csr_gemv(CsrDevice w, const T* __restrict__ x, T* __restrict__ y) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const T* xs = x;
+  if constexpr (SMEM) {
+    T* s = reinterpret_cast<T*>(smem_raw);
+    for (long long i = threadIdx.x; i < w.k; i += blockDim.x) s[i] = x[i];
+    __syncthreads();
+    xs = s;
+  }
+  const int lane = threadIdx.x % L;
+  const long long slot = static_cast<long long>(blockIdx.x) * (blockDim.x / L) + threadIdx.x / L;
+  float acc = 0.f;
+  long long row = -1;
+  if (slot < w.m) {
+    row = w.row_order[slot];
+    const int begin = w.row_ptr[row] / 8, end = w.row_ptr[row + 1] / 8;  // in chunks of 8
+    const uint4* vp = reinterpret_cast<const uint4*>(w.values);
+    const uint4* cp = reinterpret_cast<const uint4*>(w.cols);
+    for (int c = begin + lane; c < end; c += L) {
+      const uint4 vv = __ldg(vp + c);
+      const uint4 cc = __ldg(cp + c);
+      const T* vs = reinterpret_cast<const T*>(&vv);
+      const std::uint16_t* cs = reinterpret_cast<const std::uint16_t*>(&cc);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc += Elem<T>::to_f(vs[i]) * Elem<T>::to_f(xs[cs[i]]);
+    }
+  }
+#pragma unroll
+  for (int o = L / 2; o > 0; o /= 2) acc += __shfl_down_sync(0xffffffffu, acc, o, L);
+  if (row >= 0 && lane == 0) y[row] = Elem<T>::from_f(acc);
+}
+
+// n > 1: one row per subwarp of L lanes, each lane 2 adjacent columns of a TN = 2L tile; per entry
+// the subwarp reads one contiguous run of X's row (coalesced), 4 entries in flight.
+template <class T, int L, bool PAIR>
+__global__ void csr_tiled(CsrDevice w, const T* __restrict__ x, T* __restrict__ y) {
+  using Pair = typename Elem<T>::Pair;
+  constexpr int TN = 2 * L;
+  const int lane = threadIdx.x % L;
+  const long long slot = static_cast<long long>(blockIdx.x) * (blockDim.x / L) + threadIdx.x / L;
+  if (slot >= w.m) return;
+  const long long row = w.row_order[slot];
+  const long long c0 = static_cast<long long>(blockIdx.y) * TN + 2 * lane;
+  const T* v = static_cast<const T*>(w.values);
+  const int begin = w.row_ptr[row], end = w.row_ptr[row + 1];
+  float a0 = 0.f, a1 = 0.f;
+  if (PAIR && c0 + 1 < w.n) {
+    // n even: X's row starts on a 4-byte boundary, so a pair is one aligned 4-byte load.
+    int p = begin;
+    for (; p + 4 <= end; p += 4) {
+      float vf[4];
+      float2 xv[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        vf[u] = Elem<T>::to_f(v[p + u]);
+        xv[u] = Elem<T>::pair_to_f(__ldg(reinterpret_cast<const Pair*>(x + static_cast<long long>(w.cols[p + u]) * w.n + c0)));
+      }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        a0 += vf[u] * xv[u].x;
+        a1 += vf[u] * xv[u].y;
+      }
+    }
+    for (; p < end; ++p) {
+      const float vf = Elem<T>::to_f(v[p]);
+      const float2 xv = Elem<T>::pair_to_f(__ldg(reinterpret_cast<const Pair*>(x + static_cast<long long>(w.cols[p]) * w.n + c0)));
+      a0 += vf * xv.x;
+      a1 += vf * xv.y;
+    }
+    y[row * w.n + c0] = Elem<T>::from_f(a0);
+    y[row * w.n + c0 + 1] = Elem<T>::from_f(a1);
+    return;
+  }
+  for (int p = begin; p < end; ++p) {
+    const float vf = Elem<T>::to_f(v[p]);
+    const T* xr = x + static_cast<long long>(w.cols[p]) * w.n;
+    if (c0 < w.n) a0 += vf * Elem<T>::to_f(xr[c0]);
+    if (c0 + 1 < w.n) a1 += vf * Elem<T>::to_f(xr[c0 + 1]);
+  }
+  if (c0 < w.n) y[row * w.n + c0] = Elem<T>::from_f(a0);
+  if (c0 + 1 < w.n) y[row * w.n + c0 + 1] = Elem<T>::from_f(a1);
+}
+
+template <class T, int L>
+cudaError_t gemv(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
+  const int threads = pick_threads(w.m, 32 / L, 1);
+  const dim3 grid(static_cast<unsigned>((w.m + threads / L - 1) / (threads / L)));
+  const std::size_t smem = static_cast<std::size_t>(w.k) * sizeof(T);
+  if (smem <= 48 * 1024)
+    csr_gemv<T, L, true><<<grid, threads, smem, s>>>(w, x, y);
+  else
+    csr_gemv<T, L, false><<<grid, threads, 0, s>>>(w, x, y);
+  return cudaGetLastError();
+}
+
+template <class T, int L>
+cudaError_t tiled(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
+  constexpr int TN = 2 * L;
+  const long long tiles = (w.n + TN - 1) / TN;
+  const int threads = pick_threads(w.m, 32 / L, tiles);
+  const dim3 grid(static_cast<unsigned>((w.m + threads / L - 1) / (threads / L)), static_cast<unsigned>(tiles));
+  if (w.n % 2 == 0)
+    csr_tiled<T, L, true><<<grid, threads, 0, s>>>(w, x, y);
+  else
+    csr_tiled<T, L, false><<<grid, threads, 0, s>>>(w, x, y);
+  return cudaGetLastError();
+}
+
+template <class T>
+cudaError_t launch(const CsrDevice& w, const void* xv, void* yv, CsrVariant v, cudaStream_t s) {
+  const T* x = static_cast<const T*>(xv);
+  T* y = static_cast<T*>(yv);
+  if (w.m == 0 || w.n == 0) return cudaSuccess;
+  if (v == CsrVariant::simple) {
+    const long long total = w.m * w.n;
+    csr_simple<T><<<static_cast<unsigned>((total + 255) / 256), 256, 0, s>>>(w, x, y);
+    return cudaGetLastError();
+  }
+  if (w.n == 1) {
+    switch (pow2_at_least((w.mean_row / 8 + 1) / 2, 32)) {
+      case 1: return gemv<T, 1>(w, x, y, s);
+      case 2: return gemv<T, 2>(w, x, y, s);
+      case 4: return gemv<T, 4>(w, x, y, s);
+      case 8: return gemv<T, 8>(w, x, y, s);
+      case 16: return gemv<T, 16>(w, x, y, s);
+      default: return gemv<T, 32>(w, x, y, s);
+    }
+  }
+  switch (pow2_at_least((w.n + 1) / 2, 32)) {
+    case 1: return tiled<T, 1>(w, x, y, s);
+    case 2: return tiled<T, 2>(w, x, y, s);
+    case 4: return tiled<T, 4>(w, x, y, s);
+    case 8: return tiled<T, 8>(w, x, y, s);
+    case 16: return tiled<T, 16>(w, x, y, s);
+    default: return tiled<T, 32>(w, x, y, s);
+  }
+}
+
+}  // namespace
+
+cudaError_t launch_spmm_csr(const CsrDevice& w, const void* x, void* y, bool bf16, CsrVariant v, cudaStream_t stream) {
+  return bf16 ? launch<__nv_bfloat16>(w, x, y, v, stream) : launch<__half>(w, x, y, v, stream);
+}
+
+}  // namespace sb::gpu

@@ -1,0 +1,98 @@
+// Packing and registration of our CSR GPU kernels (spmm_csr.cu): rows padded to 8 entries, u16
+// column indices, the row order sorted by length (longest first) for load balance.
+#include <algorithm>
+#include <numeric>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/spmm_csr.cuh"
+
+namespace sb::gpu {
+namespace {
+
+class CsrKernelOp final : public GpuSpmmOp {
+ public:
+  CsrKernelOp(const GpuSpmmDesc& d, const SpmmWeight& w, CsrVariant v) : variant_(v), bf16_(d.dtype == GpuDType::bf16) {
+    const HostWeight h = host_weight(w, d.dtype);
+    std::vector<std::int32_t> ptr(static_cast<std::size_t>(d.m + 1), 0), len(static_cast<std::size_t>(d.m), 0);
+    std::vector<float> vals;
+    std::vector<std::uint16_t> cols;
+    for (std::int64_t i = 0; i < d.m; ++i) {
+      for (std::int64_t j = 0; j < d.k; ++j)
+        if (h.kept[i * d.k + j]) {
+          vals.push_back(h.values[i * d.k + j]);
+          cols.push_back(static_cast<std::uint16_t>(j));
+        }
+      while (vals.size() % 8) {  // padding: value 0 at column 0, which exists
+        vals.push_back(0.f);
+        cols.push_back(0);
+      }
+      ptr[i + 1] = static_cast<std::int32_t>(vals.size());
+      len[i] = ptr[i + 1] - ptr[i];
+    }
+    std::vector<std::int32_t> order(static_cast<std::size_t>(d.m));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return len[a] > len[b]; });
+    const std::vector<std::uint8_t> vb = to_storage(vals.data(), vals.size(), d.dtype);
+    values_ = DeviceBuffer(std::max<std::size_t>(vb.size(), 16));
+    values_.upload(vb.data(), vb.size());
+    cols_ = DeviceBuffer(std::max<std::size_t>(cols.size() * 2, 16));
+    cols_.upload(cols.data(), cols.size() * 2);
+    ptr_ = DeviceBuffer(ptr.size() * 4);
+    ptr_.upload(ptr.data(), ptr.size() * 4);
+    order_ = DeviceBuffer(order.size() * 4);
+    order_.upload(order.data(), order.size() * 4);
+    dev_.values = values_.get();
+    dev_.cols = static_cast<const std::uint16_t*>(cols_.get());
+    dev_.row_ptr = static_cast<const std::int32_t*>(ptr_.get());
+    dev_.row_order = static_cast<const std::int32_t*>(order_.get());
+    dev_.m = d.m;
+    dev_.k = d.k;
+    dev_.n = d.n;
+    dev_.mean_row = static_cast<int>(vals.size() / static_cast<std::size_t>(d.m));
+    bytes_ = vb.size() + cols.size() * 2 + ptr.size() * 4 + order.size() * 4;
+  }
+  void run(const void* x, void* y, void* stream) override {
+    SB_CUDA_CHECK(launch_spmm_csr(dev_, x, y, bf16_, variant_, as_stream(stream)));
+  }
+  std::size_t weight_bytes() const override { return bytes_; }
+  std::string note() const override { return fmt::format("mean padded row {} entries", dev_.mean_row); }
+
+ private:
+  CsrVariant variant_;
+  bool bf16_;
+  DeviceBuffer values_, cols_, ptr_, order_;
+  CsrDevice dev_;
+  std::size_t bytes_ = 0;
+};
+
+class CsrKernelImpl final : public GpuSpmmImpl {
+ public:
+  CsrKernelImpl(std::string name, CsrVariant v) : name_(std::move(name)), variant_(v) {}
+  std::string name() const override { return name_; }
+  std::string library() const override { return "sparsebench"; }
+  std::string format() const override { return "csr"; }
+  Role role() const override { return Role::kernel; }
+  bool can_implement(const GpuSpmmDesc& d, const SpmmWeight& w, std::string* why) const override {
+    if (!weight_matches(d, w, why)) return false;
+    if (d.dtype != GpuDType::f16 && d.dtype != GpuDType::bf16) return reject(why, "f16 and bf16 only");
+    if (d.k > 65536) return reject(why, "k > 65536 needs u32 column indices");
+    if (d.m * (d.k + 8) >= INT32_MAX) return reject(why, "padded nnz could exceed int32");
+    return true;
+  }
+  std::unique_ptr<GpuSpmmOp> initialize(const GpuSpmmDesc& d, const SpmmWeight& w) const override {
+    return std::make_unique<CsrKernelOp>(d, w, variant_);
+  }
+
+ private:
+  std::string name_;
+  CsrVariant variant_;
+};
+
+}  // namespace
+
+void add_csr_impls(ImplList& out) {
+  out.push_back(std::make_unique<CsrKernelImpl>("spmm_csr_fast__cuda", CsrVariant::fast));
+  out.push_back(std::make_unique<CsrKernelImpl>("spmm_csr_simple__cuda", CsrVariant::simple));
+}
+
+}  // namespace sb::gpu

@@ -1,0 +1,8 @@
+// Depthwise plane loop, avx2 build (ISA flags: src/runtime/CMakeLists.txt).
+#include "runtime/depthwise_impl.h"
+
+namespace sb::rt {
+void dw_plane_avx2(const float* in, const float* w, float bias, float* out, const DwGeom& g) {
+  dw_plane_impl(in, w, bias, out, g);
+}
+}  // namespace sb::rt

@@ -1,0 +1,214 @@
+// The IR interpreted with ATen ops (autograd-capable).
+#include "train/torch_module.h"
+
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "sparsebench/core/error.h"
+#include "sparsebench/prune/mask.h"
+
+namespace sb::train_detail {
+
+namespace {
+
+at::ScalarType torch_type(DType t) {
+  switch (t) {
+    case DType::f32: return at::kFloat;
+    case DType::i32: return at::kInt;
+    case DType::u8: return at::kByte;
+    default: fail(fmt::format("torch bridge: dtype {} is not supported (f32, i32, u8 are)", dtype_name(t)));
+  }
+}
+
+std::vector<std::int64_t> dims(const std::array<std::int64_t, 2>& a) { return {a[0], a[1]}; }
+
+}  // namespace
+
+at::Tensor to_torch(const Tensor& t) {
+  const Tensor c = t.contiguous();
+  const at::Tensor view = at::from_blob(const_cast<void*>(c.raw_data()), c.shape(),
+                                        at::TensorOptions().dtype(torch_type(c.dtype())));
+  return view.clone();
+}
+
+Tensor from_torch(const at::Tensor& t) {
+  const at::Tensor c = t.detach().contiguous();
+  DType dt;
+  switch (c.scalar_type()) {
+    case at::kFloat: dt = DType::f32; break;
+    case at::kInt: dt = DType::i32; break;
+    case at::kByte: dt = DType::u8; break;
+    default: fail(fmt::format("torch bridge: torch dtype {} has no sb equivalent", c10::toString(c.scalar_type())));
+  }
+  Tensor out = Tensor::empty(Shape(c.sizes().begin(), c.sizes().end()), dt);
+  std::memcpy(out.raw_data(), c.data_ptr(), out.nbytes());
+  return out;
+}
+
+TorchModule::TorchModule(const Graph& graph) : graph_(graph) {
+  const auto& nodes = graph_.nodes();
+  node_params_.resize(nodes.size());
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const Node& n = nodes[i];
+    for (const auto& [key, t] : n.params) {
+      TorchParam p;
+      p.node = n.name;
+      p.key = key;
+      p.value = to_torch(t);
+      p.trainable = !(n.op == OpKind::batch_norm && (key == "running_mean" || key == "running_var"));
+      p.decay = n.has_weight() && key == "weight";
+      if (p.trainable) p.value.requires_grad_(true);
+      node_params_[i].push_back(static_cast<int>(params_.size()));
+      params_.push_back(std::move(p));
+    }
+  }
+  set_masks_from(graph_);
+  apply_masks();
+}
+
+int TorchModule::find(int node, const char* key) const {
+  for (int idx : node_params_[static_cast<std::size_t>(node)])
+    if (params_[static_cast<std::size_t>(idx)].key == key) return idx;
+  return -1;
+}
+
+void TorchModule::set_masks_from(const Graph& graph) {
+  for (auto& p : params_) {
+    if (!p.decay) continue;
+    const int ni = graph.find_node(p.node);
+    SB_CHECK(ni >= 0, "torch bridge: node '{}' not in the graph", p.node);
+    const Node& n = graph.nodes()[static_cast<std::size_t>(ni)];
+    if (!n.mask.defined()) {
+      p.mask = at::Tensor();
+      continue;
+    }
+    SB_CHECK(n.mask.shape() == Shape(p.value.sizes().begin(), p.value.sizes().end()),
+             "torch bridge: node '{}': mask {} does not match the weight {}", p.node, shape_to_string(n.mask.shape()),
+             shape_to_string(Shape(p.value.sizes().begin(), p.value.sizes().end())));
+    p.mask = to_torch(n.mask).to(at::kFloat);
+  }
+}
+
+void TorchModule::apply_masks() {
+  at::NoGradGuard no_grad;
+  for (auto& p : params_)
+    if (p.mask.defined()) p.value.mul_(p.mask);
+}
+
+void TorchModule::mask_grads() {
+  for (auto& p : params_)
+    if (p.mask.defined() && p.value.grad().defined()) p.value.mutable_grad().mul_(p.mask);
+}
+
+void TorchModule::export_to(Graph& graph, const Pattern& pattern) const {
+  for (const auto& p : params_) {
+    const int ni = graph.find_node(p.node);
+    SB_CHECK(ni >= 0, "torch bridge: exporting '{}': the graph has no node '{}'", p.name(), p.node);
+    Node& n = graph.nodes()[static_cast<std::size_t>(ni)];
+    auto it = n.params.find(p.key);
+    SB_CHECK(it != n.params.end(), "torch bridge: exporting '{}': node '{}' has no parameter '{}'", p.name(), p.node,
+             p.key);
+    Tensor t = from_torch(p.value);
+    SB_CHECK(t.shape() == it->second.shape(), "torch bridge: exporting '{}': shape {} differs from the graph's {}",
+             p.name(), shape_to_string(t.shape()), shape_to_string(it->second.shape()));
+    it->second = t;
+    if (p.decay) {
+      if (p.mask.defined()) {
+        n.mask = from_torch(p.mask.to(at::kByte));
+        n.pattern = pattern;
+        n.sparsity = mask_sparsity(n.mask);
+      } else {
+        n.mask = Tensor();
+        n.pattern = Pattern{};
+        n.sparsity = 0;
+      }
+    }
+  }
+}
+
+std::vector<at::Tensor> TorchModule::forward(const std::vector<at::Tensor>& inputs, bool training) {
+  const auto& g = graph_;
+  SB_CHECK(inputs.size() == g.inputs().size(), "torch bridge: the graph takes {} input(s), got {}", g.inputs().size(),
+           inputs.size());
+  std::vector<at::Tensor> v(g.values().size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) v[static_cast<std::size_t>(g.inputs()[i])] = inputs[i];
+  const auto& nodes = g.nodes();
+  for (std::size_t ni = 0; ni < nodes.size(); ++ni) {
+    const Node& n = nodes[ni];
+    const Attrs& a = n.attrs;
+    auto in = [&](std::size_t k) -> const at::Tensor& { return v[static_cast<std::size_t>(n.inputs[k])]; };
+    auto param = [&](const char* key) -> at::Tensor {
+      const int idx = find(static_cast<int>(ni), key);
+      return idx < 0 ? at::Tensor() : params_[static_cast<std::size_t>(idx)].value;
+    };
+    auto axis = [&](std::int64_t ax, std::int64_t rank) { return ax < 0 ? ax + rank : ax; };
+    at::Tensor out;
+    switch (n.op) {
+      case OpKind::input: fail(fmt::format("torch bridge: node '{}' is an input", n.name));
+      case OpKind::constant: out = param("value"); break;
+      case OpKind::conv2d:
+        out = at::conv2d(in(0), param("weight"), param("bias"), dims(a.stride), dims(a.padding), dims(a.dilation),
+                         a.groups);
+        break;
+      case OpKind::linear: out = at::linear(in(0), param("weight"), param("bias")); break;
+      case OpKind::matmul: out = at::matmul(in(0), in(1)); break;
+      case OpKind::batch_norm:
+        out = at::batch_norm(in(0), param("weight"), param("bias"), param("running_mean"), param("running_var"),
+                             training, 0.1, a.eps, false);
+        break;
+      case OpKind::relu: out = at::relu(in(0)); break;
+      case OpKind::relu6: out = at::hardtanh(in(0), 0.0, 6.0); break;
+      case OpKind::gelu: out = at::gelu(in(0)); break;
+      case OpKind::add: out = at::add(in(0), in(1)); break;
+      case OpKind::max_pool:
+        out = at::max_pool2d(in(0), dims(a.kernel), dims(a.stride), dims(a.padding), {1, 1}, false);
+        break;
+      case OpKind::avg_pool:
+        out = at::avg_pool2d(in(0), dims(a.kernel), dims(a.stride), dims(a.padding), false, true);
+        break;
+      case OpKind::global_avg_pool: out = in(0).mean({2, 3}, true); break;
+      case OpKind::flatten: out = at::flatten(in(0), a.axis); break;
+      case OpKind::reshape: {
+        // Reshape targets carry the graph's batch in dim 0 (the builders' convention): follow the
+        // batch actually given.
+        std::vector<std::int64_t> shape(a.shape.begin(), a.shape.end());
+        if (!shape.empty() && shape[0] != -1) shape[0] = in(0).size(0);
+        out = in(0).reshape(shape);
+        break;
+      }
+      case OpKind::transpose: out = in(0).transpose(a.axis, a.axis2); break;
+      case OpKind::layer_norm:
+        out = at::layer_norm(in(0), {in(0).size(-1)}, param("weight"), param("bias"), a.eps);
+        break;
+      case OpKind::softmax: out = at::softmax(in(0), axis(a.axis, in(0).dim())); break;
+      case OpKind::attention: {
+        const std::int64_t b = in(0).size(0), t = in(0).size(1), c = in(0).size(2), h = a.heads, d = c / h;
+        auto heads = [&](const at::Tensor& x) { return x.reshape({b, t, h, d}).transpose(1, 2); };
+        const at::Tensor s = at::matmul(heads(in(0)), heads(in(1)).transpose(-2, -1)) / std::sqrt(static_cast<double>(d));
+        out = at::matmul(at::softmax(s, -1), heads(in(2))).transpose(1, 2).reshape({b, t, c});
+        break;
+      }
+      case OpKind::embedding: out = at::embedding(param("weight"), in(0).to(at::kLong)); break;
+      case OpKind::cls_token: {
+        const at::Tensor tok = param("token");
+        out = at::cat({tok.expand({in(0).size(0), 1, tok.size(2)}), in(0)}, 1);
+        break;
+      }
+      case OpKind::concat: {
+        std::vector<at::Tensor> xs;
+        for (std::size_t k = 0; k < n.inputs.size(); ++k) xs.push_back(in(k));
+        out = at::cat(xs, axis(a.axis, in(0).dim()));
+        break;
+      }
+      case OpKind::select: out = in(0).select(a.axis, a.axis2); break;
+    }
+    v[static_cast<std::size_t>(n.output)] = std::move(out);
+  }
+  std::vector<at::Tensor> outs;
+  for (int o : g.outputs()) outs.push_back(v[static_cast<std::size_t>(o)]);
+  return outs;
+}
+
+}  // namespace sb::train_detail

@@ -1,0 +1,160 @@
+// Every GPU implementation (cuBLAS baselines, cuSPARSE, cuSPARSELt, our kernels in their simple and
+// fast versions) against a double-accumulated reference on the same rounded inputs, on fresh
+// random data per case, outputs poisoned (NaN) before the call, odd shapes (m, k, n off every
+// tile, n = 1). Without a visible GPU each case skips with the CUDA runtime's reason.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+#include "sparsebench/core/error.h"
+#include "sparsebench/core/rng.h"
+#include "sparsebench/kernels/cuda_spmm.h"
+#include "sparsebench/prune/mask.h"
+
+namespace sb::gpu {
+namespace {
+
+struct Shape3 {
+  std::int64_t m, k, n;
+};
+// Off every tile (8-entry chunks, 2-column lanes, 16/32-row blocks, banks of 32) plus n = 1 (GEMV),
+// n = 2, exact multiples of 16/32 (so cuSPARSELt and Blocked-ELL run) and k above one X tile.
+const Shape3 kShapes[] = {{1, 1, 1},    {7, 13, 1},    {33, 67, 13},  {67, 129, 200}, {129, 67, 1},
+                          {64, 64, 128}, {96, 256, 16}, {128, 128, 2}, {256, 512, 64}, {20, 520, 17},
+                          {64, 9000, 3}, {32, 3072, 1}, {128, 768, 33}};
+
+struct PatternCase {
+  const char* pattern;
+  double sparsity;
+};
+const PatternCase kPatterns[] = {{"dense", 0.0},          {"unstructured", 0.5},   {"unstructured", 0.9},
+                                 {"unstructured", 0.99},  {"balanced:bank=32", 0.9}, {"balanced:bank=8", 0.5},
+                                 {"balanced:bank=256", 0.9}, {"nm:2:4", 0.5},         {"nm:1:8", 0.875},
+                                 {"block:16x16", 0.7}};
+
+const GpuDType kDtypes[] = {GpuDType::f32, GpuDType::tf32, GpuDType::f16, GpuDType::bf16, GpuDType::i8};
+
+double tolerance(GpuDType t, std::int64_t k) {
+  // Relative to max |ref|: the output's rounding in its storage type (half an ulp, with headroom)
+  // plus fp32 accumulation error, which grows like sqrt(k) for random signs.
+  const double accum = 4e-7 * std::sqrt(static_cast<double>(k));
+  switch (t) {
+    case GpuDType::f32: return 1e-5 + accum;
+    case GpuDType::tf32: return 1e-4 + accum;  // inputs pre-rounded to tf32: exact products
+    case GpuDType::f16: return 1e-3 + accum;   // 2^-11 = 4.9e-4 half an ulp at the top of the range
+    case GpuDType::bf16: return 8e-3 + accum;  // 2^-8 = 3.9e-3
+    case GpuDType::i8: return 0;               // exact integer arithmetic
+  }
+  return 0;
+}
+
+// The names the list must hold, so that a missing registration fails instead of passing silently.
+const char* const kExpected[] = {"cublaslt_gemm",           "cublas_gemmex",          "cusparse_csr",
+                                 "cusparse_blocked_ell",    "cusparselt_24",          "spmm_balanced_fast__cuda",
+                                 "spmm_nm_fast__cuda",      "spmm_balanced_simple__cuda", "spmm_nm_simple__cuda",
+                                 "spmm_csr_fast__cuda",     "spmm_csr_simple__cuda"};
+
+class EveryGpuImpl : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (const std::string why = gpu_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+  }
+};
+
+TEST_P(EveryGpuImpl, MatchesReference) {
+  const GpuSpmmImpl* impl = find_gpu_impl(GetParam());
+  ASSERT_NE(impl, nullptr) << GetParam() << " is not registered";
+  int ran = 0, case_index = 0;
+  std::map<std::string, int> declined;
+  for (const PatternCase& pc : kPatterns)
+    for (const Shape3& s : kShapes)
+      for (GpuDType dt : kDtypes) {
+        const int c = case_index++;
+        Rng rng(0xC0DA + c);
+        const Pattern p = Pattern::parse(pc.pattern);
+        Tensor w = Tensor::empty({s.m, s.k});
+        // i8: small integers, so that the integer result is exact and comparable.
+        rng.fill_uniform(w, -1.f, 1.f);
+        if (dt == GpuDType::i8)
+          for (std::int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = std::nearbyint(w.data<float>()[i] * 8.f);
+        SpmmWeight weight;
+        try {
+          MaskResult mr = make_mask(w, p, pc.sparsity);
+          apply_mask(w, mr.mask);
+          weight = {w, mr.mask, p};
+        } catch (const Error& e) {
+          continue;  // the pattern does not fit the shape (a bank wider than k): nothing to test
+        }
+        const GpuSpmmDesc d{s.m, s.k, s.n, dt};
+        std::string why;
+        if (!impl->can_implement(d, weight, &why)) {
+          ++declined[why];
+          continue;
+        }
+        std::vector<float> x(static_cast<std::size_t>(s.k * s.n));
+        for (float& v : x) v = round_to(dt == GpuDType::i8 ? std::nearbyint(rng.uniform(-4.f, 4.f)) : rng.uniform(-1.f, 1.f), dt);
+        // Reference in double on the weight as the GPU stores it (rounded to the storage type).
+        const float* wd = w.data<float>();
+        std::vector<double> ref(static_cast<std::size_t>(s.m * s.n), 0.0);
+        double max_ref = 0;
+        for (std::int64_t i = 0; i < s.m; ++i) {
+          for (std::int64_t j = 0; j < s.k; ++j) {
+            const double v = round_to(wd[i * s.k + j], dt);
+            if (v != 0)
+              for (std::int64_t t = 0; t < s.n; ++t) ref[i * s.n + t] += v * x[j * s.n + t];
+          }
+        }
+        for (double v : ref) max_ref = std::max(max_ref, std::fabs(v));
+        std::vector<float> y(ref.size());
+        const std::string label = ::testing::PrintToString(s.m) + "x" + std::to_string(s.k) + "x" + std::to_string(s.n) +
+                                  " " + pc.pattern + " @" + std::to_string(pc.sparsity) + " " + gpu_dtype_name(dt);
+        try {
+          auto op = impl->initialize(d, weight);
+          run_on_host_data(*op, d, x.data(), y.data());
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << impl->name() << " " << label << ": " << e.what();
+          return;
+        }
+        double max_err = 0, norm = 0;
+        for (std::size_t i = 0; i < ref.size(); ++i) {
+          ASSERT_TRUE(std::isfinite(y[i])) << impl->name() << " " << label << ": output (" << i / s.n << ", " << i % s.n
+                                           << ") is " << y[i] << " (unwritten?)";
+          max_err = std::max(max_err, std::fabs(y[i] - ref[i]));
+          norm += std::fabs(y[i]);
+        }
+        if (max_ref > 0) {
+          EXPECT_GT(norm, 0) << impl->name() << " " << label << ": an all-zero output cannot pass";
+          EXPECT_LE(max_err / max_ref, tolerance(dt, s.k)) << impl->name() << " " << label;
+        } else {
+          EXPECT_EQ(max_err, 0) << impl->name() << " " << label;
+        }
+        if (::testing::Test::HasFailure()) return;  // one case's report is enough
+        ++ran;
+      }
+  std::string summary;
+  for (const auto& [why, count] : declined) summary += "\n  " + std::to_string(count) + "x " + why;
+  // cuSPARSELt absent (no libcusparseLt.so.0 and no SB_CUSPARSELT_PATH): skip with the loader's reason.
+  if (ran == 0 && impl->library() == "cusparselt") GTEST_SKIP() << impl->name() << " declined every case:" << summary;
+  EXPECT_GT(ran, 0) << impl->name() << " ran no case; declined:" << summary;
+  std::cout << "[ info ] " << impl->name() << ": " << ran << " cases ran; declined:" << summary << "\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(Gpu, EveryGpuImpl, ::testing::ValuesIn(std::vector<std::string>(std::begin(kExpected), std::end(kExpected))),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST(GpuList, HoldsEveryExpectedImplementation) {
+  if (const std::string why = gpu_unavailable_reason(); why.find("built without CUDA") != std::string::npos)
+    GTEST_SKIP() << why;
+  for (const char* name : kExpected) EXPECT_NE(find_gpu_impl(name), nullptr) << name;
+}
+
+TEST(GpuList, NoGpuMeansSkipWithTheRuntimeReason) {
+  const std::string why = gpu_unavailable_reason();
+  if (why.empty()) GTEST_SKIP() << "a GPU is visible";
+  // The reason names what failed, so a skipped suite says why (not an empty "unavailable").
+  EXPECT_GT(why.size(), std::string("unavailable: ").size()) << why;
+}
+
+}  // namespace
+}  // namespace sb::gpu

@@ -1,0 +1,149 @@
+// The report: files written, tables derived from the cells, and the page rendered by a real
+// browser (headless Chromium) with every chart drawn and nothing on the console.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "sparsebench/core/error.h"
+#include "sparsebench/core/system_info.h"
+#include "sparsebench/report/report.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+sb::Cell cell(const std::string& kind, const std::string& subject, const std::string& pattern, double sparsity,
+              const std::string& impl, const std::string& role, const std::string& format, double median,
+              double speedup) {
+  sb::Cell c;
+  c.key = {kind, kind == "kernel" ? "bert_base" : "", subject, pattern, sparsity, kind == "kernel" ? 128 : 1, 1,
+           "cpu", impl, ""};
+  c.role = role;
+  c.format = format;
+  c.median_ms = c.p10_ms = c.p90_ms = c.p99_ms = median;
+  c.reps = 1;
+  c.speedup = speedup;
+  c.weight_bytes = format == "dense" ? 4000 : static_cast<std::int64_t>(4000 * (1 - sparsity) * 2);
+  c.energy_note = "unavailable: test fixture";
+  c.samples_ms = {median};
+  return c;
+}
+
+// A store of fixture cells (made-up values: this tests the report's plumbing, not a machine).
+std::string make_store(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() / ("sb_report_" + std::to_string(::getpid()) + "_" + name);
+  fs::remove(p);
+  sb::ResultStore store(p.string());
+  sb::RunInfo run;
+  run.environment = sb::to_json(sb::system_info());
+  run.git_revision = "test";
+  const auto id = store.begin_run(run);
+  store.add_cell(id, cell("kernel", "768x768x128", "dense", 0, "onednn", "baseline", "dense", 1.0, 1.0));
+  const double un[] = {0.6, 1.2, 2.5}, nm[] = {1.1, 1.1, 1.1};
+  const double sp[] = {0.5, 0.7, 0.9};
+  for (int i = 0; i < 3; ++i) {
+    store.add_cell(id, cell("kernel", "768x768x128", "unstructured", sp[i], "csr", "kernel", "csr", 1 / un[i], un[i]));
+    store.add_cell(id, cell("kernel", "768x768x128", "nm:2:4", sp[i], "bal", "kernel", "balanced", 1 / nm[i], nm[i]));
+    sb::Cell m = cell("model", "mlp", "unstructured", sp[i], "sb_executor", "kernel", "csr", 0.1 * (1 - sp[i]), 1.5);
+    m.accuracy = 0.98 - 0.05 * i;
+    m.accuracy_metric = "top1";
+    store.add_cell(id, m);
+  }
+  sb::Cell dense_mlp = cell("model", "mlp", "dense", 0, "sb_executor", "baseline", "dense", 0.1, 1.0);
+  dense_mlp.accuracy = 0.985;
+  store.add_cell(id, dense_mlp);
+  store.finish_run(id);
+  return p.string();
+}
+
+}  // namespace
+
+TEST(Report, BreakEvenAndFindingsComeFromTheCells) {
+  const std::string db = make_store("data.db");
+  sb::ResultStore store(db);
+  const sb::ReportData d = sb::build_report(store);
+  ASSERT_EQ(d.break_even.size(), 3u);  // kernel unstructured, kernel nm:2:4, model unstructured
+  for (const auto& r : d.break_even) {
+    if (r.kind == "kernel" && r.pattern == "unstructured") EXPECT_DOUBLE_EQ(r.break_even, 0.7);
+    if (r.kind == "kernel" && r.pattern == "nm:2:4") EXPECT_DOUBLE_EQ(r.break_even, 0.5);
+  }
+  ASSERT_GE(d.findings.size(), 2u);
+  bool found = false;
+  for (const auto& f : d.findings)
+    if (f.find("unstructured pays from 70 %") != std::string::npos &&
+        f.find("at 50 % only nm:2:4 pays") != std::string::npos)
+      found = true;
+  EXPECT_TRUE(found) << ::testing::PrintToString(d.findings);
+  EXPECT_EQ(d.charts.size(), 4u);  // speedup, memory, accuracy, pareto
+  fs::remove(db);
+}
+
+TEST(Report, MissingAssetsSayWhatToRun) {
+  const std::string db = make_store("assets.db");
+  sb::ResultStore store(db);
+  try {
+    sb::write_report(store, (fs::temp_directory_path() / "sb_report_never").string(), {"/nonexistent/web"});
+    FAIL();
+  } catch (const sb::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fetch-web-assets.sh"), std::string::npos) << e.what();
+  }
+  fs::remove(db);
+}
+
+TEST(Report, PageRendersEveryChartInChromium) {
+  const fs::path assets(SB_WEB_ASSETS_DIR);
+  if (!fs::exists(assets / "node_modules/vega-embed/build/vega-embed.min.js"))
+    GTEST_SKIP() << "no chart libraries in " << assets << ": run scripts/fetch-web-assets.sh " << assets.string();
+  const std::string db = make_store("page.db");
+  const fs::path out = fs::temp_directory_path() / ("sb_report_page_" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  sb::ResultStore store(db);
+  const auto files = sb::write_report(store, out.string(), {assets.string()});
+  ASSERT_EQ(files.size(), 3u);
+  const std::string html = slurp(out / "index.html");
+  EXPECT_EQ(html.find("src=\"http"), std::string::npos) << "the page must not load anything from the network";
+  EXPECT_NE(slurp(out / "report.md").find("| 768x768x128"), std::string::npos);
+  EXPECT_NE(slurp(out / "results.csv").find("run_id,cell_id,kind"), std::string::npos);
+
+  const std::string chromium = SB_CHROMIUM;
+  if (chromium.empty()) GTEST_SKIP() << "chromium not installed (apt-get install chromium): page not rendered";
+  const fs::path err = out / "chromium.log", dom = out / "dom.html";
+  // --virtual-time-budget lets the page's promises settle before the DOM is dumped; the page
+  // writes "rendered:N" into body[data-rendered] once every vegaEmbed resolved.
+  std::string cmd = chromium + " --headless --disable-gpu --no-sandbox --no-first-run --disable-extensions"
+                               " --user-data-dir=" + (out / "profile").string() +
+                    " --enable-logging=stderr --v=0 --virtual-time-budget=20000 --dump-dom file://" +
+                    (out / "index.html").string() + " >" + dom.string() + " 2>" + err.string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd << "\n" << slurp(err);
+  const std::string rendered = slurp(dom), log = slurp(err);
+  EXPECT_NE(rendered.find("data-rendered=\"rendered:4\""), std::string::npos)
+      << "not every chart rendered; console:\n" << log;
+  // Each chart is an SVG drawn by vega.
+  std::size_t svgs = 0;
+  for (std::size_t at = rendered.find("<svg"); at != std::string::npos; at = rendered.find("<svg", at + 1)) ++svgs;
+  EXPECT_GE(svgs, 4u);
+  // Console messages reach stderr as "CONSOLE(line)" / ":CONSOLE]" lines.
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("CONSOLE") != std::string::npos) ADD_FAILURE() << "console: " << line;
+  if (const char* shot = std::getenv("SB_REPORT_SCREENSHOT"); shot && *shot) {
+    const std::string s = chromium + " --headless --disable-gpu --no-sandbox --hide-scrollbars --user-data-dir=" +
+                          (out / "profile").string() + " --virtual-time-budget=20000 --window-size=1280,2400"
+                          " --screenshot=" + shot + " file://" + (out / "index.html").string() + " 2>/dev/null";
+    EXPECT_EQ(std::system(s.c_str()), 0);
+  } else {
+    fs::remove_all(out);
+  }
+  fs::remove(db);
+}

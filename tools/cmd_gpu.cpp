@@ -1,0 +1,109 @@
+// `sparsebench kernels --device cuda`: the GPU sweep (sb::gpu::run_gpu_kernel_bench) and its
+// output. Speedups: against the fastest cuBLAS of the same case and dtype, and against the fastest
+// cuSPARSE, both measured in the same run.
+#include <iostream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "gpu_kernels.h"
+#include "sparsebench/core/error.h"
+#include "sparsebench/core/system_info.h"
+#include "sparsebench/kernels/cuda_spmm.h"
+
+namespace sb::cli {
+namespace {
+
+void print_table(const std::vector<gpu::GpuKernelRecord>& recs) {
+  std::cout << fmt::format("{:<16} {:<18} {:>5} {:<5} {:<28} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8}  {}\n",
+                           "shape", "pattern", "spars", "dtype", "impl", "median_ms", "p10_ms", "p90_ms", "TF/s_eff",
+                           "weightMB", "vs_cublas", "vs_cusprs", "mJ/call", "status");
+  std::string last;
+  for (const gpu::GpuKernelRecord& g : recs) {
+    const KernelRecord& r = g.base;
+    const std::string key = fmt::format("{}|{}|{}|{}|{}", r.set, r.matrix, r.pattern, r.achieved, g.dtype);
+    if (!last.empty() && key != last) std::cout << "\n";
+    last = key;
+    const std::string shape = fmt::format("{}x{}x{}", r.m, r.k, r.n);
+    if (r.ok())
+      std::cout << fmt::format("{:<16} {:<18} {:>5.3f} {:<5} {:<28} {:>9.4f} {:>9.4f} {:>9.4f} {:>8.2f} {:>8.3f} {:>8.2f}x {:>8.2f}x {:>8}  {}\n",
+                               shape, r.pattern, r.achieved, g.dtype, r.impl, r.stats.median_ms, r.stats.p10_ms,
+                               r.stats.p90_ms, r.effective_gflops * 1e-3, r.weight_bytes / 1048576.0, r.speedup,
+                               g.speedup_vs_cusparse,
+                               g.energy_status == "ok" ? fmt::format("{:.4f}", g.energy_mj_per_call) : std::string("-"),
+                               g.note);
+    else
+      std::cout << fmt::format("{:<16} {:<18} {:>5.3f} {:<5} {:<28} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8}  {}\n",
+                               shape, r.pattern, r.achieved, g.dtype, r.impl, "-", "-", "-", "-", "-", "-", "-", "-",
+                               r.status);
+  }
+  bool header = false;
+  for (const gpu::GpuSpeedupSummary& s : gpu::summarize_gpu_speedups(recs)) {
+    if (s.count < 2) continue;
+    if (!header) {
+      std::cout << fmt::format("\ngeometric mean of speedups per set\n{:<32} {:<18} {:>5} {:<5} {:<28} {:>5} {:>9} {:>9}\n",
+                               "set", "pattern", "spars", "dtype", "impl", "cases", "vs_cublas", "vs_cusprs");
+      header = true;
+    }
+    std::cout << fmt::format("{:<32} {:<18} {:>5} {:<5} {:<28} {:>5} {:>8.2f}x {:>8.2f}x\n", s.set, s.pattern,
+                             s.sparsity >= 0 ? fmt::format("{:.2f}", s.sparsity) : "-", s.dtype, s.impl, s.count,
+                             s.geomean_vs_cublas, s.geomean_vs_cusparse);
+  }
+  std::cout << "\nvs_cublas = fastest cuBLAS / cuBLASLt median of the same case and dtype / this median, same run; "
+               "vs_cusprs likewise against cuSPARSE\n";
+}
+
+void print_csv(const std::vector<gpu::GpuKernelRecord>& recs) {
+  std::cout << "set,matrix,m,k,n,pattern,sparsity,achieved_sparsity,nnz,impl,library,role,format,dtype,cache,status,"
+               "median_ms,p10_ms,p90_ms,weight_bytes,gpu_mem_bytes,speedup,speedup_vs_cusparse,energy_mj_per_call,"
+               "avg_power_w,note\n";
+  for (const gpu::GpuKernelRecord& g : recs) {
+    const KernelRecord& r = g.base;
+    std::string status = r.status, note = g.note;
+    for (std::string* s : {&status, &note})
+      for (char& c : *s)
+        if (c == '"') c = '\'';
+    std::cout << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},\"{}\",{},{},{},{},{},{},{},{},{},\"{}\"\n", r.set,
+                             r.matrix, r.m, r.k, r.n, r.pattern, r.sparsity, r.achieved, r.nnz, r.impl, r.library, r.role,
+                             r.format, g.dtype, cache_mode_name(r.cache), status, r.stats.median_ms, r.stats.p10_ms,
+                             r.stats.p90_ms, r.weight_bytes, g.gpu_mem_bytes, r.speedup, g.speedup_vs_cusparse,
+                             g.energy_mj_per_call, g.avg_power_w, note);
+  }
+}
+
+}  // namespace
+
+int run_kernels_cuda(const KernelBenchConfig& cfg, const std::string& dtypes, bool energy, const std::string& kernel,
+                     const std::string& format) {
+  gpu::GpuBenchOptions opts;
+  opts.dtypes.clear();
+  std::stringstream ss(dtypes);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      opts.dtypes.push_back(gpu::parse_gpu_dtype(item));
+    } catch (const Error& e) {
+      fail(fmt::format("--dtype '{}': {}", dtypes, e.what()));
+    }
+  }
+  opts.energy = energy;
+  opts.only = kernel;
+  const std::vector<gpu::GpuKernelRecord> recs = gpu::run_gpu_kernel_bench(cfg, opts);
+  if (format == "json") {
+    nlohmann::json j;
+    j["device"] = "cuda";
+    j["system"] = to_json(system_info());
+    j["records"] = nlohmann::json::array();
+    for (const auto& r : recs) j["records"].push_back(gpu::to_json(r));
+    j["geomeans"] = nlohmann::json::array();
+    for (const auto& s : gpu::summarize_gpu_speedups(recs)) j["geomeans"].push_back(gpu::to_json(s));
+    std::cout << j.dump(1) << "\n";
+  } else if (format == "csv") {
+    print_csv(recs);
+  } else {
+    print_table(recs);
+  }
+  return 0;
+}
+
+}  // namespace sb::cli

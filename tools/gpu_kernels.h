@@ -1,0 +1,15 @@
+#pragma once
+// `sparsebench kernels --device cuda`: the GPU half of cmd_kernels.cpp, kept in its own file.
+#include <string>
+
+#include "sparsebench/bench/kernel_bench.h"
+
+namespace sb::cli {
+
+// Runs the GPU sweep over cfg's shapes / matrices and prints table, csv or json. `dtypes` is a
+// comma-separated list (f32, tf32, f16, bf16, i8); `kernel`: only this one of ours (plus the
+// libraries). Returns the exit status; throws sb::Error (no GPU, bad dtype) for the CLI to print.
+int run_kernels_cuda(const KernelBenchConfig& cfg, const std::string& dtypes, bool energy, const std::string& kernel,
+                     const std::string& format);
+
+}  // namespace sb::cli
