@@ -9,7 +9,11 @@ required=(
   libdnnl-dev libeigen3-dev libxsmm-dev libxnnpack-dev libpthreadpool-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libomp-dev
+  chromium
 )
+# npm fetches the report's chart libraries (vega, vega-lite, vega-embed). A NodeSource nodejs
+# already ships its own npm, and Debian's npm package would fight it: install it only when absent.
+command -v npm >/dev/null 2>&1 || required+=(npm)
 optional=(libtorch-dev libonnx-dev dataset-fashion-mnist)
 [[ "${1:-}" == "--minimal" ]] || required+=("${optional[@]}")
 

@@ -19,6 +19,12 @@
 #include "sparsebench/runtime/executor.h"
 #include "sparsebench/runtime/passes.h"
 
+// SB_WITH_TRAIN: the CLI links sparsebench_train (libtorch); tools/CMakeLists.txt defines it for
+// the files that use it.
+#ifdef SB_WITH_TRAIN
+#include "sparsebench/train/torch_graph.h"
+#endif
+
 namespace sb::cli {
 namespace {
 
@@ -31,7 +37,44 @@ struct BenchOptions {
   double min_time = 1.0;
   std::vector<std::string> dense_layers, prune_layers;
   std::uint64_t seed = 0x5eed;
+  std::string plan_cache = default_plan_cache_path();
+  bool no_plan_cache = false;
+  bool compare_torch = false;
 };
+
+// libtorch dense vs our dense on the same graph (the M3 target "at most 10 % slower than libtorch"):
+// interleaved rounds, our dense executor and a TorchGraph (NoGradGuard, at::set_num_threads to our
+// thread count) of the unpruned graph. Medians of each, and ours / torch.
+#ifdef SB_WITH_TRAIN
+constexpr bool kHaveTorch = true;
+#else
+constexpr bool kHaveTorch = false;
+#endif
+
+struct TorchCompare {
+  Stats torch, ours;
+};
+
+TorchCompare compare_with_torch(const Graph& dense_graph, Executor& dense, const Tensor& x, const BenchOptions& o) {
+#ifdef SB_WITH_TRAIN
+  set_torch_threads(0);  // = sb::num_threads(), which --threads has set
+  TorchGraph tg(dense_graph);
+  std::vector<Tensor> out_d;
+  std::vector<double> st, so;
+  const int reps = std::max(1, (o.min_reps + o.rounds - 1) / o.rounds);
+  const double secs = o.min_time / o.rounds;
+  for (int r = 0; r < o.rounds; ++r) {
+    const Stats a = measure([&] { (void)tg.run({x}); }, reps, secs, r == 0 ? o.warmup : 1);
+    const Stats b = measure([&] { dense.run({x}, out_d); }, reps, secs, 1);
+    st.insert(st.end(), a.samples_ms.begin(), a.samples_ms.end());
+    so.insert(so.end(), b.samples_ms.begin(), b.samples_ms.end());
+  }
+  return {summarize(st), summarize(so)};
+#else
+  (void)dense_graph, (void)dense, (void)x, (void)o;
+  return {};  // run_bench refused --compare-torch already
+#endif
+}
 
 Tensor random_input(const Graph& g, std::uint64_t seed) {
   const Value& v = g.value(g.inputs()[0]);
@@ -62,6 +105,9 @@ nlohmann::json stats_json(const Stats& s, std::int64_t batch) {
 }
 
 int run_bench(const BenchOptions& o) {
+  // Before minutes of measurement, not after.
+  if (o.compare_torch && !kHaveTorch)
+    fail("--compare-torch needs a libtorch build (cmake -DSB_TORCH=ON, with SB_WITH_TRAIN defined for cmd_bench.cpp)");
   if (o.threads >= 0) set_num_threads(o.threads);
   ModelOptions mo;
   mo.batch = o.batch;
@@ -79,8 +125,10 @@ int run_bench(const BenchOptions& o) {
 
   CompileOptions dense_opts;
   dense_opts.kernel = "dense";
+  dense_opts.plan_cache_path = o.no_plan_cache ? std::string() : o.plan_cache;
   CompileOptions sparse_opts;
   sparse_opts.kernel = o.kernel;
+  sparse_opts.plan_cache_path = dense_opts.plan_cache_path;
   Executor dense(dense_graph, dense_opts);
   Executor sparse(pruned_graph, sparse_opts);
   const Tensor x = random_input(dense_graph, o.seed + 1);
@@ -111,6 +159,8 @@ int run_bench(const BenchOptions& o) {
   getrusage(RUSAGE_SELF, &ru);
   const std::size_t peak_rss = static_cast<std::size_t>(ru.ru_maxrss) * 1024;
   const double speedup = st_s.median_ms > 0 ? st_d.median_ms / st_s.median_ms : 0.0;
+  TorchCompare tc;
+  if (o.compare_torch) tc = compare_with_torch(dense_graph, dense, x, o);
 
   if (o.format == "json") {
     nlohmann::json layers = nlohmann::json::array();
@@ -129,6 +179,7 @@ int run_bench(const BenchOptions& o) {
                         {"batch", o.batch},
                         {"threads", num_threads()},
                         {"kernel", o.kernel},
+                        {"plan_cache", o.no_plan_cache ? std::string() : o.plan_cache},
                         {"dense", stats_json(st_d, o.batch)},
                         {"sparse", stats_json(st_s, o.batch)},
                         {"speedup", speedup},
@@ -143,6 +194,10 @@ int run_bench(const BenchOptions& o) {
                         {"arena_bytes", sparse.arena_bytes()},
                         {"peak_rss_bytes", peak_rss},
                         {"layers", layers}};
+    if (o.compare_torch)
+      j["torch"] = {{"torch_dense", stats_json(tc.torch, o.batch)},
+                    {"ours_dense", stats_json(tc.ours, o.batch)},
+                    {"ours_over_torch", tc.torch.median_ms > 0 ? tc.ours.median_ms / tc.torch.median_ms : 0.0}};
     std::cout << j.dump(1) << "\n";
     return 0;
   }
@@ -157,6 +212,11 @@ int run_bench(const BenchOptions& o) {
   };
   row("dense", st_d, dense.weight_bytes_stored());
   row("pruned", st_s, sparse.weight_bytes_stored());
+  if (o.compare_torch) {
+    row("torch dense", tc.torch, dense.weight_bytes_dense());
+    row("our dense", tc.ours, dense.weight_bytes_stored());
+    std::cout << fmt::format("our dense / libtorch dense: {:.3f}\n", tc.ours.median_ms / std::max(tc.torch.median_ms, 1e-9));
+  }
   std::cout << fmt::format("speedup {:.2f}x, weight bytes {:.3f}x of dense, peak RSS {:.1f} MiB\n\n", speedup,
                            static_cast<double>(sparse.weight_bytes_stored()) /
                                static_cast<double>(std::max<std::size_t>(dense.weight_bytes_stored(), 1)),
@@ -193,6 +253,13 @@ Command add_bench(CLI::App& root) {
   app->add_option("--min-time", o->min_time, "minimum timed seconds per model")->capture_default_str();
   app->add_option("--warmup", o->warmup, "untimed runs first")->capture_default_str();
   app->add_option("--seed", o->seed, "weights and input seed")->capture_default_str();
+  app->add_option("--plan-cache", o->plan_cache,
+                  "JSON file of measured `auto` kernel choices, reused across runs ($SB_PLAN_CACHE, "
+                  "$XDG_CACHE_HOME/sparsebench/plans.json or ~/.cache/sparsebench/plans.json)")
+      ->capture_default_str();
+  app->add_flag("--compare-torch", o->compare_torch,
+                "also time the dense graph in libtorch, interleaved with our dense path (libtorch builds)");
+  app->add_flag("--no-plan-cache", o->no_plan_cache, "measure every `auto` choice afresh, keep nothing on disk");
   app->add_option("--format", o->format, "output format")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   return {app, [o] { return run_bench(*o); }};
 }

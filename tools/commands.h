@@ -20,5 +20,8 @@ Command add_models(CLI::App& root);
 Command add_bench(CLI::App& root);
 Command add_infer(CLI::App& root);
 Command add_train(CLI::App& root);  // needs libtorch (SB_HAVE_TORCH); says so otherwise
+Command add_study(CLI::App& root);   // M5: tools/cmd_study.cpp
+Command add_report(CLI::App& root);  // M5: tools/cmd_report.cpp
+Command add_export(CLI::App& root);  // M5: tools/cmd_report.cpp
 
 }  // namespace sb::cli

@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
   commands.push_back(sb::cli::add_bench(app));
   commands.push_back(sb::cli::add_infer(app));
   commands.push_back(sb::cli::add_train(app));
+  commands.push_back(sb::cli::add_study(app));
+  commands.push_back(sb::cli::add_report(app));
+  commands.push_back(sb::cli::add_export(app));
 
   try {
     app.parse(argc, argv);

@@ -4,7 +4,7 @@
 # Unpacks gpu-bundle/ (made here by scripts/gpu/build-carry.sh), finds cuSPARSELt in the PyTorch
 # wheel, prints the GPU, runs the GPU tests (+ compute-sanitizer once on our kernels), then the
 # benchmarks, writing everything under $OUT (at most 8 files come back):
-#   log.txt  test_cuda.xml  bert.json  gemm4096.json  dlmc.json  energy.json
+#   log.txt  test_cuda.xml  bert.json  gemm4096.json  dlmc1.json  dlmc2.json  energy.json
 # Each step has its own time limit, all within SB_GPU_BUDGET (560 s), and a failing step does not
 # stop the next; compute-sanitizer comes last, with what time is left.
 set -uo pipefail

@@ -2,6 +2,7 @@
 #include "sparsebench/report/report.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -69,7 +70,7 @@ json speedup_chart(const std::vector<Cell>& cells) {
                       {"speedup", v.first}, {"impl", v.second}});
   if (values.empty()) return json();
   const json x = {{"field", "sparsity"}, {"type", "quantitative"}, {"title", "sparsity"},
-                  {"axis", {{"format", ".0%"}}}, {"scale", {{"zero", false}}}};
+                  {"axis", {{"format", ".0%"}}}, {"scale", {{"zero", false}, {"padding", 8}}}};
   const json y = {{"field", "speedup"}, {"type", "quantitative"}, {"title", "speedup vs dense (x)"},
                   {"scale", {{"type", "log"}}}};
   json spec = {
@@ -231,12 +232,17 @@ json accuracy_latency_chart(const std::vector<Cell>& cells) {
 
 std::vector<BreakEven> compute_break_even(const std::vector<Cell>& cells) {
   using K = std::tuple<std::string, std::string, std::string, std::string, int, int, std::string>;
-  std::map<K, std::map<double, std::pair<double, std::string>>> best;
+  struct Best {
+    double speedup = 0;
+    std::string impl;
+    bool noisy = false;
+  };
+  std::map<K, std::map<double, Best>> best;
   for (const Cell& c : cells) {
     if (!is_ours_sparse(c)) continue;
     auto& b = best[{c.key.kind, c.key.group, c.key.subject, c.key.device, c.key.batch, c.key.threads,
                     c.key.pattern}][c.key.sparsity];
-    if (c.speedup > b.first) b = {c.speedup, c.key.impl};
+    if (c.speedup > b.speedup) b = {c.speedup, c.key.impl, c.noisy};
   }
   std::vector<BreakEven> out;
   for (const auto& [k, by_sparsity] : best) {
@@ -244,10 +250,11 @@ std::vector<BreakEven> compute_break_even(const std::vector<Cell>& cells) {
     std::tie(r.kind, r.group, r.subject, r.device, r.batch, r.threads, r.pattern) = k;
     for (const auto& [s, v] : by_sparsity) {
       r.sparsities.push_back(s);
-      r.speedups.push_back(v.first);
-      if (r.break_even < 0 && v.first > 1) {
+      r.speedups.push_back(v.speedup);
+      r.noisy.push_back(v.noisy);
+      if (r.break_even < 0 && v.speedup > 1) {
         r.break_even = s;
-        r.best_impl_at_break_even = v.second;
+        r.best_impl_at_break_even = v.impl;
       }
     }
     out.push_back(std::move(r));
@@ -255,8 +262,15 @@ std::vector<BreakEven> compute_break_even(const std::vector<Cell>& cells) {
   return out;
 }
 
-std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, const std::vector<RunInfo>& runs) {
+std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, const std::vector<RunInfo>& runs,
+                                          const std::vector<Cell>& cells) {
   std::vector<std::string> out;
+  int ok = 0, noisy = 0;
+  for (const Cell& c : cells)
+    if (c.status == "ok") {
+      ++ok;
+      noisy += c.noisy ? 1 : 0;
+    }
   const std::string cpu = cpu_name(runs);
   using K = std::tuple<std::string, std::string, std::string, std::string, int, int>;
   std::map<K, std::vector<const BreakEven*>> groups;
@@ -289,7 +303,8 @@ std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, co
     } else {
       ++paying;
       s += fmt::format("{}", fmt::join(parts, "; "));
-      if (lowest <= 1) {
+      // "at 50 % only X pays" says something only when other patterns pay later.
+      if (lowest <= 1 && at_lowest.size() < parts.size()) {
         if (at_lowest.empty())
           s += fmt::format("; at {} none pays", pct(lowest));
         else
@@ -305,6 +320,12 @@ std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, co
                                         "(subject x device x batch x threads); speedups are same-run ratios "
                                         "against the fastest dense implementation.",
                                         paying, groups.size()));
+  // Said first and plainly: a ranking built on noisy samples is a rough one.
+  if (noisy > 0)
+    out.insert(out.begin(), fmt::format("Caution: {} of {} measured cells are flagged noisy (coefficient of "
+                                        "variation over the threshold, after one re-measurement); speedups marked ~ "
+                                        "in the break-even table come from such cells and are rough.",
+                                        noisy, ok));
   return out;
 }
 
@@ -322,12 +343,16 @@ std::string html_escape(const std::string& s) {
   return o;
 }
 
-// Text inlined into a <script> element must not close it early.
-std::string script_safe(std::string s) {
+// Text inlined into a <script> element must not close it early: "</script" becomes "<\/script",
+// which JavaScript reads the same inside strings. Only that sequence is touched: a blanket "</"
+// rewrite would corrupt regular-expression literals in the minified libraries.
+std::string script_safe(const std::string& s) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '<' && i + 1 < s.size() && s[i + 1] == '/') {
+    if (s[i] == '<' && i + 7 < s.size() && s[i + 1] == '/' &&
+        std::equal(s.begin() + i + 2, s.begin() + i + 8, "script",
+                   [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; })) {
       out += "<\\/";
       ++i;
     } else {
@@ -372,7 +397,11 @@ void flatten(const json& j, const std::string& prefix, std::vector<std::pair<std
     }
     std::string text;
     for (const json& e : j) {
-      if (e.is_object() && e.contains("name") && e.contains("version"))
+      if (e.is_object() && e.contains("level") && e.contains("size_bytes") && e["size_bytes"].is_number())
+        text += fmt::format("{}L{} {} {} KiB x{}", text.empty() ? "" : "; ", e.value("level", 0),
+                            e.value("type", std::string()), e["size_bytes"].get<double>() / 1024,
+                            e.value("instances", 1));
+      else if (e.is_object() && e.contains("name") && e.contains("version"))
         text += fmt::format("{}{} {}", text.empty() ? "" : "; ", e["name"].get<std::string>(),
                             e["version"].is_string() ? e["version"].get<std::string>() : e["version"].dump());
       else
@@ -387,7 +416,8 @@ void flatten(const json& j, const std::string& prefix, std::vector<std::pair<std
 std::string speedups_text(const BreakEven& r) {
   std::string s;
   for (std::size_t i = 0; i < r.sparsities.size(); ++i)
-    s += fmt::format("{}{}: {:.2f}x", i ? ", " : "", pct(r.sparsities[i]), r.speedups[i]);
+    s += fmt::format("{}{}: {}{:.2f}x", i ? ", " : "", pct(r.sparsities[i]),
+                     i < r.noisy.size() && r.noisy[i] ? "~" : "", r.speedups[i]);
   return s;
 }
 
@@ -417,7 +447,7 @@ ReportData build_report(const ResultStore& store) {
     }
   }
   d.break_even = compute_break_even(d.cells);
-  d.findings = compute_findings(d.break_even, d.runs);
+  d.findings = compute_findings(d.break_even, d.runs, d.cells);
   auto add = [&](const std::string& id, const std::string& title, const std::string& caption, json spec) {
     if (!spec.is_null()) d.charts.push_back({{"id", id}, {"title", title}, {"caption", caption}, {"spec", spec}});
   };

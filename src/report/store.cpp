@@ -121,6 +121,10 @@ class Stmt {
   std::optional<std::int64_t> opt_int(int c) const {
     return null(c) ? std::nullopt : std::optional<std::int64_t>(integer(c));
   }
+  void reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
   const void* blob(int c) const { return sqlite3_column_blob(s_, c); }
   int blob_bytes(int c) const { return sqlite3_column_bytes(s_, c); }
 
@@ -168,16 +172,14 @@ ResultStore::ResultStore(const std::string& path) : impl_(std::make_unique<Impl>
   sqlite3_busy_timeout(impl_->db, 5000);
   // Reading the schema is the first access: a file that is not SQLite fails here, named.
   bool has_version_table = false, has_any_table = false;
-  {
+  try {
     Stmt s(impl_->db, "SELECT name FROM sqlite_master WHERE type = 'table'", path);
-    try {
-      while (s.step()) {
-        has_any_table = true;
-        if (s.text(0) == "schema_version") has_version_table = true;
-      }
-    } catch (const Error& e) {
-      fail(fmt::format("{}: not a sparsebench results database ({})", path, e.what()));
+    while (s.step()) {
+      has_any_table = true;
+      if (s.text(0) == "schema_version") has_version_table = true;
     }
+  } catch (const Error&) {
+    fail(fmt::format("{}: not a sparsebench results database ({})", path, sqlite3_errmsg(impl_->db)));
   }
   if (has_any_table && !has_version_table)
     fail(fmt::format("{}: not a sparsebench results database (it has tables but no schema_version)", path));
@@ -257,9 +259,14 @@ std::optional<RunInfo> ResultStore::latest_run() const {
   return all.back();
 }
 
-std::int64_t ResultStore::add_cell(std::int64_t run_id, const Cell& c) {
-  SB_CHECK(c.key.kind == "kernel" || c.key.kind == "model", "{}: cell kind '{}' is neither 'kernel' nor 'model'",
-           impl_->path, c.key.kind);
+std::int64_t ResultStore::add_cell(std::int64_t run_id, const Cell& c) { return add_cells(run_id, {c}).front(); }
+
+std::vector<std::int64_t> ResultStore::add_cells(std::int64_t run_id, const std::vector<Cell>& cells) {
+  for (const Cell& c : cells)
+    SB_CHECK(c.key.kind == "kernel" || c.key.kind == "model", "{}: cell kind '{}' is neither 'kernel' nor 'model'",
+             impl_->path, c.key.kind);
+  SB_CHECK(little_endian(), "the samples BLOB is little-endian; big-endian hosts are not supported");
+  std::vector<std::int64_t> ids;
   impl_->exec("BEGIN IMMEDIATE");
   try {
     Stmt s(impl_->db,
@@ -269,29 +276,58 @@ std::int64_t ResultStore::add_cell(std::int64_t run_id, const Cell& c) {
            "weight_index_bytes, weight_meta_bytes, peak_rss_bytes, accuracy, accuracy_metric, energy_j, "
            "energy_note, extra) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
            impl_->path);
-    int i = 1;
-    s.bind(i++, run_id).bind(i++, c.key.kind).bind(i++, c.key.group).bind(i++, c.key.subject)
-        .bind(i++, c.key.pattern).bind(i++, c.key.sparsity).bind(i++, c.key.batch).bind(i++, c.key.threads)
-        .bind(i++, c.key.device).bind(i++, c.key.impl).bind(i++, c.key.variant).bind(i++, c.status)
-        .bind(i++, c.role).bind(i++, c.format).bind(i++, c.achieved_sparsity).bind(i++, c.median_ms)
-        .bind(i++, c.p10_ms).bind(i++, c.p90_ms).bind(i++, c.p99_ms).bind(i++, c.cv).bind(i++, c.noisy)
-        .bind(i++, c.reps).bind(i++, c.throughput).bind(i++, c.throughput_unit).bind(i++, c.speedup)
-        .bind(i++, c.baseline).bind(i++, c.weight_bytes).bind(i++, c.weight_value_bytes)
-        .bind(i++, c.weight_index_bytes).bind(i++, c.weight_meta_bytes).bind(i++, c.peak_rss_bytes)
-        .bind(i++, c.accuracy).bind(i++, c.accuracy_metric).bind(i++, c.energy_j).bind(i++, c.energy_note)
-        .bind(i++, c.extra.dump());
-    s.step();
-    const std::int64_t id = sqlite3_last_insert_rowid(impl_->db);
-    SB_CHECK(little_endian(), "the samples BLOB is little-endian; big-endian hosts are not supported");
     Stmt b(impl_->db, "INSERT INTO samples (cell_id, count, samples_ms) VALUES (?, ?, ?)", impl_->path);
-    b.bind(1, id).bind(2, static_cast<std::int64_t>(c.samples_ms.size()));
-    // A zero-length blob would read back as NULL; keep a non-null pointer.
-    static const double kNone = 0;
-    b.bind_blob(3, c.samples_ms.empty() ? &kNone : c.samples_ms.data(),
-                static_cast<int>(c.samples_ms.size() * sizeof(double)));
-    b.step();
+    for (const Cell& c : cells) {
+      s.reset();
+      b.reset();
+      s.bind(1, run_id);
+      s.bind(2, c.key.kind);
+      s.bind(3, c.key.group);
+      s.bind(4, c.key.subject);
+      s.bind(5, c.key.pattern);
+      s.bind(6, c.key.sparsity);
+      s.bind(7, c.key.batch);
+      s.bind(8, c.key.threads);
+      s.bind(9, c.key.device);
+      s.bind(10, c.key.impl);
+      s.bind(11, c.key.variant);
+      s.bind(12, c.status);
+      s.bind(13, c.role);
+      s.bind(14, c.format);
+      s.bind(15, c.achieved_sparsity);
+      s.bind(16, c.median_ms);
+      s.bind(17, c.p10_ms);
+      s.bind(18, c.p90_ms);
+      s.bind(19, c.p99_ms);
+      s.bind(20, c.cv);
+      s.bind(21, c.noisy);
+      s.bind(22, c.reps);
+      s.bind(23, c.throughput);
+      s.bind(24, c.throughput_unit);
+      s.bind(25, c.speedup);
+      s.bind(26, c.baseline);
+      s.bind(27, c.weight_bytes);
+      s.bind(28, c.weight_value_bytes);
+      s.bind(29, c.weight_index_bytes);
+      s.bind(30, c.weight_meta_bytes);
+      s.bind(31, c.peak_rss_bytes);
+      s.bind(32, c.accuracy);
+      s.bind(33, c.accuracy_metric);
+      s.bind(34, c.energy_j);
+      s.bind(35, c.energy_note);
+      s.bind(36, c.extra.dump());
+      s.step();
+      const std::int64_t id = sqlite3_last_insert_rowid(impl_->db);
+      b.bind(1, id).bind(2, static_cast<std::int64_t>(c.samples_ms.size()));
+      // A zero-length blob would read back as NULL; keep a non-null pointer.
+      static const double kNone = 0;
+      b.bind_blob(3, c.samples_ms.empty() ? &kNone : c.samples_ms.data(),
+                  static_cast<int>(c.samples_ms.size() * sizeof(double)));
+      b.step();
+      ids.push_back(id);
+    }
     impl_->exec("COMMIT");
-    return id;
+    return ids;
   } catch (...) {
     sqlite3_exec(impl_->db, "ROLLBACK", nullptr, nullptr, nullptr);
     throw;
@@ -301,11 +337,12 @@ std::int64_t ResultStore::add_cell(std::int64_t run_id, const Cell& c) {
 bool ResultStore::has_cell(const CellKey& k, std::int64_t run_id) const {
   Stmt s(impl_->db,
          "SELECT 1 FROM cells WHERE kind = ? AND grp = ? AND subject = ? AND pattern = ? AND sparsity = ? "
-         "AND batch = ? AND threads = ? AND device = ? AND impl = ? AND variant = ? "
+         "AND batch = ? AND threads = ? AND device = ? AND (? = '' OR impl = ?) AND variant = ? "
          "AND status NOT LIKE 'failed%' AND (? = 0 OR run_id = ?) LIMIT 1",
          impl_->path);
   s.bind(1, k.kind).bind(2, k.group).bind(3, k.subject).bind(4, k.pattern).bind(5, k.sparsity).bind(6, k.batch)
-      .bind(7, k.threads).bind(8, k.device).bind(9, k.impl).bind(10, k.variant).bind(11, run_id).bind(12, run_id);
+      .bind(7, k.threads).bind(8, k.device).bind(9, k.impl).bind(10, k.impl).bind(11, k.variant).bind(12, run_id)
+      .bind(13, run_id);
   return s.step();
 }
 

@@ -143,6 +143,37 @@ TEST_P(EveryGpuImpl, MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Gpu, EveryGpuImpl, ::testing::ValuesIn(std::vector<std::string>(std::begin(kExpected), std::end(kExpected))),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
+// The GPU tests' double loop (W row-major [m x k], X [k x n], no bias) must agree with the
+// project's own reference kernels (Role::reference): checked here, on the CPU, without a GPU.
+TEST(GpuReference, DoubleLoopMatchesTheRegistryReference) {
+  const std::int64_t m = 33, k = 67, n = 13;
+  Rng rng(7);
+  Tensor w = Tensor::empty({m, k});
+  rng.fill_uniform(w, -1.f, 1.f);
+  const Pattern p = Pattern::parse("unstructured");
+  MaskResult mr = make_mask(w, p, 0.7);
+  apply_mask(w, mr.mask);
+  const SpmmWeight weight{w, mr.mask, p};
+  const SpmmDesc d{m, k, n, false, false};
+  const SpmmImpl* ref = nullptr;
+  for (const auto& impl : SpmmRegistry::instance().all())
+    if (impl->role() == Role::reference && impl->can_implement(d, weight, nullptr)) {
+      ref = impl.get();
+      break;
+    }
+  ASSERT_NE(ref, nullptr) << "no Role::reference implementation accepts an unstructured f32 case";
+  std::vector<float> x(static_cast<std::size_t>(k * n)), y(static_cast<std::size_t>(m * n), NAN);
+  for (float& v : x) v = rng.uniform(-1.f, 1.f);
+  ref->initialize(d, weight)->run(x.data(), y.data(), nullptr);
+  const float* wd = w.data<float>();
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t t = 0; t < n; ++t) {
+      double acc = 0;
+      for (std::int64_t j = 0; j < k; ++j) acc += static_cast<double>(wd[i * k + j]) * x[j * n + t];
+      ASSERT_NEAR(y[i * n + t], acc, 1e-5 * (1 + std::fabs(acc))) << ref->name() << " at (" << i << ", " << t << ")";
+    }
+}
+
 TEST(GpuList, HoldsEveryExpectedImplementation) {
   if (const std::string why = gpu_unavailable_reason(); why.find("built without CUDA") != std::string::npos)
     GTEST_SKIP() << why;

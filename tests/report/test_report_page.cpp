@@ -113,7 +113,7 @@ TEST(Report, PageRendersEveryChartInChromium) {
   ASSERT_EQ(files.size(), 3u);
   const std::string html = slurp(out / "index.html");
   EXPECT_EQ(html.find("src=\"http"), std::string::npos) << "the page must not load anything from the network";
-  EXPECT_NE(slurp(out / "report.md").find("| 768x768x128"), std::string::npos);
+  EXPECT_NE(slurp(out / "report.md").find("| bert_base 768x768x128 |"), std::string::npos);
   EXPECT_NE(slurp(out / "results.csv").find("run_id,cell_id,kind"), std::string::npos);
 
   const std::string chromium = SB_CHROMIUM;

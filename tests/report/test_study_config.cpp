@@ -61,13 +61,13 @@ TEST(StudyConfig, UnknownKeyNamesFileLineAndKey) {
 
 TEST(StudyConfig, UnknownSection) {
   EXPECT_EQ(error_of(std::string(kGood) + "[extra]\nx = 1\n"),
-            "my.toml:14:1: key 'extra': unknown key (expected one of: accuracy, kernels, latency, measure, study, "
+            "my.toml:14:2: key 'extra': unknown key (expected one of: accuracy, kernels, latency, measure, study, "
             "sweep)");
 }
 
 TEST(StudyConfig, UnknownPatternQuotesTheGrammar) {
   const std::string e = error_of(with("\"nm:2:4\"", "\"nm:4:2\""));
-  EXPECT_EQ(e.rfind("my.toml:6:44: key 'sweep.patterns': ", 0), 0u) << e;
+  EXPECT_EQ(e.rfind("my.toml:6:38: key 'sweep.patterns': ", 0), 0u) << e;
   EXPECT_NE(e.find(sb::kPatternGrammar), std::string::npos) << e;
 }
 

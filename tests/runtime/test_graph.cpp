@@ -1,8 +1,11 @@
 // The IR (shape inference, errors, costs), the passes (BatchNorm folding, globs) and the memory plan.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "runtime/runtime_helpers.h"
 #include "sparsebench/runtime/executor.h"
@@ -179,6 +182,54 @@ TEST(Npy, RoundTripAndErrors) {
   }
   e = error_of([&] { read_npy(dir + "/bad.npy"); });
   EXPECT_NE(e.find("bad magic"), std::string::npos) << e;
+}
+
+// The persistent `auto` cache: a corrupt file is ignored and rewritten, a decision in the file is
+// what a later compile (a later process: the memory cache is cleared) uses, and a name that no
+// candidate has is measured again.
+TEST(PlanCache, PersistsDecisionsAndSurvivesCorruptFiles) {
+  const std::string path = ::testing::TempDir() + "/sb_plan_cache/plans.json";
+  std::filesystem::remove_all(::testing::TempDir() + "/sb_plan_cache");
+  std::filesystem::create_directories(::testing::TempDir() + "/sb_plan_cache");
+  {
+    std::ofstream bad(path);
+    bad << "{ not json";
+  }
+  Builder b(7);
+  const int x = b.input("x", {3, 40});
+  b.output(b.linear("fc", x, 24, true));
+  const Graph g = b.finish();
+  CompileOptions o;
+  o.kernel = "dense";  // two oneDNN baselines: a measured choice
+  o.auto_min_seconds = 0;
+  o.auto_min_reps = 1;
+  o.plan_cache_path = path;
+  auto read_file = [&] {
+    std::ifstream in(path);
+    return nlohmann::json::parse(in);
+  };
+  clear_kernel_choice_cache();
+  const std::string first = Executor(g, o).plan()[0].kernel;
+  nlohmann::json j;
+  ASSERT_NO_THROW(j = read_file()) << "the corrupt file was not rewritten";
+  ASSERT_EQ(j.at("version").get<int>(), 2);
+  ASSERT_EQ(j.at("decisions").size(), 1u);
+  EXPECT_EQ(j["decisions"].begin().value().get<std::string>(), first);
+
+  // Force the other baseline through the file: a fresh process must follow it, not re-measure.
+  const std::string other = first == "onednn_sgemm" ? "onednn_matmul" : "onednn_sgemm";
+  j["decisions"].begin().value() = other;
+  std::ofstream(path) << j.dump();
+  clear_kernel_choice_cache();
+  EXPECT_EQ(Executor(g, o).plan()[0].kernel, other);
+
+  j["decisions"].begin().value() = "no_such_kernel";
+  std::ofstream(path) << j.dump();
+  clear_kernel_choice_cache();
+  const std::string again = Executor(g, o).plan()[0].kernel;
+  EXPECT_TRUE(again == "onednn_sgemm" || again == "onednn_matmul") << again;
+  EXPECT_EQ(read_file()["decisions"].begin().value().get<std::string>(), again);
+  clear_kernel_choice_cache();
 }
 
 }  // namespace

@@ -118,7 +118,19 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ConvTest,
                                            ConvCase{2, 6, 8, 7, 9, 3, 1, 1, 3, 1, true},     // grouped
                                            ConvCase{1, 4, 12, 11, 5, 3, 1, 2, 1, 2, true},   // dilated
                                            ConvCase{2, 4, 14, 14, 4, 3, 1, 2, 4, 2, false},  // dilated depthwise
-                                           ConvCase{1, 3, 16, 16, 8, 4, 4, 0, 1, 1, true})); // patch embedding
+                                           ConvCase{1, 3, 16, 16, 8, 4, 4, 0, 1, 1, true},   // patch embedding
+                                           // Depthwise, register-blocked AVX-512 path: rows wider than
+                                           // one 64-column block, tails of 1..15, odd strides / pads,
+                                           // kernels up to 7 wide and one past it (generic loop).
+                                           ConvCase{2, 5, 7, 83, 5, 3, 1, 1, 5, 1, true},    // 2 blocks, tail 3
+                                           ConvCase{1, 4, 9, 131, 4, 3, 2, 1, 4, 1, true},   // stride 2, odd W
+                                           ConvCase{1, 3, 6, 17, 3, 3, 2, 0, 3, 1, false},   // stride 2, no pad
+                                           ConvCase{1, 3, 11, 33, 3, 5, 2, 2, 3, 1, true},   // 5x5 stride 2
+                                           ConvCase{2, 3, 10, 21, 3, 7, 1, 3, 3, 1, false},  // 7x7 pad 3
+                                           ConvCase{1, 2, 9, 40, 2, 3, 2, 2, 2, 2, true},    // dilated stride 2
+                                           ConvCase{1, 2, 5, 3, 2, 3, 1, 1, 2, 1, true},     // narrower than a vector
+                                           ConvCase{1, 3, 12, 19, 3, 9, 1, 4, 3, 1, true},   // 9 wide: generic loop
+                                           ConvCase{1, 4, 9, 20, 4, 3, 3, 1, 4, 1, true}));  // stride 3: generic loop
 
 // ---- linear / matmul ----------------------------------------------------------------------------
 

@@ -91,6 +91,9 @@ struct Case {
   const char* pattern;  // "dense" or a pattern
 };
 
+// Readable names in ctest (the default prints the struct's bytes).
+void PrintTo(const Case& c, std::ostream* os) { *os << c.model << " " << c.pattern; }
+
 Graph build_case(const Case& c) {
   const std::string name = c.model;
   ModelOptions mo;

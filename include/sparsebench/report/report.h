@@ -19,6 +19,7 @@ struct BreakEven {
   int batch = 1, threads = 1;
   std::vector<double> sparsities;   // measured, ascending
   std::vector<double> speedups;     // best speedup at each of them
+  std::vector<bool> noisy;          // whether that best cell was flagged noisy (cv over the threshold)
   double break_even = -1;           // lowest measured sparsity with speedup > 1; -1: none
   std::string best_impl_at_break_even;
 };

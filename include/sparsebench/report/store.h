@@ -96,8 +96,12 @@ class ResultStore {
 
   // Writes one cell and its samples in one transaction; returns its id.
   std::int64_t add_cell(std::int64_t run_id, const Cell& cell);
+  // Writes cells measured together (a sparse kernel and the dense baseline its speedup is against,
+  // timed interleaved) in one transaction: a resumed study never keeps half of such a group.
+  std::vector<std::int64_t> add_cells(std::int64_t run_id, const std::vector<Cell>& cells);
   // Whether a cell with this key exists (in `run_id` when non-zero, else in any run) and its
-  // status is not "failed: ...": a resumed study measures failures again.
+  // status is not "failed: ...": a resumed study measures failures again. An empty key.impl
+  // matches any implementation (a group written by add_cells).
   bool has_cell(const CellKey& key, std::int64_t run_id = 0) const;
   // Cells of one run (0: every run), ordered by id, with their samples.
   std::vector<Cell> cells(std::int64_t run_id = 0) const;

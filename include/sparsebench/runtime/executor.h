@@ -43,6 +43,13 @@ struct CompileOptions {
   // Debug: fill the activation arena with NaN at compile time and before every run, so that an
   // element an op forgets to write shows up in the output.
   bool poison = false;
+  // auto: a JSON file that keeps the measured decisions across processes, so that repeated runs
+  // plan the same way (see default_plan_cache_path()). Empty: decisions live in memory only.
+  // Keys carry the CPU model and ISA besides the layer's key, so one file can serve several
+  // machines (a shared home). A missing, unreadable or corrupt file counts as empty and is
+  // rewritten on the next decision; a cached name that no candidate has is measured again.
+  // Write failures are ignored: the cache only saves time.
+  std::string plan_cache_path;
 };
 
 // What the planner decided for one executed node.
@@ -111,7 +118,12 @@ class Executor {
   std::unique_ptr<Impl> impl_;
 };
 
-// Drops every cached `auto` decision (tests; a changed machine state).
+// Drops every cached `auto` decision held in memory (tests; a changed machine state). Files named
+// by CompileOptions::plan_cache_path are left alone; delete them to re-measure.
 void clear_kernel_choice_cache();
+
+// $SB_PLAN_CACHE if set, else $XDG_CACHE_HOME/sparsebench/plans.json, else
+// $HOME/.cache/sparsebench/plans.json; empty when none of those variables is set.
+std::string default_plan_cache_path();
 
 }  // namespace sb
