@@ -42,15 +42,6 @@ constexpr double kVerifyTolerance = 1e-4;
 constexpr double kColdMemoryFraction = 0.25;
 constexpr std::size_t kLlcFallbackBytes = std::size_t{32} << 20;
 
-struct BenchCase {
-  std::string set, matrix, comment, pattern;
-  SpmmDesc desc;
-  double sparsity = 0, achieved = 0;
-  std::int64_t nnz = 0;
-  SpmmWeight weight;
-  std::string skip;  // non-empty: the case could not be built (e.g. a block that does not fit)
-};
-
 // One implementation's state inside one (case, threads) measurement.
 struct Slot {
   const SpmmImpl* impl = nullptr;
@@ -365,6 +356,30 @@ std::map<std::string, std::int64_t> find_batchsizes(const std::filesystem::path&
 
 }  // namespace
 
+void for_each_bench_case(const KernelBenchConfig& cfg, const std::function<void(BenchCase&, Rng)>& fn) {
+  const Rng root(cfg.seed);
+  std::uint64_t index = 0;
+  for (BenchCase& c : shape_cases(cfg)) {
+    Rng rng = root.split(index++);
+    build_shape_weight(c, Pattern::parse(c.pattern), rng.split(1));
+    fn(c, rng.split(2));
+  }
+  for (const MatrixCase& mc : cfg.matrices) {
+    Rng rng = root.split(index++);
+    Rng value_rng = rng.split(1);
+    Csr csr = load_smtx(mc.path, value_rng);
+    BenchCase c;
+    c.set = mc.set;
+    c.matrix = mc.name;
+    c.pattern = "unstructured";
+    c.desc = {csr.rows, csr.cols, mc.n, false, false};
+    c.sparsity = c.achieved = csr.sparsity();
+    c.nnz = csr.nnz();
+    c.weight = {csr.to_dense(), mask_from_csr(csr), Pattern::parse("unstructured")};
+    fn(c, rng.split(2));
+  }
+}
+
 std::vector<MatrixCase> list_matrix_cases(const std::string& path, std::int64_t default_n) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -428,29 +443,8 @@ std::vector<KernelRecord> run_kernel_bench(const KernelBenchConfig& cfg) {
 
   const int saved_threads = num_threads();
   std::vector<KernelRecord> out;
-  const Rng root(cfg.seed);
-  std::uint64_t index = 0;
   try {
-    for (BenchCase& c : shape_cases(cfg)) {
-      const Pattern p = Pattern::parse(c.pattern);
-      Rng rng = root.split(index++);
-      build_shape_weight(c, p, rng.split(1));
-      run_case(cfg, c, impls, rng.split(2), out);
-    }
-    for (const MatrixCase& mc : cfg.matrices) {
-      Rng rng = root.split(index++);
-      Rng value_rng = rng.split(1);
-      Csr csr = load_smtx(mc.path, value_rng);
-      BenchCase c;
-      c.set = mc.set;
-      c.matrix = mc.name;
-      c.pattern = "unstructured";
-      c.desc = {csr.rows, csr.cols, mc.n, false, false};
-      c.sparsity = c.achieved = csr.sparsity();
-      c.nnz = csr.nnz();
-      c.weight = {csr.to_dense(), mask_from_csr(csr), Pattern::parse("unstructured")};
-      run_case(cfg, c, impls, rng.split(2), out);
-    }
+    for_each_bench_case(cfg, [&](BenchCase& c, Rng rng) { run_case(cfg, c, impls, rng, out); });
   } catch (...) {
     set_num_threads(saved_threads);
     throw;

@@ -14,6 +14,8 @@
 
 #include "sparsebench/bench/shapes.h"
 #include "sparsebench/bench/stats.h"
+#include "sparsebench/core/rng.h"
+#include "sparsebench/kernels/spmm.h"
 #include "sparsebench/prune/pattern.h"
 
 namespace sb {
@@ -82,6 +84,24 @@ struct KernelRecord {
 };
 
 std::vector<KernelRecord> run_kernel_bench(const KernelBenchConfig& config);
+
+// One case of a sweep with its weight built: a shape pruned with a pattern at a sparsity, or a
+// DLMC matrix's pattern with random values. The CPU and the GPU sweeps both enumerate cases
+// through for_each_bench_case, so one seed gives both the same weights.
+struct BenchCase {
+  std::string set, matrix, comment, pattern;
+  SpmmDesc desc;                 // m, k, n (no bias, no ReLU)
+  double sparsity = 0, achieved = 0;
+  std::int64_t nnz = 0;
+  SpmmWeight weight;
+  std::string skip;              // non-empty: the weight could not be built (e.g. a block that does not fit)
+};
+
+// Every case of `config` in order: shapes x patterns x sparsities (N:M at its own sparsity, dense
+// at 0), then the DLMC matrices. Each case's weight comes from its own stream of config.seed;
+// `fn` receives the case and a further stream for the run's inputs.
+void for_each_bench_case(const KernelBenchConfig& config, const std::function<void(BenchCase&, Rng)>& fn);
+
 
 // Geometric mean of the speedups over the matrices of one set (per pattern, sparsity, impl,
 // threads), of the records that ran.

@@ -158,30 +158,6 @@ const GpuSpmmImpl* find_gpu_impl(const std::string& name) {
 
 namespace {
 
-struct GpuCase {
-  std::string set, matrix, comment, pattern;
-  std::int64_t m = 0, k = 0, n = 0;
-  double sparsity = 0, achieved = 0;
-  std::int64_t nnz = 0;
-  SpmmWeight weight;
-  std::string skip;
-};
-
-std::int64_t count_kept(const Tensor& mask) {
-  const std::uint8_t* p = mask.data<std::uint8_t>();
-  std::int64_t n = 0;
-  for (std::int64_t i = 0; i < mask.numel(); ++i) n += p[i] != 0;
-  return n;
-}
-
-Tensor mask_of(const Csr& csr) {
-  Tensor mask = Tensor::zeros({csr.rows, csr.cols}, DType::u8);
-  std::uint8_t* p = mask.data<std::uint8_t>();
-  for (std::int64_t i = 0; i < csr.rows; ++i)
-    for (std::int64_t q = csr.row_ptr[i]; q < csr.row_ptr[i + 1]; ++q) p[i * csr.cols + csr.col(q)] = 1;
-  return mask;
-}
-
 // Tolerance on max |y - ref| / max |ref| when the reference ran on the same rounded inputs: the
 // output's own rounding (half an ulp of the storage type) plus fp32 accumulation over k terms.
 double tolerance(GpuDType t, std::int64_t k) {
@@ -229,7 +205,7 @@ struct GpuSlot {
   std::unique_ptr<GpuSpmmOp> op;
 };
 
-void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, const GpuCase& c, GpuDType dt,
+void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, const BenchCase& c, GpuDType dt,
                   Rng rng, EnergyMeter& meter, std::vector<GpuKernelRecord>& out) {
   const auto& impls = gpu_spmm_impls();
   auto base = [&](const GpuSpmmImpl& impl) {
@@ -238,9 +214,9 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
     b.set = c.set;
     b.matrix = c.matrix;
     b.comment = c.comment;
-    b.m = c.m;
-    b.k = c.k;
-    b.n = c.n;
+    b.m = c.desc.m;
+    b.k = c.desc.k;
+    b.n = c.desc.n;
     b.pattern = c.pattern;
     b.sparsity = c.sparsity;
     b.achieved = c.achieved;
@@ -270,7 +246,7 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
       slots.push_back(std::move(s));
       continue;
     }
-    const GpuSpmmDesc d{c.m, c.k, c.n, dt};
+    const GpuSpmmDesc d{c.desc.m, c.desc.k, c.desc.n, dt};
     std::string why;
     if (!impl->can_implement(d, c.weight, &why)) {
       s.rec.base.status = "skipped: " + (why.empty() ? std::string("declined") : why);
@@ -284,16 +260,16 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
     return;
   }
 
-  const GpuSpmmDesc d{c.m, c.k, c.n, dt};
+  const GpuSpmmDesc d{c.desc.m, c.desc.k, c.desc.n, dt};
   // X: small integers for i8 (exact arithmetic), uniform otherwise; rounded to the storage type.
-  std::vector<float> x(static_cast<std::size_t>(c.k * c.n));
+  std::vector<float> x(static_cast<std::size_t>(c.desc.k * c.desc.n));
   for (float& v : x) v = round_to(dt == GpuDType::i8 ? std::nearbyint(rng.uniform(-4.f, 4.f)) : rng.uniform(-1.f, 1.f), dt);
   const std::vector<std::uint8_t> x_bytes = to_storage(x.data(), x.size(), dt);
   DeviceBuffer x_dev(x_bytes.size());
   x_dev.upload(x_bytes.data(), x_bytes.size());
-  DeviceBuffer y_dev(static_cast<std::size_t>(c.m * c.n) * y_elem_bytes(dt));
+  DeviceBuffer y_dev(static_cast<std::size_t>(c.desc.m * c.desc.n) * y_elem_bytes(dt));
   std::vector<double> ref;
-  if (cfg.verify) ref = reference(host_weight(c.weight, dt), x, c.n);
+  if (cfg.verify) ref = reference(host_weight(c.weight, dt), x, c.desc.n);
 
   for (GpuSlot& s : slots) {
     if (s.rec.base.status != "ok") continue;
@@ -305,9 +281,9 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
       s.rec.base.weight_bytes = s.op->weight_bytes();
       s.rec.note = s.op->note();
       if (cfg.verify) {
-        std::vector<float> y(static_cast<std::size_t>(c.m * c.n));
+        std::vector<float> y(static_cast<std::size_t>(c.desc.m * c.desc.n));
         run_on_host_data(*s.op, d, x.data(), y.data());
-        const std::string bad = compare(ref, y, c.n, tolerance(dt, c.k), &s.rec.base.max_rel_error);
+        const std::string bad = compare(ref, y, c.desc.n, tolerance(dt, c.desc.k), &s.rec.base.max_rel_error);
         s.rec.base.verified = bad.empty();
         if (!bad.empty()) s.rec.base.status = "failed: verification: " + bad;
       }
@@ -367,8 +343,8 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
     KernelRecord& r = s.rec.base;
     if (r.ok() && r.stats.median_ms > 0) {
       const double sec = r.stats.median_ms * 1e-3;
-      r.useful_gflops = 2.0 * static_cast<double>(c.nnz) * static_cast<double>(c.n) / sec * 1e-9;
-      r.effective_gflops = 2.0 * static_cast<double>(c.m) * static_cast<double>(c.k) * static_cast<double>(c.n) / sec * 1e-9;
+      r.useful_gflops = 2.0 * static_cast<double>(c.nnz) * static_cast<double>(c.desc.n) / sec * 1e-9;
+      r.effective_gflops = 2.0 * static_cast<double>(c.desc.m) * static_cast<double>(c.desc.k) * static_cast<double>(c.desc.n) / sec * 1e-9;
       if (best_blas > 0) {
         r.speedup = best_blas / r.stats.median_ms;
         r.baseline = best_blas_name;
@@ -395,62 +371,13 @@ std::vector<GpuKernelRecord> run_gpu_kernel_bench(const KernelBenchConfig& cfg, 
   }
   EnergyMeter meter;
   std::vector<GpuKernelRecord> out;
-  const Rng root(cfg.seed);
-  std::uint64_t index = 0;
-  for (const GemmShape& s : cfg.shapes)
-    for (const Pattern& p : cfg.patterns) {
-      std::vector<double> sps = cfg.sparsities;
-      if (p.kind == Pattern::Kind::nm) sps = {1.0 - static_cast<double>(p.n) / p.m};
-      if (p.kind == Pattern::Kind::dense) sps = {0.0};
-      for (double sp : sps) {
-        GpuCase c;
-        c.set = s.source.empty() ? "cli" : s.source.substr(0, s.source.find('.'));
-        c.matrix = s.to_string();
-        c.comment = s.comment;
-        c.pattern = p.to_string();
-        c.m = s.m;
-        c.k = s.k;
-        c.n = s.n;
-        c.sparsity = sp;
-        Rng rng = root.split(index++);
-        Tensor w = Tensor::empty({s.m, s.k});
-        Rng wr = rng.split(1);
-        wr.fill_uniform(w, -1.f, 1.f);
-        try {
-          MaskResult mr = make_mask(w, p, sp);
-          apply_mask(w, mr.mask);
-          c.weight = {w, mr.mask, p};
-          c.achieved = mr.achieved;
-          c.nnz = count_kept(mr.mask);
-        } catch (const Error& e) {
-          c.skip = fmt::format("pattern {} at sparsity {}: {}", c.pattern, sp, e.what());
-        }
-        for (GpuDType dt : opts.dtypes) {
-          if (cfg.progress)
-            cfg.progress(fmt::format("{} {} {} sparsity {:.2f} {}", c.set, c.matrix, c.pattern, c.achieved, gpu_dtype_name(dt)));
-          run_gpu_case(cfg, opts, c, dt, rng.split(2), meter, out);
-        }
-      }
-    }
-  for (const MatrixCase& mc : cfg.matrices) {
-    Rng rng = root.split(index++);
-    Rng value_rng = rng.split(1);
-    Csr csr = load_smtx(mc.path, value_rng);
-    GpuCase c;
-    c.set = mc.set;
-    c.matrix = mc.name;
-    c.pattern = "unstructured";
-    c.m = csr.rows;
-    c.k = csr.cols;
-    c.n = mc.n;
-    c.sparsity = c.achieved = csr.sparsity();
-    c.nnz = csr.nnz();
-    c.weight = {csr.to_dense(), mask_of(csr), Pattern::parse("unstructured")};
+  for_each_bench_case(cfg, [&](BenchCase& c, Rng rng) {
     for (GpuDType dt : opts.dtypes) {
-      if (cfg.progress) cfg.progress(fmt::format("{} {} {}", c.set, c.matrix, gpu_dtype_name(dt)));
-      run_gpu_case(cfg, opts, c, dt, rng.split(2), meter, out);
+      if (cfg.progress)
+        cfg.progress(fmt::format("{} {} {} sparsity {:.2f} {}", c.set, c.matrix, c.pattern, c.achieved, gpu_dtype_name(dt)));
+      run_gpu_case(cfg, opts, c, dt, rng, meter, out);
     }
-  }
+  });
   return out;
 }
 
