@@ -23,7 +23,7 @@ struct KernelsOptions {
   std::vector<std::string> shape_files;
   std::string sparsity = "0.5,0.7,0.9,0.95", threads, kernel, format = "table", cache = "hot";
   std::int64_t n = 128;
-  bool peers = true, no_verify = false;
+  bool peers = true, no_verify = false, all_isas = false;
   int reps = 10, warmup = 2;
   double min_time = 0.1;
   std::string device = "cpu", dtype = "f16";  // --device cuda: tools/cmd_gpu.cpp
@@ -109,7 +109,7 @@ void print_table(const std::vector<KernelRecord>& recs) {
     const std::string shape = fmt::format("{}x{}x{}", r.m, r.k, r.n);
     if (r.ok())
       std::cout << fmt::format("{:<16} {:<20} {:>5.3f} {:>3} {:<34} {:>9.4f} {:>9.4f} {:>9.4f} {:>5.1f}{} {:>8.1f} {:>8.1f} {:>8} {:>6.2f}x  {}\n",
-                               shape, r.pattern, r.achieved, r.threads, r.impl, r.stats.median_ms, r.stats.p10_ms,
+                               shape, r.pattern, r.achieved, r.threads, r.dispatched ? r.impl + " <" : r.impl, r.stats.median_ms, r.stats.p10_ms,
                                r.stats.p90_ms, r.stats.cv * 100, r.stats.noisy ? "*" : "%", r.useful_gflops,
                                r.effective_gflops, mb(r.weight_bytes), r.speedup, r.status);
     else
@@ -131,14 +131,14 @@ void print_table(const std::vector<KernelRecord>& recs) {
                              s.geomean_speedup);
   }
   std::cout << fmt::format("\ncv ending in * : coefficient of variation above {:.0f} % (noisy); speedup = fastest oneDNN "
-                           "median / this median, same run\n",
+                           "median / this median, same run; '<' marks the kernel the dispatcher picks\n",
                            kNoisyCv * 100);
 }
 
 void print_csv(const std::vector<KernelRecord>& recs) {
   std::cout << "set,matrix,m,k,n,pattern,sparsity,achieved_sparsity,nnz,impl,library,role,format,threads,cache,copies,"
                "status,median_ms,p10_ms,p90_ms,mean_ms,stddev_ms,cv,noisy,weight_bytes,useful_gflops,effective_gflops,"
-               "speedup,baseline,samples_ms\n";
+               "speedup,baseline,dispatched,samples_ms\n";
   for (const KernelRecord& r : recs) {
     std::string status = r.status;
     for (char& c : status)
@@ -148,7 +148,7 @@ void print_csv(const std::vector<KernelRecord>& recs) {
                              r.library, r.role, r.format, r.threads, cache_mode_name(r.cache), r.copies, status,
                              r.stats.median_ms, r.stats.p10_ms, r.stats.p90_ms, r.stats.mean_ms, r.stats.stddev_ms,
                              r.stats.cv, r.stats.noisy, r.weight_bytes, r.useful_gflops, r.effective_gflops, r.speedup,
-                             r.baseline, fmt::join(r.stats.samples_ms, ";"));
+                             r.baseline, r.dispatched, fmt::join(r.stats.samples_ms, ";"));
   }
 }
 
@@ -168,6 +168,8 @@ Command add_kernels(CLI::App& root) {
   app->add_flag("--peers,!--no-peers", o->peers, "time the peer libraries (default on)");
   app->add_option("--format", o->format, "output format")->check(CLI::IsMember({"table", "csv", "json"}));
   app->add_flag("--no-verify", o->no_verify, "skip the check against the reference kernel");
+  app->add_flag("--all-isas", o->all_isas,
+                "also time our AVX2 and scalar fallbacks (default: only the best ISA this CPU offers, as dispatched)");
   app->add_option("--cache", o->cache, "hot: one buffer set; cold: rotate copies exceeding the LLC")
       ->check(CLI::IsMember({"hot", "cold"}));
   app->add_option("--reps", o->reps, "minimum timed calls per implementation and case")->capture_default_str();
@@ -207,6 +209,7 @@ Command add_kernels(CLI::App& root) {
             cfg.threads = parse_threads(o->threads);
             cfg.kernel = o->kernel;
             cfg.peers = o->peers;
+            cfg.all_isas = o->all_isas;
             cfg.verify = !o->no_verify;
             cfg.cache = parse_cache_mode(o->cache);
             cfg.min_reps = o->reps;

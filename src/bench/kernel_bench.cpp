@@ -277,6 +277,21 @@ void run_case(const KernelBenchConfig& cfg, const BenchCase& c, const std::vecto
 
     measure_slots(cfg, slots);
 
+    // Mark, per format, the kernel the dispatcher would run in a model (the runtime's choice), so
+    // that a set's geometric mean can be taken over what a user actually gets.
+    std::map<Format, std::string> chosen;
+    for (const Slot& s : slots) {
+      if (s.impl->role() != Role::kernel || chosen.count(s.impl->format())) continue;
+      try {
+        const SpmmImpl& pick = SpmmRegistry::instance().select(d, c.weight, s.impl->format());
+        chosen[s.impl->format()] = pick.role() == Role::kernel ? pick.name() : std::string();
+      } catch (const std::exception&) {
+        chosen[s.impl->format()] = std::string();
+      }
+    }
+    for (Slot& s : slots)
+      if (s.impl->role() == Role::kernel) s.rec.dispatched = chosen[s.impl->format()] == s.impl->name();
+
     // Speedups against the fastest dense baseline of this very run.
     double best = 0;
     std::string best_name;
@@ -422,7 +437,8 @@ std::vector<KernelRecord> run_kernel_bench(const KernelBenchConfig& cfg) {
   for (const auto& impl : reg.all()) {
     switch (impl->role()) {
       case Role::kernel:
-        if (cfg.kernel.empty() || impl->name() == cfg.kernel) {
+        if (!cfg.kernel.empty() ? impl->name() == cfg.kernel
+                                : cfg.all_isas || impl->name().ends_with(std::string("__") + isa_name(max_isa()))) {
           impls.push_back(impl.get());
           kernel_found = true;
         }
@@ -466,6 +482,13 @@ std::vector<SpeedupSummary> summarize_speedups(const std::vector<KernelRecord>& 
     if (inserted) order.push_back(k);
     it->second.first += std::log(r.speedup);
     it->second.second += 1;
+    if (r.dispatched) {
+      Key kd{r.set, r.pattern, dlmc ? -1.0 : r.sparsity, "dispatched:" + r.format, r.threads};
+      auto [itd, ins] = acc.try_emplace(kd, 0.0, 0);
+      if (ins) order.push_back(kd);
+      itd->second.first += std::log(r.speedup);
+      itd->second.second += 1;
+    }
   }
   std::vector<SpeedupSummary> out;
   for (const Key& k : order) {
@@ -500,6 +523,7 @@ nlohmann::json to_json(const KernelRecord& r) {
   j["copies"] = r.copies;
   j["status"] = r.status;
   j["verified"] = r.verified;
+  j["dispatched"] = r.dispatched;
   j["max_rel_error"] = r.max_rel_error;
   j["median_ms"] = r.stats.median_ms;
   j["p10_ms"] = r.stats.p10_ms;

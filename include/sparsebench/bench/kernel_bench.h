@@ -45,6 +45,9 @@ struct KernelBenchConfig {
   std::string kernel;                  // non-empty: of our kernels, only this one
   bool peers = true;
   bool verify = true;
+  // False (default): of our kernels, only those of the best ISA this CPU offers (capped by
+  // SB_ISA), which are the ones the dispatcher uses; true: the AVX2 and scalar fallbacks too.
+  bool all_isas = false;
   CacheMode cache = CacheMode::hot;
   int min_reps = 10;
   double min_seconds = 0.1;            // timed seconds per implementation and case, at least
@@ -79,6 +82,7 @@ struct KernelRecord {
   std::string baseline;         // the oneDNN implementation the speedup is against
   double max_rel_error = 0;     // verification: max |y - ref| / max(|ref|), when verified
   bool verified = false;
+  bool dispatched = false;      // the kernel the registry's dispatcher picks for this case and format
 
   bool ok() const { return status == "ok"; }
 };

@@ -4,17 +4,21 @@
 // thread count's load balance), each stored as CSR with 16-bit local indices; createSparseSlice
 // builds them once at initialize. run() computes the bm x bn output blocks (bn = 96 with AVX-512),
 // which are independent: we hand them out round-robin to OpenMP threads, each with its own scratch
-// (tid), as the API intends.
+// (tid), as the API intends. Handles are shared per shape (see shared_handle).
 #include <libxsmm.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <limits>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "kernels/peers/peers.h"
+#include "sparsebench/core/aligned.h"
 #include "sparsebench/core/threads.h"
 
 namespace sb::detail {
@@ -43,39 +47,76 @@ std::int64_t max_slice_nnz(const SpmmDesc& d, const SpmmWeight& w, std::int64_t*
   return worst;
 }
 
+// libxsmm 1.17 (Debian) never returns the memory of a handle: libxsmm_spmdm_destroy frees its
+// slice and scratch buffers into pools that are not reused (measured: +6 bytes x m x k per
+// init/destroy pair, kept even after libxsmm_release_scratch and libxsmm_finalize; 24 GB over a
+// cold-cache DLMC sweep). So handles are made once per (m, n, k, threads) and kept for the
+// process, and each op owns its slices, compacted to the stored entries, in memory we free.
+const libxsmm_spmdm_handle& shared_handle(const SpmmDesc& d, int max_threads) {
+  static std::mutex mu;
+  static std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, int>, libxsmm_spmdm_handle> handles;
+  std::lock_guard<std::mutex> lock(mu);
+  auto [it, inserted] = handles.try_emplace({d.m, d.n, d.k, max_threads});
+  if (inserted) {
+    libxsmm_CSR_sparseslice* unused = nullptr;  // the handle's own slices: we use ours
+    libxsmm_spmdm_init(static_cast<int>(d.m), static_cast<int>(d.n), static_cast<int>(d.k), max_threads, &it->second,
+                       &unused);
+  }
+  return it->second;
+}
+
 class LibxsmmOp final : public SpmmOp {
  public:
-  LibxsmmOp(const SpmmDesc& d, const float* dense_masked, int max_threads) : d_(d), max_threads_(max_threads) {
-    libxsmm_spmdm_init(static_cast<int>(d.m), static_cast<int>(d.n), static_cast<int>(d.k), max_threads_, &h_, &slices_);
+  LibxsmmOp(const SpmmDesc& d, const float* dense_masked, int max_threads)
+      : d_(d), max_threads_(max_threads), h_(shared_handle(d, max_threads)) {
     const int blocks = libxsmm_spmdm_get_num_createSparseSlice_blocks(&h_);
+    const std::size_t bm = static_cast<std::size_t>(h_.bm), cap = bm * static_cast<std::size_t>(h_.bk);
+    // Full-capacity slices (what createSparseSlice writes), then compacted into ours.
+    std::vector<std::uint16_t> rows_full(static_cast<std::size_t>(blocks) * (bm + 1));
+    std::vector<std::uint16_t> cols_full(static_cast<std::size_t>(blocks) * cap);
+    std::vector<float> vals_full(static_cast<std::size_t>(blocks) * cap);
+    std::vector<libxsmm_CSR_sparseslice> full(static_cast<std::size_t>(blocks));
+    for (int b = 0; b < blocks; ++b)
+      full[b] = {rows_full.data() + b * (bm + 1), cols_full.data() + b * cap, vals_full.data() + b * cap};
 #pragma omp parallel for num_threads(max_threads_) schedule(static)
     for (int b = 0; b < blocks; ++b)
-      libxsmm_spmdm_createSparseSlice_fp32_thread(&h_, 'N', dense_masked, slices_, b, omp_get_thread_num(), max_threads_);
-    // Stored entries, for the footprint: the last row offset of each slice (slice kb * mb_count + mb).
+      libxsmm_spmdm_createSparseSlice_fp32_thread(&h_, 'N', dense_masked, full.data(), b, omp_get_thread_num(),
+                                                  max_threads_);
+    // Slice b covers row block b % mb: its last row offset is its stored-entry count.
+    std::vector<std::size_t> first(static_cast<std::size_t>(blocks) + 1, 0);
     for (int b = 0; b < blocks; ++b) {
-      const int mb = b % h_.mb;
-      const int rows = std::min(h_.bm, h_.m - mb * h_.bm);
-      nnz_ += slices_[b].rowidx[rows];
+      const int rows = std::min(h_.bm, h_.m - (b % h_.mb) * h_.bm);
+      first[b + 1] = first[b] + full[b].rowidx[rows];
+    }
+    nnz_ = static_cast<std::int64_t>(first[blocks]);
+    rowidx_.resize(rows_full.size());
+    std::copy(rows_full.begin(), rows_full.end(), rowidx_.begin());
+    colidx_.resize(std::max<std::size_t>(first[blocks], 1));
+    values_.resize(std::max<std::size_t>(first[blocks], 1));
+    slices_.resize(static_cast<std::size_t>(blocks));
+    for (int b = 0; b < blocks; ++b) {
+      const std::size_t n = first[b + 1] - first[b];
+      std::copy_n(full[b].colidx, n, colidx_.data() + first[b]);
+      std::copy_n(full[b].values, n, values_.data() + first[b]);
+      slices_[b] = {rowidx_.data() + b * (bm + 1), colidx_.data() + first[b], values_.data() + first[b]};
     }
   }
-  ~LibxsmmOp() override { libxsmm_spmdm_destroy(&h_); }
-  LibxsmmOp(const LibxsmmOp&) = delete;
-  LibxsmmOp& operator=(const LibxsmmOp&) = delete;
 
   void run(const float* x, float* y, const float* bias) override {
     const int nt = std::max(1, std::min(sb::num_threads(), max_threads_));
     const int blocks = libxsmm_spmdm_get_num_compute_blocks(&h_);
     const float alpha = 1.f, beta = 0.f;  // beta = 0: every element of C is written, none read
+    libxsmm_CSR_sparseslice* slices = slices_.data();
 #pragma omp parallel num_threads(nt)
     {
       const int tid = omp_get_thread_num();
       for (int b = tid; b < blocks; b += nt)
-        libxsmm_spmdm_compute_fp32_thread(&h_, 'N', 'N', &alpha, slices_, x, 'N', &beta, y, b, tid, nt);
+        libxsmm_spmdm_compute_fp32_thread(&h_, 'N', 'N', &alpha, slices, x, 'N', &beta, y, b, tid, nt);
     }
     peer_epilogue(y, d_.has_bias ? bias : nullptr, d_.relu, d_.m, d_.n);
   }
   // What a run reads: values and u16 column indices of the stored entries, (bm + 1) u16 row
-  // offsets per slice. (libxsmm reserves bm x bk capacity per slice; the unused part is not read.)
+  // offsets per slice.
   Footprint footprint() const override {
     Footprint f;
     f.values = static_cast<std::size_t>(nnz_) * sizeof(float);
@@ -87,8 +128,10 @@ class LibxsmmOp final : public SpmmOp {
  private:
   SpmmDesc d_;
   int max_threads_;
-  libxsmm_spmdm_handle h_{};
-  libxsmm_CSR_sparseslice* slices_ = nullptr;
+  const libxsmm_spmdm_handle& h_;  // shared, read-only in compute (its per-thread scratch is indexed by tid)
+  AlignedVector<std::uint16_t> rowidx_, colidx_;
+  AlignedVector<float> values_;
+  std::vector<libxsmm_CSR_sparseslice> slices_;
   std::int64_t nnz_ = 0;
 };
 

@@ -9,11 +9,14 @@
 // sparse path. Its packing keeps the non-zero values (a kept weight that is exactly 0 is dropped).
 // The "sparsity >= 2/3" rule of XNNPACK applies to its subgraph rewriting (choosing NCHW for a whole
 // model), not to this operator; we call the operator directly, so it runs at any sparsity.
-// Threads: a pthreadpool of sb::num_threads() workers, created at initialize (XNNPACK splits n).
+// Threads: a pthreadpool of sb::num_threads() workers (XNNPACK splits n), one per thread count for
+// the whole process and shared by every op: a pool per op left dozens of idle workers (one per
+// cold-cache copy) spinning against the timed code.
 #include <xnnpack.h>
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -30,14 +33,22 @@ xnn_status xnnpack_init_status() {
   return status;
 }
 
+// The process's pool for `threads` workers (nullptr for 1: XNNPACK then runs on the caller).
+pthreadpool_t shared_pool(int threads) {
+  if (threads <= 1) return nullptr;
+  static std::mutex mu;
+  static std::map<int, pthreadpool_t> pools;
+  std::lock_guard<std::mutex> lock(mu);
+  pthreadpool_t& p = pools[threads];
+  if (!p) p = pthreadpool_create(static_cast<size_t>(threads));
+  return p;
+}
+
 class XnnpackOp final : public SpmmOp {
  public:
   XnnpackOp(const SpmmDesc& d, xnn_operator_t op, pthreadpool_t pool, std::int64_t nnz)
       : d_(d), op_(op), pool_(pool), nnz_(nnz) {}
-  ~XnnpackOp() override {
-    xnn_delete_operator(op_);
-    if (pool_) pthreadpool_destroy(pool_);
-  }
+  ~XnnpackOp() override { xnn_delete_operator(op_); }
   XnnpackOp(const XnnpackOp&) = delete;
   XnnpackOp& operator=(const XnnpackOp&) = delete;
 
@@ -113,8 +124,7 @@ class XnnpackPeer final : public SpmmImpl {
     SB_CHECK(st == xnn_status_success, "xnnpack_spmm: xnn_create_convolution2d_nchw_f32 failed with status {} for {}x{}",
              static_cast<int>(st), d.m, d.k);
     const int threads = sb::num_threads();
-    pthreadpool_t pool = threads > 1 ? pthreadpool_create(static_cast<size_t>(threads)) : nullptr;
-    return std::make_unique<XnnpackOp>(d, op, pool, nnz);
+    return std::make_unique<XnnpackOp>(d, op, shared_pool(threads), nnz);
   }
 };
 
