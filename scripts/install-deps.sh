@@ -14,7 +14,9 @@ required=(
 # npm fetches the report's chart libraries (vega, vega-lite, vega-embed). A NodeSource nodejs
 # already ships its own npm, and Debian's npm package would fight it: install it only when absent.
 command -v npm >/dev/null 2>&1 || required+=(npm)
-optional=(libtorch-dev libonnx-dev dataset-fashion-mnist)
+# libopenblas0-pthread: libtorch's BLAS; without it libtorch runs on the netlib reference BLAS and
+# would be a weak baseline (and training slow). sparsebench sets OPENBLAS_CORETYPE (tools/main.cpp).
+optional=(libtorch-dev libopenblas0-pthread libonnx-dev dataset-fashion-mnist)
 [[ "${1:-}" == "--minimal" ]] || required+=("${optional[@]}")
 
 missing=()

@@ -214,4 +214,11 @@ Isa max_isa() {
   return hw;
 }
 
+std::string openblas_coretype_for(const CpuInfo& cpu) {
+  const CpuFeatures& f = cpu.features;
+  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq) return f.avx512_bf16 ? "Cooperlake" : "SkylakeX";
+  if (f.avx2 && f.fma) return "Haswell";
+  return {};
+}
+
 }  // namespace sb

@@ -1,5 +1,7 @@
 #include "sparsebench/core/system_info.h"
 
+#include <cstdlib>
+#include <filesystem>
 #include <omp.h>
 #include <sys/utsname.h>
 #include <zlib.h>
@@ -41,6 +43,15 @@ SystemInfo system_info() {
   s.libraries.push_back({"fmt", fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100)});
   s.libraries.push_back({"libtorch", kTorchVersion[0] ? std::string(kTorchVersion)
                                                       : std::string("unavailable: built without libtorch (SB_TORCH=OFF or libtorch-dev missing)")});
+  {
+    // libtorch's BLAS: whatever the libblas.so.3 alternative points to (OpenBLAS when installed).
+    std::error_code ec;
+    const auto blas = std::filesystem::canonical("/usr/lib/x86_64-linux-gnu/libblas.so.3", ec);
+    const char* core = std::getenv("OPENBLAS_CORETYPE");
+    s.libraries.push_back({"BLAS (libblas.so.3)", ec ? std::string("unavailable: no /usr/lib/x86_64-linux-gnu/libblas.so.3")
+                                                     : fmt::format("{} (OPENBLAS_CORETYPE={})", blas.string(),
+                                                                   core ? core : "unset")});
+  }
   for (auto& l : cuda_library_versions()) s.libraries.push_back(l);
   for (auto& l : extra_library_versions()) s.libraries.push_back(l);
 

@@ -50,4 +50,11 @@ enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
 Isa max_isa();            // what the CPU supports, capped by SB_ISA
 const char* isa_name(Isa isa);
 
+// The OPENBLAS_CORETYPE that matches this CPU's ISA ("Cooperlake" for AVX-512 with BF16,
+// "SkylakeX" for AVX-512, "Haswell" for AVX2 + FMA, empty otherwise). OpenBLAS 0.3.21 (Debian 12)
+// picks its kernels from cpuid at load and can misdetect CPUs it does not know (it may fall back to
+// generic kernels, several times slower); libtorch's BLAS is OpenBLAS when installed, so the
+// libtorch baselines set it (see tools/main.cpp, which re-executes itself with it set).
+std::string openblas_coretype_for(const CpuInfo& cpu);
+
 }  // namespace sb
