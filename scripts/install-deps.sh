@@ -14,9 +14,10 @@ required=(
 # npm fetches the report's chart libraries (vega, vega-lite, vega-embed). A NodeSource nodejs
 # already ships its own npm, and Debian's npm package would fight it: install it only when absent.
 command -v npm >/dev/null 2>&1 || required+=(npm)
-# libopenblas0-pthread: libtorch's BLAS; without it libtorch runs on the netlib reference BLAS and
+# libopenblas0-openmp: libtorch's BLAS (the OpenMP build shares libgomp's threads with libtorch; the
+# pthread build adds a second pool that fights it); without it libtorch runs on the netlib reference BLAS and
 # would be a weak baseline (and training slow). sparsebench sets OPENBLAS_CORETYPE (tools/main.cpp).
-optional=(libtorch-dev libopenblas0-pthread libonnx-dev dataset-fashion-mnist)
+optional=(libtorch-dev libopenblas0-openmp libonnx-dev libprotobuf-dev dataset-fashion-mnist)
 [[ "${1:-}" == "--minimal" ]] || required+=("${optional[@]}")
 
 missing=()
