@@ -8,6 +8,7 @@
 #include "sparsebench/bench/kernel_bench.h"
 #include "sparsebench/bench/shapes.h"
 #include "sparsebench/bench/stats.h"
+#include "sparsebench/core/cpu_info.h"
 #include "sparsebench/core/error.h"
 #include "sparsebench/kernels/spmm.h"
 
@@ -146,8 +147,26 @@ KernelBenchConfig tiny_config() {
   return cfg;
 }
 
-TEST(KernelBench, EveryImplementationGetsARecord) {
+TEST(KernelBench, DefaultTimesOnlyTheBestIsaAndMarksTheDispatchedKernel) {
   const auto recs = run_kernel_bench(tiny_config());
+  const std::string suffix = std::string("__") + isa_name(max_isa());
+  int dispatched = 0;
+  for (const KernelRecord& r : recs) {
+    if (r.role != "kernel") {
+      EXPECT_FALSE(r.dispatched) << r.impl;
+      continue;
+    }
+    EXPECT_TRUE(r.impl.ends_with(suffix)) << r.impl;
+    dispatched += r.dispatched;
+  }
+  // One format (CSR) can run an unstructured weight: exactly one of our kernels is the dispatcher's.
+  EXPECT_EQ(dispatched, 1);
+}
+
+TEST(KernelBench, EveryImplementationGetsARecord) {
+  KernelBenchConfig cfg = tiny_config();
+  cfg.all_isas = true;
+  const auto recs = run_kernel_bench(cfg);
   std::size_t expected = 0;
   for (const auto& impl : SpmmRegistry::instance().all()) expected += impl->role() != Role::reference;
   ASSERT_EQ(recs.size(), expected);
