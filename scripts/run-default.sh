@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
-# The main job of `make run`. Until the study (M5) lands: the machine report, what a pruned weight
-# costs in each storage format, and a short kernel comparison against oneDNN.
+# The main job of `make run`: the machine report, then the default study (studies/default.toml)
+# into ./sparsebench-results (SB_RESULTS overrides), continued with --resume when an earlier run
+# left a database there. Ends with where the report is.
 set -euo pipefail
 build=${1:-build}
 sb="$build/sparsebench"
+out=${SB_RESULTS:-sparsebench-results}
 echo "== sparsebench info"
 "$sb" info
 echo
-echo "== a BERT-base 768x3072 weight, 90 % bank-balanced: bytes per storage format"
-"$sb" formats --shape 768x3072 --pattern balanced:bank=32 --sparsity 0.9
-echo
-echo "== a real pruned ResNet-50 layer (DLMC, 90 %): bytes per storage format"
-"$sb" formats --matrix data/dlmc/rn50/magnitude_pruning/0.9/bottleneck_2_block_group1_1_1.smtx.gz
-if "$sb" kernels --help >/dev/null 2>&1; then
-  echo
-  echo "== SpMM on BERT-base 768x768x128: sparse kernels vs oneDNN dense (same run)"
-  "$sb" kernels --shapes 768x768x128 --sparsity 0.7,0.9 --patterns unstructured,balanced:bank=32
+echo "== the default study (studies/default.toml) -> $out"
+args=(study studies/default.toml --out "$out")
+if [ -f "$out/results.db" ]; then
+  echo "   $out/results.db exists: resuming it (delete the directory to start afresh)"
+  args+=(--resume)
 fi
+"$sb" "${args[@]}"

@@ -1,21 +1,18 @@
 // sparsebench bench --model M --pattern P --sparsity S --batch B [--threads N] [--format table|json]:
 // whole-model latency of the pruned model and of the dense model, measured in the same run
-// (interleaved rounds), with the per-layer breakdown and the speedup. Thin: calls the runtime.
-#include <sys/resource.h>
-
+// (interleaved rounds), with the per-layer breakdown and the speedup. Thin: calls run_model_bench
+// (src/bench/model_bench.cpp).
 #include <algorithm>
 #include <iostream>
-#include <map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "sparsebench/bench/model_bench.h"
 #include "sparsebench/bench/stats.h"
 #include "sparsebench/core/error.h"
-#include "sparsebench/core/rng.h"
 #include "sparsebench/core/threads.h"
-#include "sparsebench/models/zoo.h"
 #include "sparsebench/runtime/executor.h"
 #include "sparsebench/runtime/passes.h"
 
@@ -76,22 +73,6 @@ TorchCompare compare_with_torch(const Graph& dense_graph, Executor& dense, const
 #endif
 }
 
-Tensor random_input(const Graph& g, std::uint64_t seed) {
-  const Value& v = g.value(g.inputs()[0]);
-  Rng rng(seed);
-  if (v.dtype == DType::i32) {
-    std::int64_t vocab = 1 << 30;
-    for (const auto& n : g.nodes())
-      if (n.op == OpKind::embedding) vocab = std::min(vocab, n.param("weight").size(0));
-    Tensor t = Tensor::empty(v.shape, DType::i32);
-    for (std::int64_t i = 0; i < t.numel(); ++i) t.data<std::int32_t>()[i] = static_cast<std::int32_t>(rng.below(vocab));
-    return t;
-  }
-  Tensor t = Tensor::empty(v.shape);
-  rng.fill_uniform(t, -1.f, 1.f);
-  return t;
-}
-
 nlohmann::json stats_json(const Stats& s, std::int64_t batch) {
   return {{"median_ms", s.median_ms},
           {"p90_ms", s.p90_ms},
@@ -108,91 +89,64 @@ int run_bench(const BenchOptions& o) {
   // Before minutes of measurement, not after.
   if (o.compare_torch && !kHaveTorch)
     fail("--compare-torch needs a libtorch build (cmake -DSB_TORCH=ON, with SB_WITH_TRAIN defined for cmd_bench.cpp)");
-  if (o.threads >= 0) set_num_threads(o.threads);
-  ModelOptions mo;
-  mo.batch = o.batch;
-  mo.seq_len = o.seq_len;
-  mo.seed = o.seed;
-  const Graph dense_graph = build_model(o.model, mo);
-  Graph pruned_graph = dense_graph.clone();
-  PruneOptions po;
-  po.pattern = Pattern::parse(o.pattern);
-  po.sparsity = po.pattern.kind == Pattern::Kind::dense ? 0.0 : o.sparsity;
-  po.allocation = parse_allocation(o.allocation);
-  po.dense_layers = o.dense_layers;
-  po.prune_layers = o.prune_layers;
-  const PruneReport report = prune(pruned_graph, po);
-
-  CompileOptions dense_opts;
-  dense_opts.kernel = "dense";
-  dense_opts.plan_cache_path = o.no_plan_cache ? std::string() : o.plan_cache;
-  CompileOptions sparse_opts;
-  sparse_opts.kernel = o.kernel;
-  sparse_opts.plan_cache_path = dense_opts.plan_cache_path;
-  Executor dense(dense_graph, dense_opts);
-  Executor sparse(pruned_graph, sparse_opts);
-  const Tensor x = random_input(dense_graph, o.seed + 1);
-  std::vector<Tensor> out_d, out_s;
-
-  // Interleaved rounds: drift of the machine (clock, neighbours) hits both models alike.
-  std::vector<double> sd, ss;
-  const int reps = std::max(1, (o.min_reps + o.rounds - 1) / o.rounds);
-  const double secs = o.min_time / o.rounds;
-  for (int r = 0; r < o.rounds; ++r) {
-    const Stats a = measure([&] { dense.run({x}, out_d); }, reps, secs, r == 0 ? o.warmup : 1);
-    const Stats b = measure([&] { sparse.run({x}, out_s); }, reps, secs, r == 0 ? o.warmup : 1);
-    sd.insert(sd.end(), a.samples_ms.begin(), a.samples_ms.end());
-    ss.insert(ss.end(), b.samples_ms.begin(), b.samples_ms.end());
-  }
-  const Stats st_d = summarize(sd), st_s = summarize(ss);
-  // Per-layer breakdown from separate profiled runs (the timer calls stay out of the latency).
-  const int prof_runs = std::max(3, std::min(20, reps));
-  dense.set_profiling(true);
-  sparse.set_profiling(true);
-  for (int i = 0; i < prof_runs; ++i) {
-    dense.run({x}, out_d);
-    sparse.run({x}, out_s);
-  }
-  std::map<std::string, double> dense_ms;
-  for (const auto& t : dense.profile()) dense_ms[t.plan.name] = t.mean_ms();
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  const std::size_t peak_rss = static_cast<std::size_t>(ru.ru_maxrss) * 1024;
-  const double speedup = st_s.median_ms > 0 ? st_d.median_ms / st_s.median_ms : 0.0;
+  ModelBenchConfig c;
+  c.model = o.model;
+  c.pattern = Pattern::parse(o.pattern);
+  c.sparsity = o.sparsity;
+  c.allocation = parse_allocation(o.allocation);
+  c.dense_layers = o.dense_layers;
+  c.prune_layers = o.prune_layers;
+  c.batch = o.batch;
+  c.seq_len = o.seq_len;
+  c.threads = o.threads;
+  c.kernel = o.kernel;
+  c.plan_cache = o.no_plan_cache ? std::string() : o.plan_cache;
+  c.seed = o.seed;
+  c.min_reps = o.min_reps;
+  c.warmup = o.warmup;
+  c.rounds = o.rounds;
+  c.min_seconds = o.min_time;
   TorchCompare tc;
-  if (o.compare_torch) tc = compare_with_torch(dense_graph, dense, x, o);
+  ModelBenchHook hook;
+  if (o.compare_torch)
+    hook = [&](const Graph& dense_graph, Executor& dense, const Tensor& x) { tc = compare_with_torch(dense_graph, dense, x, o); };
+  const ModelBenchResult r = run_model_bench(c, hook);
+  const std::size_t peak_rss = r.peak_rss_bytes.value_or(0);
 
   if (o.format == "json") {
     nlohmann::json layers = nlohmann::json::array();
-    for (const auto& t : sparse.profile()) {
-      const auto it = dense_ms.find(t.plan.name);
-      layers.push_back({{"name", t.plan.name}, {"op", t.plan.op}, {"kernel", t.plan.kernel}, {"format", t.plan.format},
-                        {"sparsity", t.plan.sparsity}, {"ms", t.mean_ms()},
-                        {"dense_ms", it == dense_ms.end() ? 0.0 : it->second}, {"m", t.plan.m}, {"k", t.plan.k},
-                        {"n", t.plan.n}, {"flops", t.plan.flops}, {"weight_bytes", t.plan.stored_bytes}});
-    }
+    for (const auto& l : r.layers)
+      layers.push_back({{"name", l.name}, {"op", l.op}, {"kernel", l.kernel}, {"format", l.format},
+                        {"sparsity", l.sparsity}, {"ms", l.ms}, {"dense_ms", l.dense_ms}, {"m", l.m}, {"k", l.k},
+                        {"n", l.n}, {"flops", l.flops}, {"weight_bytes", l.weight_bytes}});
     nlohmann::json j = {{"model", o.model},
-                        {"pattern", po.pattern.to_string()},
-                        {"sparsity", po.sparsity},
-                        {"achieved_sparsity", report.achieved},
+                        {"pattern", r.pattern},
+                        {"sparsity", r.sparsity},
+                        {"achieved_sparsity", r.achieved_sparsity},
                         {"allocation", o.allocation},
                         {"batch", o.batch},
-                        {"threads", num_threads()},
+                        {"threads", r.threads},
                         {"kernel", o.kernel},
-                        {"plan_cache", o.no_plan_cache ? std::string() : o.plan_cache},
-                        {"dense", stats_json(st_d, o.batch)},
-                        {"sparse", stats_json(st_s, o.batch)},
-                        {"speedup", speedup},
-                        {"params_dense", dense_graph.param_count()},
-                        {"params_pruned", pruned_graph.param_count()},
-                        {"weight_bytes_dense", dense.weight_bytes_stored()},
-                        {"weight_bytes_stored", sparse.weight_bytes_stored()},
-                        {"weight_bytes_ratio", dense.weight_bytes_stored()
-                                                   ? static_cast<double>(sparse.weight_bytes_stored()) /
-                                                         static_cast<double>(dense.weight_bytes_stored())
-                                                   : 0.0},
-                        {"arena_bytes", sparse.arena_bytes()},
+                        {"plan_cache", c.plan_cache},
+                        {"dense", stats_json(r.dense.stats, o.batch)},
+                        {"sparse", stats_json(r.sparse.stats, o.batch)},
+                        {"speedup", r.speedup},
+                        {"params_dense", r.params_dense},
+                        {"params_pruned", r.params_pruned},
+                        {"weight_bytes_dense", r.dense.weight_bytes},
+                        {"weight_bytes_stored", r.sparse.weight_bytes},
+                        {"weight_bytes_ratio", r.dense.weight_bytes ? static_cast<double>(r.sparse.weight_bytes) /
+                                                                          static_cast<double>(r.dense.weight_bytes)
+                                                                    : 0.0},
+                        {"weight_bytes_split",
+                         {{"values", r.sparse.weight_split.values},
+                          {"indices", r.sparse.weight_split.indices},
+                          {"pointers", r.sparse.weight_split.pointers},
+                          {"metadata", r.sparse.weight_split.metadata}}},
+                        {"arena_bytes", r.sparse.arena_bytes},
                         {"peak_rss_bytes", peak_rss},
+                        {"noisy", r.noisy},
+                        {"energy", r.energy_note},
                         {"layers", layers}};
     if (o.compare_torch)
       j["torch"] = {{"torch_dense", stats_json(tc.torch, o.batch)},
@@ -202,7 +156,7 @@ int run_bench(const BenchOptions& o) {
     return 0;
   }
   std::cout << fmt::format("{} batch {}, {} threads, pattern {} at {:.2f} (achieved {:.3f} over the prunable layers), kernel {}\n",
-                           o.model, o.batch, num_threads(), po.pattern.to_string(), po.sparsity, report.achieved, o.kernel);
+                           o.model, o.batch, r.threads, r.pattern, r.sparsity, r.achieved_sparsity, o.kernel);
   std::cout << fmt::format("{:<8} {:>10} {:>10} {:>10} {:>12} {:>14}\n", "", "median ms", "p90 ms", "p99 ms", "samples/s",
                            "weight bytes");
   auto row = [&](const char* what, const Stats& s, std::size_t bytes) {
@@ -210,25 +164,22 @@ int run_bench(const BenchOptions& o) {
                              percentile(s.samples_ms, 99), 1e3 * static_cast<double>(o.batch) / s.median_ms, bytes,
                              s.noisy ? "  (noisy)" : "");
   };
-  row("dense", st_d, dense.weight_bytes_stored());
-  row("pruned", st_s, sparse.weight_bytes_stored());
+  row("dense", r.dense.stats, r.dense.weight_bytes);
+  row("pruned", r.sparse.stats, r.sparse.weight_bytes);
   if (o.compare_torch) {
-    row("torch dense", tc.torch, dense.weight_bytes_dense());
-    row("our dense", tc.ours, dense.weight_bytes_stored());
+    row("torch dense", tc.torch, r.weight_bytes_dense_f32);
+    row("our dense", tc.ours, r.dense.weight_bytes);
     std::cout << fmt::format("our dense / libtorch dense: {:.3f}\n", tc.ours.median_ms / std::max(tc.torch.median_ms, 1e-9));
   }
-  std::cout << fmt::format("speedup {:.2f}x, weight bytes {:.3f}x of dense, peak RSS {:.1f} MiB\n\n", speedup,
-                           static_cast<double>(sparse.weight_bytes_stored()) /
-                               static_cast<double>(std::max<std::size_t>(dense.weight_bytes_stored(), 1)),
+  std::cout << fmt::format("speedup {:.2f}x, weight bytes {:.3f}x of dense, peak RSS {:.1f} MiB\n\n", r.speedup,
+                           static_cast<double>(r.sparse.weight_bytes) /
+                               static_cast<double>(std::max<std::size_t>(r.dense.weight_bytes, 1)),
                            static_cast<double>(peak_rss) / (1 << 20));
   std::cout << fmt::format("{:<44} {:<14} {:<30} {:<8} {:>6} {:>9} {:>9}\n", "layer", "op", "kernel", "format",
                            "sparse", "ms", "dense ms");
-  for (const auto& t : sparse.profile()) {
-    const auto it = dense_ms.find(t.plan.name);
-    std::cout << fmt::format("{:<44} {:<14} {:<30} {:<8} {:>6.3f} {:>9.4f} {:>9.4f}\n", t.plan.name, t.plan.op,
-                             t.plan.kernel, t.plan.format, t.plan.sparsity, t.mean_ms(),
-                             it == dense_ms.end() ? 0.0 : it->second);
-  }
+  for (const auto& l : r.layers)
+    std::cout << fmt::format("{:<44} {:<14} {:<30} {:<8} {:>6.3f} {:>9.4f} {:>9.4f}\n", l.name, l.op, l.kernel,
+                             l.format, l.sparsity, l.ms, l.dense_ms);
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -14,7 +15,15 @@
 #include "sparsebench/core/error.h"
 #include "sparsebench/core/system_info.h"
 #include "sparsebench/report/report.h"
+#include "sparsebench/runtime/executor.h"
 #include "sparsebench/study/study.h"
+
+// SB_WITH_TRAIN (libtorch builds, see tools/CMakeLists.txt): accuracy from the trainer's checkpoint
+// cache, training what is missing.
+#ifdef SB_WITH_TRAIN
+#include "sparsebench/core/threads.h"
+#include "sparsebench/train/train.h"
+#endif
 
 namespace sb::cli {
 namespace {
@@ -22,7 +31,7 @@ namespace fs = std::filesystem;
 
 struct StudyCliOptions {
   std::string config, out = "sparsebench-results", shapes;
-  bool quick = false, resume = false, no_peers = false, no_verify = false;
+  bool quick = false, resume = false, no_peers = false, no_verify = false, train_missing = false;
   std::string assets = default_web_assets_dir();
 };
 
@@ -64,6 +73,83 @@ std::string duration(double s) {
   return t >= 60 ? fmt::format("{}m{:02d}s", t / 60, t % 60) : fmt::format("{}s", t);
 }
 
+#ifdef SB_WITH_TRAIN
+// The trainer's default cache (as `sparsebench train`): $XDG_CACHE_HOME/sparsebench/checkpoints,
+// else ~/.cache/sparsebench/checkpoints.
+std::string default_checkpoint_dir() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/sparsebench/checkpoints";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/sparsebench/checkpoints";
+  return ".sparsebench-cache";
+}
+
+// The file train_and_prune would load for this request (its defaults: gradual schedule, magnitude
+// importance, uniform allocation, seed 1), to tell "cached" from "would train".
+std::string expected_checkpoint(const TrainConfig& c) {
+  const TrainRecipe r = default_recipe(c.model, c.recipe);
+  const bool nm = c.pattern.kind == Pattern::Kind::nm;
+  if (c.pattern.kind != Pattern::Kind::dense && (c.sparsity > 0 || nm))
+    return checkpoint_path(c.cache_dir,
+                           checkpoint_key(c.model, r, c.pattern, c.sparsity, c.seed,
+                                          fmt::format("schedule={};importance={};allocation={}",
+                                                      schedule_name(c.schedule), importance_name(c.importance),
+                                                      allocation_name(c.allocation))),
+                           c.model);
+  TrainRecipe d = r;
+  d.finetune_epochs = 0;
+  d.finetune_lr = 0;
+  d.prune_steps = 0;
+  d.taylor_batches = 0;
+  return checkpoint_path(c.cache_dir, checkpoint_key(c.model, d, Pattern{}, 0, c.seed), c.model);
+}
+
+AccuracyResult study_accuracy(const AccuracyRequest& q, bool tty) {
+  TrainConfig c;
+  c.model = q.model;
+  c.pattern = q.pattern;
+  c.sparsity = q.sparsity;
+  c.cache_dir = q.settings.checkpoints.empty() ? default_checkpoint_dir() : q.settings.checkpoints;
+  c.threads = available_cpus();
+  c.recipe.epochs = q.settings.epochs;
+  c.recipe.finetune_epochs = q.settings.finetune_epochs;
+  c.recipe.train_subset = q.settings.train_subset;
+  c.recipe.test_subset = q.settings.test_subset;
+  AccuracyResult out;
+  const std::string expected = expected_checkpoint(c);
+  if (!q.settings.train_missing && !fs::exists(expected)) {
+    out.status = fmt::format("skipped: not cached ({})", expected);
+    return out;
+  }
+  const std::string what = fmt::format("{} {} {:.0f} %", q.model, q.pattern.to_string(), q.sparsity * 100);
+  bool mid_line = false;
+  auto progress = [&](const ProgressEvent& e) {
+    if (e.phase == "cache" || e.phase == "load") return;
+    std::string line = fmt::format("  [accuracy {}] {}", what, e.phase);
+    if (e.epochs > 0) {
+      line += fmt::format(" epoch {}/{} step {}/{} loss {:.3f}", e.epoch, e.epochs, e.step, e.steps, e.loss);
+      if (e.accuracy >= 0) line += fmt::format(" test acc {:.2f} %", e.accuracy);
+      line += fmt::format(" eta {}", duration(e.eta_s));
+    } else {
+      line += ": " + e.message;
+    }
+    const bool transient = e.epochs > 0 && e.accuracy < 0;
+    if (transient && !tty) return;
+    std::cerr << (tty ? "\r\033[K" : "") << line << (transient ? "" : "\n") << std::flush;
+    mid_line = transient;
+  };
+  const bool cached = fs::exists(expected);
+  const TrainResult r = train_and_prune(c, progress);
+  if (mid_line) std::cerr << "\n";
+  out.accuracy = r.accuracy_runtime / 100;
+  out.accuracy_torch = r.accuracy_torch / 100;
+  out.dense_accuracy = r.dense_accuracy / 100;
+  out.checkpoint = r.checkpoint;
+  out.recipe = r.recipe.to_string();
+  out.trained = !cached;
+  out.seconds = r.seconds;
+  return out;
+}
+#endif
+
 }  // namespace
 
 Command add_study(CLI::App& root) {
@@ -73,6 +159,8 @@ Command add_study(CLI::App& root) {
   app->add_flag("--quick", o->quick, "the quick study (at most a few minutes)");
   app->add_option("--out", o->out, "output directory")->capture_default_str();
   app->add_flag("--resume", o->resume, "skip cells already in DIR/results.db");
+  app->add_flag("--train-missing", o->train_missing,
+                "train accuracy checkpoints that are not cached (overrides [accuracy] train_missing)");
   app->add_option("--shape-dir", o->shapes, "directory of shape sets (default: bench/shapes)");
   app->add_flag("--no-peers", o->no_peers, "do not time the peer libraries");
   app->add_flag("--no-verify", o->no_verify, "skip the check against the reference kernel");
@@ -82,7 +170,8 @@ Command add_study(CLI::App& root) {
             const std::string config_path =
                 !o->config.empty() ? o->config
                                    : find_source_dir(o->quick ? "studies/quick.toml" : "studies/default.toml");
-            const StudyConfig config = load_study_config(config_path);
+            StudyConfig config = load_study_config(config_path);
+            if (o->train_missing) config.accuracy.train_missing = true;
             std::string config_text;
             {
               std::ifstream in(config_path);
@@ -124,8 +213,10 @@ Command add_study(CLI::App& root) {
               else
                 std::cerr << line << "\n";
             };
-            // TODO(M3/M4): hooks.run_model = <the runtime's benchmark API>, once `sparsebench bench`
-            // exposes one; until then the study records kernel cells only and says so below.
+            opts.plan_cache = default_plan_cache_path();
+#ifdef SB_WITH_TRAIN
+            hooks.accuracy = [tty](const AccuracyRequest& q) { return study_accuracy(q, tty); };
+#endif
 
             StudySummary summary;
             try {
@@ -136,6 +227,9 @@ Command add_study(CLI::App& root) {
             }
             store.finish_run(run_id, "finished");
             for (const auto& n : summary.notes) std::cerr << "note: " << n << "\n";
+            std::cerr << fmt::format("measured {} of {} units ({} resumed): kernel units {}, model units {}\n",
+                                     summary.measured, summary.units, summary.skipped, duration(summary.kernel_seconds),
+                                     duration(summary.model_seconds));
 
             const std::string report_dir = (fs::path(o->out) / "report").string();
             const auto files = write_report(store, report_dir, {o->assets});

@@ -23,5 +23,7 @@ Command add_train(CLI::App& root);  // needs libtorch (SB_HAVE_TORCH); says so o
 Command add_study(CLI::App& root);   // M5: tools/cmd_study.cpp
 Command add_report(CLI::App& root);  // M5: tools/cmd_report.cpp
 Command add_export(CLI::App& root);  // M5: tools/cmd_report.cpp
+Command add_prune(CLI::App& root);   // M6: tools/cmd_prune.cpp (ONNX)
+Command add_compare(CLI::App& root); // M5: tools/cmd_compare.cpp
 
 }  // namespace sb::cli

@@ -254,7 +254,26 @@ std::vector<std::string> model_names() {
   return out;
 }
 
+namespace {
+std::vector<std::pair<std::string, ModelLoader>>& model_loaders() {
+  static std::vector<std::pair<std::string, ModelLoader>> loaders;
+  return loaders;
+}
+}  // namespace
+
+void register_model_loader(const std::string& suffix, ModelLoader loader) {
+  for (auto& [s, l] : model_loaders())
+    if (s == suffix) {
+      l = std::move(loader);
+      return;
+    }
+  model_loaders().emplace_back(suffix, std::move(loader));
+}
+
 Graph build_model(const std::string& name, const ModelOptions& options) {
+  for (const auto& [suffix, loader] : model_loaders())
+    if (name.ends_with(suffix)) return loader(name, options);
+  SB_CHECK(!name.ends_with(".onnx"), "model '{}': ONNX support is not built in (install libonnx-dev and rebuild)", name);
   const Entry& e = find_entry(name);
   SB_CHECK(options.batch >= 1, "model '{}': batch must be >= 1, got {}", name, options.batch);
   return e.build(options);

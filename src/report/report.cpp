@@ -54,11 +54,11 @@ std::string cpu_name(const std::vector<RunInfo>& runs) {
 }
 
 // Charts are declarative Vega-Lite (v5) with their data inlined; the page only embeds them.
-json speedup_chart(const std::vector<Cell>& cells) {
+json speedup_chart(const std::vector<Cell>& cells, const std::string& kind) {
   // Best of our implementations per (panel, pattern, sparsity).
   std::map<std::tuple<std::string, std::string, double>, std::pair<double, std::string>> best;
   for (const Cell& c : cells) {
-    if (!is_ours_sparse(c)) continue;
+    if (!is_ours_sparse(c) || c.key.kind != kind) continue;
     const std::string panel = fmt::format("{} · {} · {}", subject_label(c), c.key.device,
                                           setting_label(c.key.kind, c.key.batch, c.key.threads));
     auto& b = best[{panel, c.key.pattern, c.key.sparsity}];
@@ -137,6 +137,90 @@ json memory_chart(const std::vector<Cell>& cells) {
           {"facet", nullptr}};
 }
 
+// Model weights as stored: values / indices (and pointers) / metadata, relative to the dense
+// model's bytes, one bar per (model, pattern) and a column per sparsity.
+json model_memory_chart(const std::vector<Cell>& cells) {
+  std::map<std::string, double> dense;  // model -> dense weight bytes
+  for (const Cell& c : cells)
+    if (c.key.kind == "model" && c.status == "ok" && c.role == "baseline" && c.weight_bytes > 0)
+      dense[c.key.subject] = static_cast<double>(c.weight_bytes);
+  json values = json::array();
+  std::set<std::tuple<std::string, std::string, double>> seen;
+  for (const Cell& c : cells) {
+    if (c.key.kind != "model" || c.status != "ok" || c.role == "baseline" || c.weight_bytes <= 0) continue;
+    const auto d = dense.find(c.key.subject);
+    if (d == dense.end() || !seen.insert({c.key.subject, c.key.pattern, c.key.sparsity}).second) continue;
+    const double v = static_cast<double>(c.weight_value_bytes.value_or(c.weight_bytes));
+    const double i = static_cast<double>(c.weight_index_bytes.value_or(0));
+    const double m = static_cast<double>(c.weight_meta_bytes.value_or(0));
+    const std::string label = fmt::format("{} {}", c.key.subject, c.key.pattern);
+    for (const auto& [part, bytes] : {std::pair<const char*, double>{"values", v}, {"indices", i}, {"metadata", m}})
+      values.push_back({{"label", label}, {"sparsity", pct(c.key.sparsity)}, {"part", part},
+                        {"ratio", bytes / d->second}, {"bytes", bytes}, {"format", c.format}});
+  }
+  if (values.empty()) return json();
+  return {{"$schema", "https://vega.github.io/schema/vega-lite/v5.json"},
+          {"data", {{"values", values}}},
+          {"facet", {{"column", {{"field", "sparsity"}, {"type", "ordinal"}, {"title", "sparsity"}}}}},
+          {"spec",
+           {{"width", 220},
+            {"height", 200},
+            {"layer",
+             json::array({{{"mark", "bar"},
+                           {"encoding",
+                            {{"x", {{"field", "label"}, {"type", "nominal"}, {"title", nullptr},
+                                    {"axis", {{"labelAngle", -40}, {"labelLimit", 200}}}}},
+                             {"y", {{"field", "ratio"}, {"type", "quantitative"}, {"stack", "zero"},
+                                    {"title", "weight bytes / dense model"}}},
+                             {"color", {{"field", "part"}, {"type", "nominal"}, {"title", "stored as"}}},
+                             {"tooltip", json::array({{{"field", "label"}}, {{"field", "part"}}, {{"field", "format"}},
+                                                      {{"field", "bytes"}, {"format", ",.0f"}},
+                                                      {{"field", "ratio"}, {"format", ".3f"}}})}}}},
+                          {{"mark", {{"type", "rule"}, {"color", "#c00"}, {"strokeDash", json::array({4, 3})}}},
+                           {"encoding", {{"y", {{"datum", 1}}}}}}})}}}};
+}
+
+// Compare: the same configuration's best speedup on each machine, a line per machine.
+json machine_chart(const std::vector<Cell>& cells) {
+  std::map<std::tuple<std::string, std::string, std::string, double>, double> best;
+  std::set<std::string> machines;
+  for (const Cell& c : cells) {
+    if (!is_ours_sparse(c) || c.key.kind != "model" || !c.extra.contains("machine")) continue;
+    const std::string machine = c.extra["machine"].get<std::string>();
+    machines.insert(machine);
+    const std::string panel = fmt::format("{} · {} · {}", c.key.subject, c.key.pattern,
+                                          setting_label(c.key.kind, c.key.batch, c.key.threads));
+    double& b = best[{panel, machine, c.extra.value("device", std::string("cpu")), c.key.sparsity}];
+    b = std::max(b, c.speedup);
+  }
+  if (machines.size() < 2) return json();
+  json values = json::array();
+  for (const auto& [k, v] : best)
+    values.push_back({{"panel", std::get<0>(k)}, {"machine", std::get<1>(k) + " · " + std::get<2>(k)},
+                      {"sparsity", std::get<3>(k)}, {"speedup", v}});
+  return {{"$schema", "https://vega.github.io/schema/vega-lite/v5.json"},
+          {"data", {{"values", values}}},
+          {"columns", 3},
+          {"facet", {{"field", "panel"}, {"type", "nominal"}, {"title", nullptr},
+                     {"header", {{"labelLimit", 320}}}}},
+          {"spec",
+           {{"width", 240},
+            {"height", 160},
+            {"layer",
+             json::array(
+                 {{{"mark", {{"type", "line"}, {"point", true}}},
+                   {"encoding",
+                    {{"x", {{"field", "sparsity"}, {"type", "quantitative"}, {"axis", {{"format", ".0%"}}},
+                            {"scale", {{"zero", false}, {"padding", 8}}}}},
+                     {"y", {{"field", "speedup"}, {"type", "quantitative"}, {"scale", {{"type", "log"}}},
+                            {"title", "speedup vs dense (x)"}}},
+                     {"color", {{"field", "machine"}, {"type", "nominal"}}},
+                     {"tooltip", json::array({{{"field", "machine"}}, {{"field", "sparsity"}, {"format", ".0%"}},
+                                              {{"field", "speedup"}, {"format", ".2f"}}})}}}},
+                  {{"mark", {{"type", "rule"}, {"color", "#c00"}, {"strokeDash", json::array({4, 3})}}},
+                   {"encoding", {{"y", {{"datum", 1}}}}}}})}}}};
+}
+
 json wrap_column_facet(json layered, const std::string& field, const std::string& title) {
   // Vega-Lite puts data and facet at the top, the layered unit below.
   json data = layered["data"];
@@ -152,10 +236,14 @@ json wrap_column_facet(json layered, const std::string& field, const std::string
 json accuracy_sparsity_chart(const std::vector<Cell>& cells) {
   json values = json::array();
   std::set<std::tuple<std::string, std::string, double>> seen;
+  // The dense model is one point at sparsity 0 (its rows repeat with every pruned cell).
   for (const Cell& c : cells) {
     if (c.key.kind != "model" || !c.accuracy) continue;
-    if (!seen.insert({c.key.subject, c.key.pattern, c.key.sparsity}).second) continue;
-    values.push_back({{"model", c.key.subject}, {"pattern", c.key.pattern}, {"sparsity", c.key.sparsity},
+    const bool dense = c.role == "baseline" || c.key.pattern == "dense";
+    const std::string pattern = dense ? "dense" : c.key.pattern;
+    const double sparsity = dense ? 0.0 : c.key.sparsity;
+    if (!seen.insert({c.key.subject, pattern, sparsity}).second) continue;
+    values.push_back({{"model", c.key.subject}, {"pattern", pattern}, {"sparsity", sparsity},
                       {"accuracy", *c.accuracy}});
   }
   if (values.empty()) return json();
@@ -183,11 +271,18 @@ json accuracy_latency_chart(const std::vector<Cell>& cells) {
     bool pareto = true;
   };
   std::vector<Point> pts;
-  for (const Cell& c : cells)
-    if (c.key.kind == "model" && c.accuracy && c.status == "ok" && c.median_ms > 0)
-      pts.push_back({c.key.subject, c.key.pattern, c.key.device,
-                     setting_label(c.key.kind, c.key.batch, c.key.threads), c.key.sparsity, c.median_ms,
-                     *c.accuracy});
+  std::set<std::tuple<std::string, std::string, std::string>> dense_seen;
+  for (const Cell& c : cells) {
+    if (c.key.kind != "model" || !c.accuracy || c.status != "ok" || c.median_ms <= 0) continue;
+    const std::string setting = setting_label(c.key.kind, c.key.batch, c.key.threads);
+    if (c.role == "baseline" || c.key.pattern == "dense") {
+      // The dense model, timed once per pruned cell: its first measurement stands for it.
+      if (dense_seen.insert({c.key.subject, c.key.device, setting}).second)
+        pts.push_back({c.key.subject, "dense", c.key.device, setting, 0.0, c.median_ms, *c.accuracy});
+      continue;
+    }
+    pts.push_back({c.key.subject, c.key.pattern, c.key.device, setting, c.key.sparsity, c.median_ms, *c.accuracy});
+  }
   if (pts.empty()) return json();
   // Pareto front per (model, device, setting): no other point is at least as fast and as accurate
   // and strictly better in one.
@@ -272,12 +367,14 @@ std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, co
       noisy += c.noisy ? 1 : 0;
     }
   const std::string cpu = cpu_name(runs);
-  using K = std::tuple<std::string, std::string, std::string, std::string, int, int>;
+  // Models first: they answer the question; kernels explain the answer.
+  using K = std::tuple<int, std::string, std::string, std::string, std::string, int, int>;
   std::map<K, std::vector<const BreakEven*>> groups;
-  for (const BreakEven& r : rows) groups[{r.kind, r.group, r.subject, r.device, r.batch, r.threads}].push_back(&r);
+  for (const BreakEven& r : rows)
+    groups[{r.kind == "model" ? 0 : 1, r.kind, r.group, r.subject, r.device, r.batch, r.threads}].push_back(&r);
   int paying = 0;
   for (const auto& [k, rs] : groups) {
-    const auto& [kind, group, subject, device, batch, threads] = k;
+    const auto& [order, kind, group, subject, device, batch, threads] = k;
     const std::string where = device == "cpu" ? (cpu.empty() ? "on this CPU" : "on this CPU (" + cpu + ")")
                                               : "on " + device;
     const std::string what = group.empty() || group == subject ? subject : fmt::format("{} ({})", subject, group);
@@ -315,6 +412,73 @@ std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, co
     if (!never.empty()) s += fmt::format("; never pays: {}", fmt::join(never, ", "));
     out.push_back(s + ".");
   }
+  // Memory: per model, at its highest measured sparsity, what each pattern's weights cost.
+  std::map<std::string, double> dense_bytes;
+  std::map<std::string, double> top_sparsity;
+  for (const Cell& c : cells)
+    if (c.key.kind == "model" && c.status == "ok") {
+      if (c.role == "baseline" && c.weight_bytes > 0) dense_bytes[c.key.subject] = static_cast<double>(c.weight_bytes);
+      else if (c.key.pattern != "dense") top_sparsity[c.key.subject] = std::max(top_sparsity[c.key.subject], c.key.sparsity);
+    }
+  for (const auto& [model, sp] : top_sparsity) {
+    const auto d = dense_bytes.find(model);
+    if (d == dense_bytes.end()) continue;
+    std::map<std::string, std::pair<double, std::string>> by_pattern;
+    for (const Cell& c : cells)
+      if (c.key.kind == "model" && c.status == "ok" && c.role != "baseline" && c.key.subject == model &&
+          c.key.sparsity == sp && c.weight_bytes > 0)
+        by_pattern[c.key.pattern] = {static_cast<double>(c.weight_bytes) / d->second, c.format};
+    std::vector<std::string> parts;
+    for (const auto& [pat, v] : by_pattern) parts.push_back(fmt::format("{} {:.2f}x ({})", pat, v.first, v.second));
+    if (!parts.empty())
+      out.push_back(fmt::format("Memory: at {} sparsity {}'s stored weights take, relative to its dense weights ({:.1f} "
+                                "MB): {}.",
+                                pct(sp), model, d->second / 1e6, fmt::join(parts, ", ")));
+  }
+  // Accuracy: per model, how far each pattern can go within one point of the dense model.
+  std::map<std::string, double> dense_acc;
+  std::map<std::string, std::map<std::string, std::map<double, double>>> acc;
+  for (const Cell& c : cells) {
+    if (c.key.kind != "model" || !c.accuracy) continue;
+    if (c.role == "baseline" || c.key.pattern == "dense") dense_acc[c.key.subject] = *c.accuracy;
+    else acc[c.key.subject][c.key.pattern][c.key.sparsity] = *c.accuracy;
+  }
+  for (const auto& [model, by_pattern] : acc) {
+    const auto d = dense_acc.find(model);
+    std::vector<std::string> parts;
+    for (const auto& [pat, by_sp] : by_pattern) {
+      if (d == dense_acc.end()) {
+        parts.push_back(fmt::format("{} {:.1f} % at {}", pat, by_sp.rbegin()->second * 100, pct(by_sp.rbegin()->first)));
+        continue;
+      }
+      double keep = -1;
+      for (const auto& [sp, a] : by_sp)
+        if (d->second - a <= 0.01) keep = sp;
+      const auto& [hi_sp, hi_acc] = *by_sp.rbegin();
+      parts.push_back(keep >= 0 ? fmt::format("{} stays within 1 point up to {} ({:.1f} % at {})", pat, pct(keep),
+                                              hi_acc * 100, pct(hi_sp))
+                                : fmt::format("{} loses more than 1 point already at {} ({:.1f} %)", pat,
+                                              pct(by_sp.begin()->first), by_sp.begin()->second * 100));
+    }
+    out.push_back(d != dense_acc.end()
+                      ? fmt::format("Accuracy of {} (dense {:.1f} %): {}.", model, d->second * 100, fmt::join(parts, "; "))
+                      : fmt::format("Accuracy of {}: {}.", model, fmt::join(parts, "; ")));
+  }
+  // Energy: measured, or why not (never estimated).
+  int with_energy = 0, model_cells = 0;
+  std::string why;
+  for (const Cell& c : cells)
+    if (c.key.kind == "model" && c.status == "ok") {
+      ++model_cells;
+      if (c.energy_j) ++with_energy;
+      else if (why.empty()) why = c.energy_note;
+    }
+  if (model_cells > 0 && with_energy == 0)
+    out.push_back(fmt::format("Energy was not measured: {}.", why.empty() ? "unavailable" : why));
+  else if (with_energy > 0)
+    out.push_back(fmt::format("Energy (RAPL, whole socket) was read for {} of {} model cells; the cells table holds "
+                              "joules per batch.",
+                              with_energy, model_cells));
   if (!groups.empty())
     out.insert(out.begin(), fmt::format("Sparsity beat dense at some measured sparsity in {} of {} configurations "
                                         "(subject x device x batch x threads); speedups are same-run ratios "
@@ -432,42 +596,116 @@ std::string default_web_assets_dir() {
 #endif
 }
 
-ReportData build_report(const ResultStore& store) {
+namespace {
+
+struct Source {
+  std::string label;  // empty for a single store
+  std::string path;
+  std::vector<RunInfo> runs;
+  std::vector<Cell> cells;
+};
+
+// "laptop" for laptop/results.db, "a" for a.db; the CPU model after it when known.
+std::string machine_label(const std::string& path, const std::vector<RunInfo>& runs) {
+  const fs::path p(path);
+  std::string name = p.stem().string();
+  if (name == "results" && p.has_parent_path() && !p.parent_path().filename().empty())
+    name = p.parent_path().filename().string();
+  const std::string cpu = cpu_name(runs);
+  return cpu.empty() ? name : fmt::format("{} ({})", name, cpu);
+}
+
+ReportData gather(std::vector<Source> sources) {
   ReportData d;
-  d.runs = store.runs();
+  const bool compare = sources.size() > 1;
   std::map<std::string, std::size_t> index;
-  for (Cell& c : store.cells()) {
-    const std::string k = key_text(c.key);
-    auto it = index.find(k);
-    if (it == index.end()) {
-      index.emplace(k, d.cells.size());
-      d.cells.push_back(std::move(c));
-    } else {
-      d.cells[it->second] = std::move(c);
+  for (Source& src : sources) {
+    d.machines.push_back(src.label);
+    d.environments.push_back(src.runs.empty() ? json::object() : src.runs.back().environment);
+    for (RunInfo& r : src.runs) {
+      d.run_machines.push_back(src.label);
+      d.runs.push_back(std::move(r));
+    }
+    for (Cell& c : src.cells) {
+      if (compare) {
+        // Machines are told apart as devices are: every panel, table row and finding names it.
+        c.extra["machine"] = src.label;
+        c.extra["device"] = c.key.device;
+        c.key.device = fmt::format("{} · {}", src.label, c.key.device);
+      }
+      const std::string k = key_text(c.key);
+      auto it = index.find(k);
+      if (it == index.end()) {
+        index.emplace(k, d.cells.size());
+        d.cells.push_back(std::move(c));
+      } else {
+        d.cells[it->second] = std::move(c);
+      }
     }
   }
   d.break_even = compute_break_even(d.cells);
-  d.findings = compute_findings(d.break_even, d.runs, d.cells);
+  // Models first (the question), then kernels (the explanation).
+  std::stable_sort(d.break_even.begin(), d.break_even.end(),
+                   [](const BreakEven& a, const BreakEven& b) { return (a.kind == "model") > (b.kind == "model"); });
+  d.findings = compute_findings(d.break_even, compare ? std::vector<RunInfo>{} : d.runs, d.cells);
   auto add = [&](const std::string& id, const std::string& title, const std::string& caption, json spec) {
     if (!spec.is_null()) d.charts.push_back({{"id", id}, {"title", title}, {"caption", caption}, {"spec", spec}});
   };
-  add("speedup", "Speedup vs sparsity",
-      "Best of our sparse implementations against the fastest dense implementation, measured interleaved in the "
-      "same run (log scale); above the dashed 1x line sparsity pays.",
-      speedup_chart(d.cells));
+  add("speedup-model", "Model speedup vs sparsity",
+      "Whole-model latency of the pruned model (our runtime, kernels chosen per layer) against the same model "
+      "dense (oneDNN), timed interleaved in the same run (log scale); a panel per model, device, batch and "
+      "threads; above the dashed 1x line sparsity pays.",
+      speedup_chart(d.cells, "model"));
+  add("machines", "Model speedup by machine",
+      "The same configuration on each machine compared (same-run ratios on each); a line per machine.",
+      machine_chart(d.cells));
+  add("speedup", "Kernel speedup vs sparsity",
+      "Best of our sparse kernels against the fastest dense implementation on one layer shape, measured "
+      "interleaved in the same run (log scale); above the dashed 1x line sparsity pays.",
+      speedup_chart(d.cells, "kernel"));
+  add("model-memory", "Model weight memory",
+      "Stored weight bytes of the pruned models, split into values, indices (with pointers) and metadata, "
+      "relative to the dense model; below the dashed line the model is smaller than dense.",
+      model_memory_chart(d.cells));
   json mem = memory_chart(d.cells);
   if (!mem.is_null()) mem = wrap_column_facet(mem, "sparsity", "sparsity");
   add("memory", "Weight memory per format",
       "Stored weight bytes (values, indices and metadata) relative to the dense weights of the same layer, "
       "averaged over the layers measured; below the dashed line the format is smaller than dense.",
       mem);
-  add("accuracy", "Accuracy vs sparsity", "Test accuracy of the pruned and fine-tuned small models.",
+  add("accuracy", "Accuracy vs sparsity",
+      "Test accuracy (Fashion-MNIST, our runtime) of the small models pruned with each pattern and fine-tuned; "
+      "the dense model at 0 %.",
       accuracy_sparsity_chart(d.cells));
   add("pareto", "Accuracy vs latency",
-      "Each point a (pattern, sparsity); the dashed line joins the Pareto front (nothing is both faster and "
-      "more accurate).",
+      "Each point a (pattern, sparsity), latency of the same architecture pruned to that pattern and sparsity; "
+      "the dashed line joins the Pareto front (nothing is both faster and more accurate).",
       accuracy_latency_chart(d.cells));
   return d;
+}
+
+Source load_source(const ResultStore& store, const std::string& label) {
+  return {label, store.path(), store.runs(), store.cells()};
+}
+
+}  // namespace
+
+ReportData build_report(const ResultStore& store) { return gather({load_source(store, "")}); }
+
+ReportData build_compare_report(const std::vector<std::string>& db_paths) {
+  SB_CHECK(!db_paths.empty(), "compare: no results database given");
+  std::vector<Source> sources;
+  std::map<std::string, int> seen;
+  for (const std::string& p : db_paths) {
+    std::error_code ec;
+    if (!fs::is_regular_file(p, ec)) fail(fmt::format("{}: no such results database", p));
+    ResultStore store(p);
+    Source s = load_source(store, "");
+    s.label = machine_label(p, s.runs);
+    if (const int n = ++seen[s.label]; n > 1) s.label += fmt::format(" #{}", n);
+    sources.push_back(std::move(s));
+  }
+  return gather(std::move(sources));
 }
 
 std::string break_even_markdown(const std::vector<BreakEven>& rows) {
@@ -482,8 +720,15 @@ std::string break_even_markdown(const std::vector<BreakEven>& rows) {
   return s;
 }
 
-std::vector<std::string> write_report(const ResultStore& store, const std::string& out_dir,
-                                      const ReportOptions& options) {
+namespace {
+
+std::vector<std::string> write_pages(const ReportData& d, const std::vector<std::string>& paths,
+                                     const std::string& out_dir, const ReportOptions& options) {
+  std::string md_sources, html_sources;
+  for (const std::string& p : paths) {
+    md_sources += (md_sources.empty() ? "`" : ", `") + p + "`";
+    html_sources += (html_sources.empty() ? "<code>" : ", <code>") + html_escape(p) + "</code>";
+  }
   // The libraries first: a missing one is an error before anything is written.
   const fs::path assets(options.web_assets_dir);
   std::string libs;
@@ -497,18 +742,32 @@ std::vector<std::string> write_report(const ResultStore& store, const std::strin
     libs += fmt::format("<script>/* {} */\n{}\n</script>\n", name, script_safe(read_file(p)));
   }
 
-  const ReportData d = build_report(store);
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) fail(fmt::format("{}: cannot create the report directory: {}", out_dir, ec.message()));
 
-  // Environment of the newest run; every run listed.
-  std::vector<std::pair<std::string, std::string>> env;
-  if (!d.runs.empty()) flatten(d.runs.back().environment, "", env);
+  // Environment of each store's newest run, side by side (one column per machine); every run listed.
+  const bool compare = d.machines.size() > 1;
+  std::vector<std::string> env_keys;
+  std::vector<std::map<std::string, std::string>> env_cols;
+  for (const json& e : d.environments) {
+    std::vector<std::pair<std::string, std::string>> rows;
+    flatten(e, "", rows);
+    env_cols.emplace_back();
+    for (const auto& [k, v] : rows) {
+      if (std::find(env_keys.begin(), env_keys.end(), k) == env_keys.end()) env_keys.push_back(k);
+      env_cols.back()[k] = v;
+    }
+  }
+  auto env_value = [&](std::size_t col, const std::string& k) {
+    const auto it = env_cols[col].find(k);
+    return it == env_cols[col].end() ? std::string("-") : it->second;
+  };
+  const std::string machine_header = compare ? "machine" : "";
 
   // --- report.md ---
   std::string md = "# sparsebench report\n\n";
-  md += fmt::format("Results: `{}` ({} cells, {} run{}).\n\n", store.path(), d.cells.size(), d.runs.size(),
+  md += fmt::format("Results: {} ({} cells, {} run{}).\n\n", md_sources, d.cells.size(), d.runs.size(),
                     d.runs.size() == 1 ? "" : "s");
   md += "## Findings\n\n";
   if (d.findings.empty()) md += "No sparse cell with a same-run speedup yet.\n";
@@ -516,12 +775,23 @@ std::vector<std::string> write_report(const ResultStore& store, const std::strin
   md += "\n## Break-even\n\nThe lowest measured sparsity at which a pattern (best of our implementations) beats "
         "the fastest dense implementation in the same run.\n\n";
   md += break_even_markdown(d.break_even);
-  md += "\n## Runs\n\n| id | started | finished | status | git |\n|---:|---|---|---|---|\n";
-  for (const RunInfo& r : d.runs)
-    md += fmt::format("| {} | {} | {} | {} | {} |\n", r.id, r.started, r.finished.empty() ? "-" : r.finished, r.status,
-                      r.git_revision);
-  md += "\n## Environment (newest run)\n\n| key | value |\n|---|---|\n";
-  for (const auto& [k, v] : env) md += fmt::format("| {} | {} |\n", k, v);
+  md += fmt::format("\n## Runs\n\n|{} id | started | finished | status | git |\n|{}---:|---|---|---|---|\n",
+                    compare ? " machine |" : "", compare ? "---|" : "");
+  for (std::size_t i = 0; i < d.runs.size(); ++i) {
+    const RunInfo& r = d.runs[i];
+    md += fmt::format("|{} {} | {} | {} | {} | {} |\n", compare ? " " + d.run_machines[i] + " |" : "", r.id, r.started,
+                      r.finished.empty() ? "-" : r.finished, r.status, r.git_revision);
+  }
+  md += compare ? "\n## Environment (newest run of each machine)\n\n| key |" : "\n## Environment (newest run)\n\n| key |";
+  for (std::size_t m = 0; m < env_cols.size(); ++m) md += " " + (compare ? d.machines[m] : std::string("value")) + " |";
+  md += "\n|---|";
+  for (std::size_t m = 0; m < env_cols.size(); ++m) md += "---|";
+  md += "\n";
+  for (const std::string& k : env_keys) {
+    md += "| " + k + " |";
+    for (std::size_t m = 0; m < env_cols.size(); ++m) md += " " + env_value(m, k) + " |";
+    md += "\n";
+  }
   md += "\n## Cells\n\n| kind | subject | pattern | sparsity | batch/N | threads | device | impl | median ms | p90 ms "
         "| p99 ms | cv | speedup | weight bytes | accuracy | energy | status |\n"
         "|---|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n";
@@ -550,10 +820,10 @@ ul.findings li { margin: 4px 0; }
 )";
   h += libs;
   h += "</head>\n<body data-rendered=\"pending\">\n<h1>sparsebench report</h1>\n";
-  h += fmt::format("<p>{} cells from <code>{}</code>, {} run{}. Every number is a stored measurement or a same-run "
+  h += fmt::format("<p>{} cells from {}, {} run{}. Every number is a stored measurement or a same-run "
                    "ratio of two; <code>report.md</code> and <code>results.csv</code> beside this page hold the same "
                    "data.</p>\n",
-                   d.cells.size(), html_escape(store.path()), d.runs.size(), d.runs.size() == 1 ? "" : "s");
+                   d.cells.size(), html_sources, d.runs.size(), d.runs.size() == 1 ? "" : "s");
   h += "<h2>Findings</h2>\n<ul class=\"findings\">\n";
   if (d.findings.empty()) h += "<li>No sparse cell with a same-run speedup yet.</li>\n";
   for (const auto& f : d.findings) h += "<li>" + html_escape(f) + "</li>\n";
@@ -573,14 +843,27 @@ ul.findings li { margin: 4px 0; }
                      html_escape(r.device), r.batch, r.threads, html_escape(r.pattern),
                      r.break_even >= 0 ? "pays" : "never", r.break_even >= 0 ? pct(r.break_even) : "never",
                      html_escape(speedups_text(r)));
-  h += "</table>\n<h2>Runs</h2>\n<table>\n<tr><th>id</th><th>started</th><th>finished</th><th>status</th><th>git</th>"
-       "</tr>\n";
-  for (const RunInfo& r : d.runs)
-    h += fmt::format("<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", r.id,
-                     html_escape(r.started), html_escape(r.finished.empty() ? "-" : r.finished),
-                     html_escape(r.status), html_escape(r.git_revision));
+  h += fmt::format("</table>\n<h2>Runs</h2>\n<table>\n<tr>{}<th>id</th><th>started</th><th>finished</th><th>status</th>"
+                   "<th>git</th></tr>\n",
+                   compare ? "<th>machine</th>" : "");
+  for (std::size_t i = 0; i < d.runs.size(); ++i) {
+    const RunInfo& r = d.runs[i];
+    h += fmt::format("<tr>{}<td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                     compare ? "<td>" + html_escape(d.run_machines[i]) + "</td>" : "", r.id, html_escape(r.started),
+                     html_escape(r.finished.empty() ? "-" : r.finished), html_escape(r.status),
+                     html_escape(r.git_revision));
+  }
   h += "</table>\n<h2>Environment</h2>\n<table>\n";
-  for (const auto& [k, v] : env) h += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", html_escape(k), html_escape(v));
+  if (compare) {
+    h += "<tr><th>key</th>";
+    for (const std::string& m : d.machines) h += "<th>" + html_escape(m) + "</th>";
+    h += "</tr>\n";
+  }
+  for (const std::string& k : env_keys) {
+    h += "<tr><th>" + html_escape(k) + "</th>";
+    for (std::size_t m = 0; m < env_cols.size(); ++m) h += "<td>" + html_escape(env_value(m, k)) + "</td>";
+    h += "</tr>\n";
+  }
   h += "</table>\n";
   // Rendering status for people and for the headless-browser test: data-rendered and the title say
   // "rendered:N" once every chart's vegaEmbed promise resolved, "error: ..." otherwise.
@@ -607,6 +890,18 @@ ul.findings li { margin: 4px 0; }
   write_file(dir / "report.md", md);
   write_file(dir / "results.csv", export_csv(d.cells));
   return {(dir / "index.html").string(), (dir / "report.md").string(), (dir / "results.csv").string()};
+}
+
+}  // namespace
+
+std::vector<std::string> write_report(const ResultStore& store, const std::string& out_dir,
+                                      const ReportOptions& options) {
+  return write_pages(build_report(store), {store.path()}, out_dir, options);
+}
+
+std::vector<std::string> write_compare_report(const std::vector<std::string>& db_paths, const std::string& out_dir,
+                                              const ReportOptions& options) {
+  return write_pages(build_compare_report(db_paths), db_paths, out_dir, options);
 }
 
 }  // namespace sb

@@ -247,6 +247,15 @@ struct ValueSlot {
   Tensor persistent;  // constants: laid out once at compile time
 };
 
+// Strides of `in` over the dims of `out` (numpy broadcasting: aligned at the last dim; a missing
+// or size-1 dim reads the same element, stride 0).
+Strides broadcast_strides(const ValueSlot& in, const Shape& out) {
+  Strides st(out.size(), 0);
+  const std::size_t off = out.size() - in.shape.size();
+  for (std::size_t k = 0; k < in.shape.size(); ++k) st[k + off] = in.shape[k] == 1 ? 0 : in.st[k];
+  return st;
+}
+
 struct Gemm {
   std::unique_ptr<SpmmOp> op;
   const SpmmImpl* impl = nullptr;
@@ -269,7 +278,8 @@ struct Step {
   int ws_threads = 1;
   std::vector<std::int64_t> bases;  // generic reductions
   // Strides / shapes derived at compile time for the data-movement ops (run() never allocates):
-  // transpose / select: the input's strides over the output's dims; add: b's broadcast strides;
+  // transpose / select: the input's strides over the output's dims; add / mul / sub / div / pow:
+  // a's (aux) and b's (aux2) broadcast strides over the output's dims; reduce_mean: see compile();
   // matmul: the batch shape and the batch strides of a, b and the output.
   Shape aux_shape;
   Strides aux, aux2, aux3;
@@ -528,6 +538,11 @@ void Executor::Impl::plan_weight_layer(Step& s, const Node& n) {
     Gemm gm = choose(desc, sw, pruned, n.name);
     if (std::find(names.begin(), names.end(), gm.impl->name()) == names.end()) names.push_back(gm.impl->name());
     s.plan.stored_bytes += gm.fp.total();
+    s.plan.stored.values += gm.fp.values;
+    s.plan.stored.indices += gm.fp.indices;
+    s.plan.stored.pointers += gm.fp.pointers;
+    s.plan.stored.metadata += gm.fp.metadata;
+    s.plan.stored.padding_values += gm.fp.padding_values;
     if (s.plan.format.empty() || s.plan.format == "dense") s.plan.format = format_name(gm.impl->format());
     s.gemms.push_back(std::move(gm));
   }
@@ -592,6 +607,7 @@ void Executor::Impl::compile(const Graph& graph) {
           s.plan.kernel = "direct_depthwise";
           s.plan.format = "dense";
           s.plan.dense_bytes = s.plan.stored_bytes = static_cast<std::size_t>(w.numel()) * sizeof(float);
+          s.plan.stored.values = s.plan.stored_bytes;
           s.plan.sparsity = n.mask.defined() ? mask_sparsity(n.mask) : 0.0;
         } else {
           plan_weight_layer(s, n);
@@ -619,9 +635,42 @@ void Executor::Impl::compile(const Graph& graph) {
       }
       case OpKind::batch_norm: s.bases = slice_bases(xs, slots[n.inputs[0]].st, 1); break;
       case OpKind::add:
-        s.aux = slots[n.inputs[1]].st;
-        s.aux[0] = 0;  // b broadcast over the batch when its dim 0 is 1
+      case OpKind::mul:
+      case OpKind::sub:
+      case OpKind::div:
+      case OpKind::pow:
+        s.aux = broadcast_strides(slots[n.inputs[0]], slots[n.output].shape);
+        s.aux2 = broadcast_strides(slots[n.inputs[1]], slots[n.output].shape);
         break;
+      case OpKind::reduce_mean: {
+        // bases: the input offset of each output element's first summand; aux: that element's
+        // offset in the output; aux2: the summands' offsets relative to the first.
+        const ValueSlot &X = slots[n.inputs[0]], &Y = slots[n.output];
+        const auto r = static_cast<std::int64_t>(X.shape.size());
+        std::vector<bool> red(X.shape.size(), n.attrs.axes.empty());
+        for (auto a : n.attrs.axes) red[a < 0 ? a + r : a] = true;
+        Shape outer, inner;
+        Strides outer_in, outer_out, inner_in;
+        std::size_t od = 0;
+        for (std::size_t d = 0; d < X.shape.size(); ++d) {
+          if (red[d]) {
+            inner.push_back(X.shape[d]);
+            inner_in.push_back(X.st[d]);
+            if (n.attrs.keepdims) ++od;
+          } else {
+            outer.push_back(X.shape[d]);
+            outer_in.push_back(X.st[d]);
+            outer_out.push_back(Y.st[od++]);
+          }
+        }
+        Odometer oi(outer, outer_in), oo(outer, outer_out), ii(inner, inner_in);
+        for (std::int64_t e = 0; e < shape_numel(outer); ++e, oi.next(), oo.next()) {
+          s.bases.push_back(oi.off);
+          s.aux.push_back(oo.off);
+        }
+        for (std::int64_t e = 0; e < shape_numel(inner); ++e, ii.next()) s.aux2.push_back(ii.off);
+        break;
+      }
       case OpKind::transpose: {
         const auto r = static_cast<std::int64_t>(xs.size());
         s.aux = slots[n.inputs[0]].st;
@@ -738,6 +787,36 @@ inline float apply_act(float v, Act a) {
   if (a == Act::relu) return v > 0.f ? v : 0.f;
   if (a == Act::relu6) return std::min(std::max(v, 0.f), 6.f);
   return v;
+}
+
+// y = f(a, b) over `shape` with numpy broadcasting. Flat loops when both operands have the output's
+// shape (then the same internal layout) or one is a single element; a strided walk otherwise.
+struct Operand {
+  const float* p;
+  const Shape* shape;
+  const Strides* st;  // broadcast strides over the output's dims
+};
+template <class F>
+void binary_loop(F f, Operand a, Operand b, float* y, const Shape& shape, const Strides& yst, int nt) {
+  const std::int64_t total = shape_numel(shape);
+  const bool a_full = *a.shape == shape, b_full = *b.shape == shape;
+  const float* A = a.p;
+  const float* B = b.p;
+  if (a_full && b_full) {
+#pragma omp parallel for simd schedule(static) num_threads(nt) if(total >= kParallelMin)
+    for (std::int64_t i = 0; i < total; ++i) y[i] = f(A[i], B[i]);
+  } else if (a_full && shape_numel(*b.shape) == 1) {
+    const float bv = B[0];
+#pragma omp parallel for simd schedule(static) num_threads(nt) if(total >= kParallelMin)
+    for (std::int64_t i = 0; i < total; ++i) y[i] = f(A[i], bv);
+  } else if (b_full && shape_numel(*a.shape) == 1) {
+    const float av = A[0];
+#pragma omp parallel for simd schedule(static) num_threads(nt) if(total >= kParallelMin)
+    for (std::int64_t i = 0; i < total; ++i) y[i] = f(av, B[i]);
+  } else {
+    Odometer oy(shape, yst), oa(shape, *a.st), ob(shape, *b.st);
+    for (std::int64_t e = 0; e < total; ++e, oy.next(), oa.next(), ob.next()) y[oy.off] = f(A[oa.off], B[ob.off]);
+  }
 }
 }  // namespace
 
@@ -866,24 +945,69 @@ void Executor::Impl::exec(Step& s) {
       }
       return;
     }
-    case OpKind::add: {
-      const float* a = fptr(s.in[0]);
-      const float* b = fptr(s.in[1]);
+    case OpKind::sigmoid:
+    case OpKind::tanh:
+    case OpKind::erf:
+    case OpKind::sqrt: {
+      const float* x = fptr(s.in[0]);
+      float* y = fptr(s.out);
+      const std::int64_t total = shape_numel(slots[s.out].shape);
+      auto loop = [&](auto f) {
+#pragma omp parallel for simd schedule(static) num_threads(nt) if(total >= kParallelMin)
+        for (std::int64_t i = 0; i < total; ++i) y[i] = f(x[i]);
+      };
+      if (s.op == OpKind::sigmoid) loop([](float v) { return 1.f / (1.f + std::exp(-v)); });
+      else if (s.op == OpKind::tanh) loop([](float v) { return std::tanh(v); });
+      else if (s.op == OpKind::erf) loop([](float v) { return std::erf(v); });
+      else loop([](float v) { return std::sqrt(v); });
+      return;
+    }
+    case OpKind::add:
+    case OpKind::mul:
+    case OpKind::sub:
+    case OpKind::div:
+    case OpKind::pow: {
+      const Operand a{fptr(s.in[0]), &slots[s.in[0]].shape, &s.aux}, b{fptr(s.in[1]), &slots[s.in[1]].shape, &s.aux2};
       float* y = fptr(s.out);
       const Shape& shape = slots[s.out].shape;
-      const std::int64_t total = shape_numel(shape);
+      const Strides& yst = slots[s.out].st;
       const Act act = s.act;
-      if (slots[s.in[1]].shape == shape) {
-        if (act == Act::none) {
-#pragma omp parallel for schedule(static) num_threads(nt) if(total >= kParallelMin)
-          for (std::int64_t i = 0; i < total; ++i) y[i] = a[i] + b[i];
-        } else {
-#pragma omp parallel for schedule(static) num_threads(nt) if(total >= kParallelMin)
-          for (std::int64_t i = 0; i < total; ++i) y[i] = apply_act(a[i] + b[i], act);
-        }
+      switch (s.op) {
+        case OpKind::add:
+          if (act == Act::none) binary_loop([](float u, float v) { return u + v; }, a, b, y, shape, yst, nt);
+          else binary_loop([act](float u, float v) { return apply_act(u + v, act); }, a, b, y, shape, yst, nt);
+          return;
+        case OpKind::mul: binary_loop([](float u, float v) { return u * v; }, a, b, y, shape, yst, nt); return;
+        case OpKind::sub: binary_loop([](float u, float v) { return u - v; }, a, b, y, shape, yst, nt); return;
+        case OpKind::div: binary_loop([](float u, float v) { return u / v; }, a, b, y, shape, yst, nt); return;
+        default: break;
+      }
+      // pow: the common constant exponents as torch computes them (x * x, sqrt, ...), powf otherwise.
+      if (shape_numel(*b.shape) == 1 && *a.shape == shape) {
+        const float e = b.p[0];
+        if (e == 2.f) binary_loop([](float u, float) { return u * u; }, a, b, y, shape, yst, nt);
+        else if (e == 3.f) binary_loop([](float u, float) { return u * u * u; }, a, b, y, shape, yst, nt);
+        else if (e == 1.f) binary_loop([](float u, float) { return u; }, a, b, y, shape, yst, nt);
+        else if (e == 0.5f) binary_loop([](float u, float) { return std::sqrt(u); }, a, b, y, shape, yst, nt);
+        else if (e == -1.f) binary_loop([](float u, float) { return 1.f / u; }, a, b, y, shape, yst, nt);
+        else binary_loop([](float u, float v) { return std::pow(u, v); }, a, b, y, shape, yst, nt);
       } else {
-        Odometer oa(shape, slots[s.out].st), ob(shape, s.aux);
-        for (std::int64_t e = 0; e < total; ++e, oa.next(), ob.next()) y[oa.off] = apply_act(a[oa.off] + b[ob.off], act);
+        binary_loop([](float u, float v) { return std::pow(u, v); }, a, b, y, shape, yst, nt);
+      }
+      return;
+    }
+    case OpKind::reduce_mean: {
+      const float* x = fptr(s.in[0]);
+      float* y = fptr(s.out);
+      const auto outer = static_cast<std::int64_t>(s.bases.size()), inner = static_cast<std::int64_t>(s.aux2.size());
+      const double inv = 1.0 / static_cast<double>(inner);
+      const std::int64_t* rel = s.aux2.data();
+#pragma omp parallel for schedule(static) num_threads(nt) if(outer * inner >= kParallelMin)
+      for (std::int64_t o = 0; o < outer; ++o) {
+        const float* base = x + s.bases[o];
+        double acc = 0;
+        for (std::int64_t j = 0; j < inner; ++j) acc += base[rel[j]];
+        y[s.aux[o]] = static_cast<float>(acc * inv);
       }
       return;
     }

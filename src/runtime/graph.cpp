@@ -34,6 +34,15 @@ const char* op_name(OpKind op) {
     case OpKind::cls_token: return "cls_token";
     case OpKind::concat: return "concat";
     case OpKind::select: return "select";
+    case OpKind::sigmoid: return "sigmoid";
+    case OpKind::tanh: return "tanh";
+    case OpKind::erf: return "erf";
+    case OpKind::sqrt: return "sqrt";
+    case OpKind::mul: return "mul";
+    case OpKind::sub: return "sub";
+    case OpKind::div: return "div";
+    case OpKind::pow: return "pow";
+    case OpKind::reduce_mean: return "reduce_mean";
   }
   return "?";
 }
@@ -103,6 +112,18 @@ int Graph::add_node(Node node) {
   node.output = static_cast<int>(values_.size()) - 1;
   nodes_.push_back(std::move(node));
   return nodes_.back().output;
+}
+
+bool broadcast_shapes(const Shape& a, const Shape& b, Shape& out) {
+  const std::size_t r = std::max(a.size(), b.size());
+  out.assign(r, 1);
+  for (std::size_t k = 0; k < r; ++k) {
+    const std::int64_t x = k < r - a.size() ? 1 : a[k - (r - a.size())];
+    const std::int64_t y = k < r - b.size() ? 1 : b[k - (r - b.size())];
+    if (x != y && x != 1 && y != 1) return false;
+    out[k] = x == 1 ? y : x;
+  }
+  return true;
 }
 
 namespace {
@@ -214,16 +235,34 @@ Shape Graph::infer(const Node& n) const {
     case OpKind::relu:
     case OpKind::relu6:
     case OpKind::gelu:
+    case OpKind::sigmoid:
+    case OpKind::tanh:
+    case OpKind::erf:
+    case OpKind::sqrt:
       want_inputs(1);
       return in(0);
-    case OpKind::add: {
+    case OpKind::add:
+    case OpKind::mul:
+    case OpKind::sub:
+    case OpKind::div:
+    case OpKind::pow: {
       want_inputs(2);
       const Shape &a = in(0), &b = in(1);
-      bool ok = a == b;
-      if (!ok && a.size() == b.size() && !b.empty() && b[0] == 1) ok = std::equal(a.begin() + 1, a.end(), b.begin() + 1);
-      SB_CHECK(ok, "node '{}' (add): shapes {} and {} must match (or the second be the first with batch 1)", n.name,
-               shape_to_string(a), shape_to_string(b));
-      return a;
+      Shape out;
+      SB_CHECK(broadcast_shapes(a, b, out), "node '{}' ({}): shapes {} and {} do not broadcast (numpy rules)", n.name,
+               op_name(n.op), shape_to_string(a), shape_to_string(b));
+      return out;
+    }
+    case OpKind::reduce_mean: {
+      want_inputs(1);
+      const Shape& x = in(0);
+      std::vector<bool> red(x.size(), n.attrs.axes.empty());
+      for (auto a : n.attrs.axes) red[norm_axis(n, a, x.size())] = true;
+      Shape out;
+      for (std::size_t d = 0; d < x.size(); ++d)
+        if (!red[d]) out.push_back(x[d]);
+        else if (n.attrs.keepdims) out.push_back(1);
+      return out;
     }
     case OpKind::max_pool:
     case OpKind::avg_pool: {
@@ -409,6 +448,7 @@ NodeCost Graph::cost(int index) const {
     case OpKind::linear: c.flops = 2 * out_numel * n.param("weight").size(1); break;
     case OpKind::matmul: c.flops = 2 * out_numel * values_[n.inputs[0]].shape.back(); break;
     case OpKind::attention: c.flops = 4 * out_numel * out[1]; break;
+    case OpKind::reduce_mean: c.flops = shape_numel(values_[n.inputs[0]].shape); break;
     case OpKind::input:
     case OpKind::constant:
     case OpKind::flatten:
@@ -526,12 +566,24 @@ int Builder::layer_norm(const std::string& name, int x, double eps) {
 }
 
 int Builder::unary(const std::string& name, OpKind op, int x) {
-  SB_CHECK(op == OpKind::relu || op == OpKind::relu6 || op == OpKind::gelu, "node '{}': {} is not a unary activation",
-           name, op_name(op));
+  SB_CHECK(op == OpKind::relu || op == OpKind::relu6 || op == OpKind::gelu || op == OpKind::sigmoid || op == OpKind::tanh ||
+               op == OpKind::erf || op == OpKind::sqrt,
+           "node '{}': {} is not a unary elementwise op", name, op_name(op));
   return simple(name, op, {x});
 }
 
 int Builder::add(const std::string& name, int a, int b) { return simple(name, OpKind::add, {a, b}); }
+int Builder::binary(const std::string& name, OpKind op, int a, int b) {
+  SB_CHECK(op == OpKind::add || op == OpKind::mul || op == OpKind::sub || op == OpKind::div || op == OpKind::pow,
+           "node '{}': {} is not a binary elementwise op", name, op_name(op));
+  return simple(name, op, {a, b});
+}
+int Builder::reduce_mean(const std::string& name, int x, std::vector<std::int64_t> axes, bool keepdims) {
+  Attrs a;
+  a.axes = std::move(axes);
+  a.keepdims = keepdims;
+  return simple(name, OpKind::reduce_mean, {x}, a);
+}
 int Builder::matmul(const std::string& name, int a, int b) { return simple(name, OpKind::matmul, {a, b}); }
 
 int Builder::max_pool(const std::string& name, int x, std::int64_t kernel, std::int64_t stride, std::int64_t padding) {

@@ -131,8 +131,26 @@ StudyConfig parse_study_config(const std::string& text, const std::string& sourc
   c.name = r.scalar<std::string>(study, "study", "name", "study");
 
   const toml::table* latency = r.section("latency");
-  if (latency) r.only(*latency, "latency", {"models"});
+  if (latency) r.only(*latency, "latency", {"models", "batches", "threads", "min_reps", "rounds"});
   c.models = r.list<std::string>(latency, "latency", "models");
+  c.model_batches = r.list<int>(latency, "latency", "batches");
+  for (std::size_t i = 0; i < c.model_batches.size(); ++i)
+    if (c.model_batches[i] < 1)
+      fail_at(source, r.node(latency, "batches", static_cast<int>(i)).source(), "latency.batches",
+              fmt::format("{} is not a batch size (expected an integer >= 1)", c.model_batches[i]));
+  c.model_threads = r.list<int>(latency, "latency", "threads");
+  for (std::size_t i = 0; i < c.model_threads.size(); ++i)
+    if (c.model_threads[i] < 0)
+      fail_at(source, r.node(latency, "threads", static_cast<int>(i)).source(), "latency.threads",
+              fmt::format("{} is not a thread count (expected an integer >= 0; 0 = all cores)", c.model_threads[i]));
+  c.model_min_reps = r.scalar<int>(latency, "latency", "min_reps", 0);
+  if (latency && c.model_min_reps < 0)
+    fail_at(source, r.node(latency, "min_reps").source(), "latency.min_reps",
+            fmt::format("{} (expected an integer >= 1; 0 = [measure] min_reps)", c.model_min_reps));
+  c.model_rounds = r.scalar<int>(latency, "latency", "rounds", 0);
+  if (latency && c.model_rounds < 0)
+    fail_at(source, r.node(latency, "rounds").source(), "latency.rounds",
+            fmt::format("{} (expected an integer >= 1; 0 = [measure] rounds)", c.model_rounds));
   const std::vector<std::string> known = model_names();
   for (std::size_t i = 0; i < c.models.size(); ++i)
     if (std::find(known.begin(), known.end(), c.models[i]) == known.end())
@@ -215,7 +233,9 @@ StudyConfig parse_study_config(const std::string& text, const std::string& sourc
   }
 
   const toml::table* accuracy = r.section("accuracy");
-  if (accuracy) r.only(*accuracy, "accuracy", {"models", "checkpoints", "epochs"});
+  if (accuracy)
+    r.only(*accuracy, "accuracy",
+           {"models", "checkpoints", "epochs", "finetune_epochs", "train_subset", "test_subset", "train_missing"});
   c.accuracy.models = r.list<std::string>(accuracy, "accuracy", "models");
   for (std::size_t i = 0; i < c.accuracy.models.size(); ++i)
     if (std::find(known.begin(), known.end(), c.accuracy.models[i]) == known.end())
@@ -226,6 +246,19 @@ StudyConfig parse_study_config(const std::string& text, const std::string& sourc
   if (accuracy && c.accuracy.epochs < 0)
     fail_at(source, r.node(accuracy, "epochs").source(), "accuracy.epochs",
             fmt::format("{} (expected an integer >= 0; 0 = the trainer's default)", c.accuracy.epochs));
+  c.accuracy.finetune_epochs = r.scalar<int>(accuracy, "accuracy", "finetune_epochs", 0);
+  if (accuracy && c.accuracy.finetune_epochs < 0)
+    fail_at(source, r.node(accuracy, "finetune_epochs").source(), "accuracy.finetune_epochs",
+            fmt::format("{} (expected an integer >= 0; 0 = the trainer's default)", c.accuracy.finetune_epochs));
+  c.accuracy.train_subset = r.scalar<std::int64_t>(accuracy, "accuracy", "train_subset", 0);
+  if (accuracy && c.accuracy.train_subset < 0)
+    fail_at(source, r.node(accuracy, "train_subset").source(), "accuracy.train_subset",
+            fmt::format("{} (expected an integer >= 0; 0 = all 60000 training images)", c.accuracy.train_subset));
+  c.accuracy.test_subset = r.scalar<std::int64_t>(accuracy, "accuracy", "test_subset", 0);
+  if (accuracy && c.accuracy.test_subset < 0)
+    fail_at(source, r.node(accuracy, "test_subset").source(), "accuracy.test_subset",
+            fmt::format("{} (expected an integer >= 0; 0 = all 10000 test images)", c.accuracy.test_subset));
+  c.accuracy.train_missing = r.scalar<bool>(accuracy, "accuracy", "train_missing", true);
   return c;
 }
 

@@ -1,6 +1,9 @@
 // The study runner (see include/sparsebench/study/study.h).
 #include <algorithm>
 #include <filesystem>
+#include <map>
+#include <optional>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -40,6 +43,78 @@ namespace {
 
 std::string pct(double s) { return fmt::format("{:.0f} %", s * 100); }
 
+std::vector<int> resolve_threads(const std::vector<int>& in) {
+  std::vector<int> out;
+  for (int t : in) {
+    const int resolved = t == 0 ? available_cpus() : t;
+    if (std::find(out.begin(), out.end(), resolved) == out.end()) out.push_back(resolved);
+  }
+  return out;
+}
+
+// The formats the pruned model's weight layers are stored in ("csr", "bsr+csr"), most bytes first.
+std::string sparse_formats(const ModelBenchResult& r) {
+  std::map<std::string, std::size_t> bytes;
+  for (const ModelBenchLayer& l : r.layers)
+    if (l.sparsity > 0 && l.format != "-") bytes[l.format] += l.weight_bytes;
+  std::vector<std::pair<std::size_t, std::string>> v;
+  for (const auto& [f, b] : bytes) v.emplace_back(b, f);
+  std::sort(v.rbegin(), v.rend());
+  std::string out;
+  for (const auto& [b, f] : v) out += (out.empty() ? "" : "+") + f;
+  return out.empty() ? "dense" : out;
+}
+
+Cell model_cell(const CellKey& key, const ModelBenchResult& r, const ModelBenchSide& side, bool sparse) {
+  Cell c;
+  c.key = key;
+  c.key.impl = sparse ? "sb_executor:" + r.kernel : "sb_executor:dense";
+  c.status = "ok";
+  c.role = sparse ? "ours" : "baseline";
+  c.format = sparse ? sparse_formats(r) : "dense";
+  c.achieved_sparsity = sparse ? r.achieved_sparsity : 0;
+  c.median_ms = side.stats.median_ms;
+  c.p10_ms = side.stats.p10_ms;
+  c.p90_ms = side.stats.p90_ms;
+  c.p99_ms = side.p99_ms;
+  c.cv = side.stats.cv;
+  c.noisy = side.stats.noisy;
+  c.reps = static_cast<int>(side.stats.samples_ms.size());
+  c.samples_ms = side.stats.samples_ms;
+  c.throughput = side.throughput;
+  c.throughput_unit = "samples/s";
+  c.speedup = sparse ? r.speedup : 1.0;
+  c.baseline = "sb_executor:dense";
+  c.weight_bytes = static_cast<std::int64_t>(side.weight_bytes);
+  c.weight_value_bytes = static_cast<std::int64_t>(side.weight_split.values);
+  c.weight_index_bytes = static_cast<std::int64_t>(side.weight_split.indices + side.weight_split.pointers);
+  c.weight_meta_bytes = static_cast<std::int64_t>(side.weight_split.metadata);
+  if (r.peak_rss_bytes) c.peak_rss_bytes = static_cast<std::int64_t>(*r.peak_rss_bytes);
+  c.energy_j = side.energy_j;
+  c.energy_note = side.energy_j ? r.energy_note : r.energy_note.rfind("unavailable", 0) == 0
+                                                      ? r.energy_note
+                                                      : "unavailable: " + r.energy_note;
+  c.extra = {{"arena_bytes", side.arena_bytes},
+             {"weight_pointer_bytes", side.weight_split.pointers},
+             {"weight_bytes_dense_f32", r.weight_bytes_dense_f32},
+             {"params", sparse ? r.params_pruned : r.params_dense},
+             {"remeasured", r.remeasured},
+             {"peak_rss_scope", r.peak_rss_cell_scope ? "cell (dense and pruned models)" : "process"},
+             {"allocation", r.allocation},
+             {"seconds", r.seconds}};
+  if (sparse) {
+    // The per-layer breakdown, compact: where the time goes and which kernel each layer got.
+    nlohmann::json layers = nlohmann::json::array();
+    for (const ModelBenchLayer& l : r.layers)
+      if (l.op == "conv2d" || l.op == "linear" || l.ms > 0.01)
+        layers.push_back({{"name", l.name}, {"op", l.op}, {"kernel", l.kernel}, {"format", l.format},
+                          {"sparsity", l.sparsity}, {"ms", l.ms}, {"dense_ms", l.dense_ms},
+                          {"weight_bytes", l.weight_bytes}});
+    c.extra["layers"] = std::move(layers);
+  }
+  return c;
+}
+
 }  // namespace
 
 StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64_t run_id,
@@ -49,138 +124,245 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
 
   std::vector<std::string> sets;
   const std::vector<GemmShape> shapes = study_shapes(config, options.shape_dir, &sets);
-  std::vector<int> threads;
-  for (int t : config.threads) {
-    const int resolved = t == 0 ? available_cpus() : t;
-    if (std::find(threads.begin(), threads.end(), resolved) == threads.end()) threads.push_back(resolved);
-  }
+  const std::vector<int> threads = resolve_threads(config.threads);
   // The harness measures the dense baselines in every unit: "dense" needs no unit of its own.
   std::vector<Pattern> patterns;
   for (const Pattern& p : config.patterns)
     if (p.kind != Pattern::Kind::dense) patterns.push_back(p);
+  // N:M fixes its own sparsity (1 - N/M): one unit, keyed as the harness records it, so that
+  // --resume finds it and the sweep does not time the same weights three times.
+  auto sparsities_of = [&](const Pattern& p) {
+    return p.kind == Pattern::Kind::nm ? std::vector<double>{1.0 - static_cast<double>(p.n) / p.m}
+                                       : config.sparsities;
+  };
+  const bool cpu = std::find(config.devices.begin(), config.devices.end(), "cpu") != config.devices.end();
 
   struct Unit {
-    std::size_t shape;
+    bool model = false;
+    std::size_t shape = 0;  // kernel
+    std::string name;       // model
     Pattern pattern;
-    double sparsity;
-    int threads;
+    double sparsity = 0;
+    int batch = 1, threads = 1;
+    CellKey key;
   };
   std::vector<Unit> units;
-  if (std::find(config.devices.begin(), config.devices.end(), "cpu") != config.devices.end())
+  if (cpu)
     for (std::size_t s = 0; s < shapes.size(); ++s)
-      for (const Pattern& p : patterns) {
-        // N:M fixes its own sparsity (1 - N/M): one unit, keyed as the harness records it, so
-        // that --resume finds it and the sweep does not time the same weights three times.
-        std::vector<double> sps = config.sparsities;
-        if (p.kind == Pattern::Kind::nm) sps = {1.0 - static_cast<double>(p.n) / p.m};
-        for (double sp : sps)
-          for (int t : threads) units.push_back({s, p, sp, t});
-      }
+      for (const Pattern& p : patterns)
+        for (double sp : sparsities_of(p))
+          for (int t : threads) {
+            Unit u;
+            u.shape = s;
+            u.pattern = p;
+            u.sparsity = sp;
+            u.threads = t;
+            u.batch = static_cast<int>(shapes[s].n);
+            u.key.kind = "kernel";
+            u.key.group = sets[s];
+            u.key.subject = shapes[s].to_string();
+            u.key.pattern = p.to_string();
+            u.key.sparsity = sp;
+            u.key.batch = u.batch;
+            u.key.threads = t;
+            u.key.device = "cpu";
+            u.key.variant = fmt::format("cache={}", cache_mode_name(CacheMode::hot));  // impl empty: any
+            units.push_back(std::move(u));
+          }
+  std::vector<std::string> models = config.models;
+  for (const auto& m : config.accuracy.models)
+    if (std::find(models.begin(), models.end(), m) == models.end()) models.push_back(m);
+  // [latency] batches / threads apply to the [latency] models (full-size models cannot afford
+  // every combination); the small [accuracy]-only models use the [sweep] lists.
+  auto is_latency = [&](const std::string& m) {
+    return std::find(config.models.begin(), config.models.end(), m) != config.models.end();
+  };
+  if (cpu)
+    for (const std::string& m : models)
+      for (const Pattern& p : patterns)
+        for (double sp : sparsities_of(p))
+          for (int b : is_latency(m) && !config.model_batches.empty() ? config.model_batches : config.batches)
+            for (int t : resolve_threads(is_latency(m) && !config.model_threads.empty() ? config.model_threads
+                                                                                        : config.threads)) {
+              Unit u;
+              u.model = true;
+              u.name = m;
+              u.pattern = p;
+              u.sparsity = sp;
+              u.batch = b;
+              u.threads = t;
+              u.key = {"model", "", m, p.to_string(), sp, b, t, "cpu", "", "allocation=uniform"};
+              units.push_back(std::move(u));
+              ++summary.model_units;
+            }
   if (std::find(config.devices.begin(), config.devices.end(), "cuda") != config.devices.end())
-    summary.notes.push_back("kernel cells on cuda: not run by the study yet (use `sparsebench kernels --device "
-                            "cuda`)");
+    summary.notes.push_back("cells on cuda: not run by the study yet (use `sparsebench kernels --device cuda`)");
   summary.units = static_cast<int>(units.size());
 
+  // Accuracy: once per (model, pattern, sparsity), shared by that model's cells of every batch and
+  // thread count; the dense model's figure goes to the dense rows.
+  std::map<std::tuple<std::string, std::string, double>, AccuracyResult> acc_cache;
+  int acc_missing = 0, acc_failed = 0;
+  std::string acc_first_problem;
+  auto accuracy_of = [&](const std::string& m, const Pattern& p, double sp) -> std::optional<AccuracyResult> {
+    if (std::find(config.accuracy.models.begin(), config.accuracy.models.end(), m) == config.accuracy.models.end() ||
+        !hooks.accuracy)
+      return std::nullopt;
+    const auto k = std::make_tuple(m, p.to_string(), p.kind == Pattern::Kind::dense ? 0.0 : sp);
+    auto it = acc_cache.find(k);
+    if (it == acc_cache.end()) {
+      AccuracyRequest req{m, p, p.kind == Pattern::Kind::dense ? 0.0 : sp, config.accuracy};
+      AccuracyResult r;
+      try {
+        r = hooks.accuracy(req);
+      } catch (const std::exception& e) {
+        r.status = fmt::format("failed: {}", e.what());
+      }
+      if (r.status.rfind("skipped", 0) == 0) ++acc_missing;
+      if (r.status.rfind("failed", 0) == 0) ++acc_failed;
+      if (r.status != "ok" && acc_first_problem.empty())
+        acc_first_problem = fmt::format("{} {} {}: {}", m, p.to_string(), pct(sp), r.status);
+      it = acc_cache.emplace(k, r).first;
+    }
+    if (it->second.status != "ok") return std::nullopt;
+    return it->second;
+  };
+
   const double t0 = Timer::now_seconds();
-  double measured_seconds = 0;
+  double seconds[2] = {0, 0};  // measuring time: kernel units, model units
+  int measured[2] = {0, 0};
+  int remaining[2] = {static_cast<int>(units.size()) - summary.model_units, summary.model_units};
   for (std::size_t i = 0; i < units.size(); ++i) {
     const Unit& u = units[i];
-    const GemmShape& shape = shapes[u.shape];
-    CellKey key;
-    key.kind = "kernel";
-    key.group = sets[u.shape];
-    key.subject = shape.to_string();
-    key.pattern = u.pattern.to_string();
-    key.sparsity = u.sparsity;
-    key.batch = static_cast<int>(shape.n);
-    key.threads = u.threads;
-    key.device = "cpu";
-    key.variant = fmt::format("cache={}", cache_mode_name(CacheMode::hot));  // impl empty: any
+    const int kind = u.model ? 1 : 0;
     StudyProgress p;
-    p.unit = fmt::format("{} {} {} {} {} thr", key.group, key.subject, key.pattern, pct(u.sparsity), u.threads);
+    p.unit = u.model ? fmt::format("model {} {} {} batch {} {} thr", u.name, u.key.pattern, pct(u.sparsity), u.batch,
+                                   u.threads)
+                     : fmt::format("{} {} {} {} {} thr", u.key.group, u.key.subject, u.key.pattern, pct(u.sparsity),
+                                   u.threads);
     p.done = static_cast<int>(i);
     p.total = summary.units;
     p.skipped = summary.skipped;
     p.elapsed_s = Timer::now_seconds() - t0;
-    if (summary.measured > 0)
-      p.eta_s = measured_seconds / summary.measured * static_cast<double>(units.size() - i);
-    if (options.resume && store.has_cell(key)) {
+    // ETA by kind: a model cell costs seconds, a kernel cell a fraction of one.
+    if (measured[0] + measured[1] > 0) {
+      const double all = (seconds[0] + seconds[1]) / (measured[0] + measured[1]);
+      double eta = 0;
+      for (int k = 0; k < 2; ++k) eta += remaining[k] * (measured[k] ? seconds[k] / measured[k] : all);
+      p.eta_s = eta;
+    }
+    --remaining[kind];
+    if (options.resume && store.has_cell(u.key)) {
       ++summary.skipped;
       continue;
     }
     if (hooks.progress) hooks.progress(p);
-
-    KernelBenchConfig kc;
-    GemmShape named = shape;
-    named.source = sets[u.shape];
-    kc.shapes = {named};
-    kc.patterns = {u.pattern};
-    kc.sparsities = {u.sparsity};
-    kc.threads = {u.threads};
-    kc.peers = options.peers;
-    kc.verify = options.verify;
-    kc.min_reps = config.measure.min_reps;
-    kc.min_seconds = config.measure.min_seconds;
-    kc.warmup = config.measure.warmup;
-    kc.rounds = config.measure.rounds;
     const double u0 = Timer::now_seconds();
-    std::vector<KernelRecord> records = run_kernel_bench(kc);
-    // A cell noisier than the threshold is measured once more (the whole unit, so that the
-    // speedups stay same-run ratios); if it is still noisy its flag stays set.
-    bool noisy = false;
-    for (const KernelRecord& r : records)
-      if (r.ok() && r.stats.cv > config.measure.cv_threshold) noisy = true;
-    if (noisy) records = run_kernel_bench(kc);
-    measured_seconds += Timer::now_seconds() - u0;
 
     std::vector<Cell> cells;
-    for (const KernelRecord& r : records) {
-      Cell c = to_cell(r, "cpu");
-      c.key.group = sets[u.shape];  // the harness names the set after the shape's source
-      c.noisy = r.ok() && r.stats.cv > config.measure.cv_threshold;
-      c.extra["remeasured"] = noisy;
-      cells.push_back(std::move(c));
+    if (!u.model) {
+      const GemmShape& shape = shapes[u.shape];
+      KernelBenchConfig kc;
+      GemmShape named = shape;
+      named.source = sets[u.shape];
+      kc.shapes = {named};
+      kc.patterns = {u.pattern};
+      kc.sparsities = {u.sparsity};
+      kc.threads = {u.threads};
+      kc.peers = options.peers;
+      kc.verify = options.verify;
+      kc.min_reps = config.measure.min_reps;
+      kc.min_seconds = config.measure.min_seconds;
+      kc.warmup = config.measure.warmup;
+      kc.rounds = config.measure.rounds;
+      std::vector<KernelRecord> records = run_kernel_bench(kc);
+      // A cell noisier than the threshold is measured once more (the whole unit, so that the
+      // speedups stay same-run ratios); if it is still noisy its flag stays set.
+      bool noisy = false;
+      for (const KernelRecord& r : records)
+        if (r.ok() && r.stats.cv > config.measure.cv_threshold) noisy = true;
+      if (noisy) records = run_kernel_bench(kc);
+      for (const KernelRecord& r : records) {
+        Cell c = to_cell(r, "cpu");
+        c.key.group = sets[u.shape];  // the harness names the set after the shape's source
+        c.noisy = r.ok() && r.stats.cv > config.measure.cv_threshold;
+        c.extra["remeasured"] = noisy;
+        cells.push_back(std::move(c));
+      }
+    } else {
+      // Accuracy first (it may train, with its own progress), then the timing.
+      const std::optional<AccuracyResult> acc = accuracy_of(u.name, u.pattern, u.sparsity);
+      const std::optional<AccuracyResult> dense_acc = accuracy_of(u.name, Pattern{}, 0);
+      ModelBenchConfig mc;
+      mc.model = u.name;
+      mc.pattern = u.pattern;
+      mc.sparsity = u.sparsity;
+      mc.batch = u.batch;
+      mc.threads = u.threads;
+      mc.kernel = "auto";
+      mc.plan_cache = options.plan_cache;
+      mc.min_reps = config.model_min_reps > 0 && is_latency(u.name) ? config.model_min_reps : config.measure.min_reps;
+      mc.min_seconds = config.measure.min_seconds;
+      mc.warmup = config.measure.warmup;
+      mc.rounds = config.model_rounds > 0 && is_latency(u.name) ? config.model_rounds : config.measure.rounds;
+      mc.cv_threshold = config.measure.cv_threshold;
+      mc.profile_runs = 1;  // the per-layer table is a guide; the latency above is the measurement
+      try {
+        const ModelBenchResult r = hooks.model_bench ? hooks.model_bench(mc) : run_model_bench(mc);
+        Cell dense = model_cell(u.key, r, r.dense, false);
+        Cell sparse = model_cell(u.key, r, r.sparse, true);
+        if (dense_acc) {
+          dense.accuracy = dense_acc->accuracy;
+          dense.accuracy_metric = "top1";
+          dense.extra["checkpoint"] = dense_acc->checkpoint;
+        }
+        if (acc) {
+          sparse.accuracy = acc->accuracy;
+          sparse.accuracy_metric = "top1";
+          sparse.extra["accuracy_torch"] = acc->accuracy_torch;
+          sparse.extra["checkpoint"] = acc->checkpoint;
+          sparse.extra["recipe"] = acc->recipe;
+          if (!dense.accuracy && acc->dense_accuracy >= 0) {
+            dense.accuracy = acc->dense_accuracy;
+            dense.accuracy_metric = "top1 (libtorch)";
+          }
+        }
+        cells.push_back(std::move(dense));
+        cells.push_back(std::move(sparse));
+      } catch (const std::exception& e) {
+        // One model that cannot run (a kernel refusing a layer) must not end the study.
+        Cell c;
+        c.key = u.key;
+        c.key.impl = "sb_executor:auto";
+        c.status = fmt::format("failed: {}", e.what());
+        c.role = "ours";
+        c.energy_note = "unavailable: not measured";
+        summary.notes.push_back(fmt::format("{}: {}", p.unit, c.status));
+        cells.push_back(std::move(c));
+      }
     }
     store.add_cells(run_id, cells);
     summary.cells_written += static_cast<int>(cells.size());
     ++summary.measured;
+    seconds[kind] += Timer::now_seconds() - u0;
+    ++measured[kind];
   }
+  summary.kernel_seconds = seconds[0];
+  summary.model_seconds = seconds[1];
 
-  // Model cells: only through the hook; never estimated.
-  if (!config.models.empty() || !config.accuracy.models.empty()) {
-    if (!hooks.run_model) {
+  if (!config.accuracy.models.empty()) {
+    if (!hooks.accuracy)
       summary.notes.push_back(fmt::format(
-          "model cells ({} latency model{}, {} accuracy model{}): not measured; they need the runtime's benchmark "
-          "API (M3) and trained checkpoints (M4)",
-          config.models.size(), config.models.size() == 1 ? "" : "s", config.accuracy.models.size(),
-          config.accuracy.models.size() == 1 ? "" : "s"));
-    } else {
-      std::vector<std::string> models = config.models;
-      for (const auto& m : config.accuracy.models)
-        if (std::find(models.begin(), models.end(), m) == models.end()) models.push_back(m);
-      for (const std::string& m : models)
-        for (const Pattern& pat : patterns)
-          for (double sp : config.sparsities)
-            for (int b : config.batches)
-              for (int t : threads)
-                for (const std::string& dev : config.devices) {
-                  CellKey key{"model", "", m, pat.to_string(), sp, b, t, dev, "", ""};
-                  if (options.resume && store.has_cell(key)) continue;
-                  ModelCellRequest req{m, pat, sp, b, t, dev, config.measure,
-                                       std::find(config.accuracy.models.begin(), config.accuracy.models.end(),
-                                                 m) != config.accuracy.models.end()};
-                  if (hooks.progress) {
-                    StudyProgress p;
-                    p.unit = fmt::format("{} {} {} batch {} {} thr {}", m, key.pattern, pct(sp), b, t, dev);
-                    p.done = summary.units;
-                    p.total = summary.units;
-                    hooks.progress(p);
-                  }
-                  const std::vector<Cell> cells = hooks.run_model(req);
-                  store.add_cells(run_id, cells);
-                  summary.cells_written += static_cast<int>(cells.size());
-                }
-    }
+          "accuracy ({} model{}): not measured: this build has no libtorch (the trainer's checkpoints need it; "
+          "cmake -DSB_TORCH=ON)",
+          config.accuracy.models.size(), config.accuracy.models.size() == 1 ? "" : "s"));
+    if (acc_missing > 0)
+      summary.notes.push_back(fmt::format(
+          "accuracy: {} (model, pattern, sparsity) checkpoint{} not cached and [accuracy] train_missing = false: "
+          "no accuracy for {} (e.g. {}); `sparsebench train` or train_missing = true fills the cache",
+          acc_missing, acc_missing == 1 ? "" : "s", acc_missing == 1 ? "it" : "them", acc_first_problem));
+    if (acc_failed > 0)
+      summary.notes.push_back(fmt::format("accuracy: {} failed (first: {})", acc_failed, acc_first_problem));
   }
   if (hooks.progress) {
     StudyProgress p;

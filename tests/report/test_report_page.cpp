@@ -85,7 +85,7 @@ TEST(Report, BreakEvenAndFindingsComeFromTheCells) {
         f.find("at 50 % only nm:2:4 pays") != std::string::npos)
       found = true;
   EXPECT_TRUE(found) << ::testing::PrintToString(d.findings);
-  EXPECT_EQ(d.charts.size(), 4u);  // speedup, memory, accuracy, pareto
+  EXPECT_EQ(d.charts.size(), 6u);  // model and kernel speedup, model and format memory, accuracy, pareto
   fs::remove(db);
 }
 
@@ -127,12 +127,12 @@ TEST(Report, PageRendersEveryChartInChromium) {
                     (out / "index.html").string() + " >" + dom.string() + " 2>" + err.string();
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd << "\n" << slurp(err);
   const std::string rendered = slurp(dom), log = slurp(err);
-  EXPECT_NE(rendered.find("data-rendered=\"rendered:4\""), std::string::npos)
+  EXPECT_NE(rendered.find("data-rendered=\"rendered:6\""), std::string::npos)
       << "not every chart rendered; console:\n" << log;
   // Each chart is an SVG drawn by vega.
   std::size_t svgs = 0;
   for (std::size_t at = rendered.find("<svg"); at != std::string::npos; at = rendered.find("<svg", at + 1)) ++svgs;
-  EXPECT_GE(svgs, 4u);
+  EXPECT_GE(svgs, 6u);
   // Console messages reach stderr as "CONSOLE(line)" / ":CONSOLE]" lines.
   std::istringstream lines(log);
   for (std::string line; std::getline(lines, line);)

@@ -113,7 +113,8 @@ TEST(StudyConfig, ShippedStudiesParse) {
   EXPECT_EQ(d.accuracy.models.size(), 5u);
   EXPECT_EQ(d.sparsities, (std::vector<double>{0.5, 0.7, 0.9}));
   EXPECT_EQ(d.batches, (std::vector<int>{1, 32}));
-  EXPECT_EQ(d.threads, (std::vector<int>{1, 0}));
+  EXPECT_EQ(d.threads, (std::vector<int>{1}));
+  EXPECT_EQ(d.model_threads, (std::vector<int>{0}));  // the full-size models on all cores
 }
 
 TEST(StudyConfig, MissingFileIsNamed) {
@@ -123,4 +124,29 @@ TEST(StudyConfig, MissingFileIsNamed) {
   } catch (const sb::Error& e) {
     EXPECT_EQ(std::string(e.what()), "/nonexistent/x.toml: cannot read the study config");
   }
+}
+
+TEST(StudyConfig, ModelAndAccuracyKeys) {
+  const std::string good = std::string(kGood) +
+                           "[latency]\nmodels = [\"mlp\"]\nbatches = [1, 8]\nthreads = [1]\nmin_reps = 4\n"
+                           "[accuracy]\nmodels = [\"mlp\"]\nfinetune_epochs = 1\ntrain_subset = 5000\n"
+                           "train_missing = false\n";
+  const sb::StudyConfig c = sb::parse_study_config(good, "my.toml");
+  EXPECT_EQ(c.model_batches, (std::vector<int>{1, 8}));
+  EXPECT_EQ(c.model_threads, (std::vector<int>{1}));
+  EXPECT_EQ(c.model_min_reps, 4);
+  EXPECT_EQ(c.accuracy.finetune_epochs, 1);
+  EXPECT_EQ(c.accuracy.train_subset, 5000);
+  EXPECT_FALSE(c.accuracy.train_missing);
+  auto replaced = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    return error_of(s.replace(s.find(from), from.size(), to));
+  };
+  EXPECT_EQ(replaced("batches = [1, 8]", "batches = [1, -8]"),
+            "my.toml:16:15: key 'latency.batches': -8 is not a batch size (expected an integer >= 1)");
+  EXPECT_EQ(replaced("train_missing = false", "train_missing = 0"),
+            "my.toml:23:17: key 'accuracy.train_missing': expected true or false, got an integer");
+  EXPECT_EQ(replaced("train_subset", "train_subst"),
+            "my.toml:22:1: key 'accuracy.train_subst': unknown key (expected one of: checkpoints, epochs, "
+            "finetune_epochs, models, test_subset, train_missing, train_subset)");
 }

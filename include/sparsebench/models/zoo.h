@@ -7,6 +7,7 @@
 // Small (28x28 grayscale, 10 classes, trained by M4): mlp, lenet5, resnet_mini, mobilenet_mini,
 // vit_mini. Every image model takes f32 [batch, C, H, W] and returns logits [batch, classes].
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,11 @@ struct ModelInfo {
 std::vector<std::string> model_names();
 // Throws sb::Error naming the model and listing the known ones.
 Graph build_model(const std::string& name, const ModelOptions& options = {});
+// Model files (e.g. "path/model.onnx"): build_model() hands a name ending in `suffix` to the
+// loader registered for it (src/onnx registers ".onnx"; models must not depend on onnx, so the
+// dependency goes through this hook). Re-registering a suffix replaces its loader.
+using ModelLoader = std::function<Graph(const std::string& path, const ModelOptions& options)>;
+void register_model_loader(const std::string& suffix, ModelLoader loader);
 // Builds the model at batch 1 to count it (full-size models take ~0.1-1 s each).
 ModelInfo model_info(const std::string& name, const ModelOptions& options = {});
 

@@ -29,12 +29,23 @@ struct ReportData {
   std::vector<Cell> cells;              // the newest cell of each key
   std::vector<BreakEven> break_even;
   std::vector<std::string> findings;    // plain sentences
-  std::vector<nlohmann::json> charts;   // {"id", "title", "spec"} Vega-Lite specs, data inlined
+  std::vector<nlohmann::json> charts;   // {"id", "title", "caption", "spec"} Vega-Lite specs, data inlined
+  // One entry per store: its machine label (compare; "" for a single store) and the environment of
+  // its newest run. run_machines: the label of each of `runs`.
+  std::vector<std::string> machines;
+  std::vector<nlohmann::json> environments;
+  std::vector<std::string> run_machines;
 };
 
 // Gathers the cells of every run in `store` (a later cell replaces an earlier one of the same key),
 // derives the break-even table, the findings and the chart specs.
 ReportData build_report(const ResultStore& store);
+
+// Several stores (studies run on different machines) as one report: each store's cells keep their
+// machine, named "<dir or file stem> (<CPU model>)", in the device ("laptop (Intel i7) · cpu"), so
+// every panel, break-even row and finding tells the machines apart; a chart compares them.
+// Throws sb::Error naming a path that is not a results database.
+ReportData build_compare_report(const std::vector<std::string>& db_paths);
 
 // The break-even table as Markdown; the same text `sparsebench study` prints at the end.
 std::string break_even_markdown(const std::vector<BreakEven>& rows);
@@ -52,5 +63,8 @@ struct ReportOptions {
 // Writes DIR/index.html, DIR/report.md and DIR/results.csv (creating DIR); returns the paths.
 std::vector<std::string> write_report(const ResultStore& store, const std::string& out_dir,
                                       const ReportOptions& options);
+// The same files for build_compare_report(db_paths), the environments side by side.
+std::vector<std::string> write_compare_report(const std::vector<std::string>& db_paths, const std::string& out_dir,
+                                              const ReportOptions& options);
 
 }  // namespace sb

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "sparsebench/formats/common.h"
 #include "sparsebench/runtime/graph.h"
 
 namespace sb {
@@ -64,6 +65,7 @@ struct LayerPlan {
   std::int64_t groups = 1;
   std::size_t dense_bytes = 0;  // f32 weight bytes if stored dense
   std::size_t stored_bytes = 0; // bytes as stored by the chosen implementation (Footprint::total)
+  Footprint stored;             // stored_bytes split into values / indices / pointers / metadata
   std::int64_t flops = 0;       // dense-equivalent FLOPs of the node (Graph::cost)
 };
 

@@ -20,7 +20,7 @@
 //   linear      torch::linear(x, P.weight * mask, P.bias)        matmul   torch::matmul(a, b)
 //   batch_norm  torch::batch_norm(x, P.weight, P.bias, P.running_mean, P.running_var, training, 0.1, eps)
 //   relu / relu6 / gelu   relu, hardtanh(0, 6), gelu (approximate "none": erf)
-//   add         a + b (b may be [1, ...], broadcast)             max_pool max_pool2d(x, k, s, p)
+//   add         a + b (numpy broadcasting)                       max_pool max_pool2d(x, k, s, p)
 //   avg_pool    avg_pool2d(x, k, s, p, ceil_mode false, count_include_pad true)
 //   global_avg_pool adaptive_avg_pool2d(x, 1)                    flatten  x.flatten(axis)
 //   reshape     x.reshape(shape)     transpose x.transpose(axis, axis2)     select x.select(axis, axis2)
@@ -30,6 +30,9 @@
 //               (the projections are separate Linear nodes q / k / v, not torch's packed in_proj)
 //   embedding   torch::embedding(P.weight, ids)                  constant P.value
 //   cls_token   torch::cat({P.token.expand({B, -1, -1}), x}, 1)  concat   torch::cat(xs, axis)
+//   sigmoid / tanh / erf / sqrt   the torch function of that name
+//   mul / sub / div / pow         a * b, a - b, a / b, torch::pow(a, b) (numpy broadcasting)
+//   reduce_mean x.mean(axes (all if empty), keepdims)
 #include <array>
 #include <cstdint>
 #include <map>
@@ -52,7 +55,7 @@ enum class OpKind {
   relu,
   relu6,
   gelu,             // exact: x * 0.5 * (1 + erf(x / sqrt(2)))
-  add,              // a + b, same shapes, or b with a leading 1 broadcast over a's batch
+  add,              // a + b, numpy broadcasting (the output is the broadcast shape)
   max_pool,         // kernel, stride, padding (padding counts as -inf)
   avg_pool,         // kernel, stride, padding (count_include_pad = true, torch's default)
   global_avg_pool,  // [N, C, H, W] -> [N, C, 1, 1]
@@ -67,8 +70,22 @@ enum class OpKind {
   cls_token,        // [B, T, C] -> [B, T + 1, C]: the learned "token" prepended (ViT)
   concat,           // along `axis`
   select,           // x.select(axis, axis2): index `axis2` of dim `axis`, that dim removed (ViT's x[:, 0])
+  // Elementwise and reductions for imported models (ONNX ops used on their own, outside the
+  // patterns the importer maps onto the fused ops above).
+  sigmoid,
+  tanh,
+  erf,
+  sqrt,
+  mul,              // a * b, numpy broadcasting (either operand; the output is the broadcast shape)
+  sub,              // a - b, numpy broadcasting
+  div,              // a / b, numpy broadcasting
+  pow,              // a ^ b, numpy broadcasting (b is typically a one-element constant)
+  reduce_mean,      // mean over `axes` (empty: all dims), the reduced dims kept as 1 if `keepdims`
 };
 const char* op_name(OpKind op);
+// numpy broadcasting of two shapes (aligned at the last dim; a dim of 1 stretches); false if they
+// do not broadcast.
+bool broadcast_shapes(const Shape& a, const Shape& b, Shape& out);
 
 struct Attrs {
   std::array<std::int64_t, 2> kernel{1, 1};    // conv / pool window (h, w)
@@ -81,6 +98,8 @@ struct Attrs {
   Shape shape;                                 // reshape target
   std::int64_t heads = 1;                      // attention
   double eps = 1e-5;                           // batch_norm / layer_norm
+  std::vector<std::int64_t> axes;              // reduce_mean (negative counts from the back; empty: all)
+  bool keepdims = true;                        // reduce_mean
 };
 
 struct Value {
@@ -175,8 +194,10 @@ class Builder {
   int linear(const std::string& name, int x, std::int64_t out_features, bool bias = true, Init init = Init::xavier);
   int batch_norm(const std::string& name, int x, double eps = 1e-5);
   int layer_norm(const std::string& name, int x, double eps = 1e-12);
-  int unary(const std::string& name, OpKind op, int x);   // relu, relu6, gelu
+  int unary(const std::string& name, OpKind op, int x);   // relu, relu6, gelu, sigmoid, tanh, erf, sqrt
   int add(const std::string& name, int a, int b);
+  int binary(const std::string& name, OpKind op, int a, int b);   // add, mul, sub, div, pow
+  int reduce_mean(const std::string& name, int x, std::vector<std::int64_t> axes, bool keepdims = true);
   int matmul(const std::string& name, int a, int b);
   int max_pool(const std::string& name, int x, std::int64_t kernel, std::int64_t stride, std::int64_t padding = 0);
   int avg_pool(const std::string& name, int x, std::int64_t kernel, std::int64_t stride, std::int64_t padding = 0);

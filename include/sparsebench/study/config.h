@@ -2,6 +2,7 @@
 // A study: models x patterns x sparsities x batch sizes x threads x devices, read from TOML
 // (studies/default.toml is the reference and documents every key). Kernel shapes (bench/shapes)
 // give the kernel part of a study; models the end-to-end part.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,13 +22,23 @@ struct MeasureSettings {
 struct AccuracySettings {
   std::vector<std::string> models;  // small models (trained by `sparsebench train`); empty = none
   std::string checkpoints = "";     // checkpoint cache directory; empty = the trainer's default
-  int epochs = 0;                   // 0 = the trainer's default
+  int epochs = 0;                   // dense pretraining epochs; 0 = the trainer's default
+  int finetune_epochs = 0;          // after pruning; 0 = the trainer's default
+  std::int64_t train_subset = 0;    // first N training images; 0 = all 60000
+  std::int64_t test_subset = 0;     // first N test images; 0 = all 10000
+  bool train_missing = true;        // train a checkpoint that is not cached (else: no accuracy for it)
 };
 
 struct StudyConfig {
   std::string name;                      // [study] name
   std::string source;                    // the file it was read from
   std::vector<std::string> models;       // [latency] models (zoo names)
+  // [latency] batches / threads / min_reps / rounds: for the [latency] models' cells (empty / 0 = the [sweep]
+  // and [measure] values); models only in [accuracy] always use [sweep] and [measure].
+  std::vector<int> model_batches;
+  std::vector<int> model_threads;
+  int model_min_reps = 0;
+  int model_rounds = 0;
   std::vector<std::string> shape_sets;   // [kernels] shape_sets: bench/shapes/<name>.txt
   std::vector<GemmShape> shapes;         // [kernels] shapes: "MxKxN"
   std::vector<Pattern> patterns;         // [sweep]; "dense" is the baseline, always measured

@@ -4,43 +4,56 @@
 // sparsity, threads): its sparse kernels, peers and dense baselines are timed interleaved and
 // committed together, so every stored speedup is a same-run ratio and `resume` skips whole units.
 //
-// Model cells come from `StudyHooks::run_model` once the runtime's benchmark API exists; without
-// it the study measures no model and says so in `StudySummary::notes` (nothing is estimated).
+// Model cells (the config's latency and accuracy models x patterns x sparsities x batches x
+// threads) go through run_model_bench: dense and pruned timed interleaved, both rows committed
+// together. Accuracy comes from `StudyHooks::accuracy` (the libtorch trainer's checkpoint cache,
+// set by the CLI in libtorch builds); without it the rows have no accuracy and the summary says why.
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "sparsebench/bench/model_bench.h"
 #include "sparsebench/report/store.h"
 #include "sparsebench/study/config.h"
 
 namespace sb {
 
 struct StudyProgress {
-  std::string unit;       // what is being measured now ("bert_base 768x768x128 unstructured 70 % 1 thr")
+  std::string unit;       // what is being measured now ("bert_base 768x768x128 unstructured 70 % 1 thr"), "done" at the end
   int done = 0, total = 0;
   int skipped = 0;        // units found in the store (resume)
   double elapsed_s = 0;
   double eta_s = -1;      // -1 until one unit was measured
 };
 
-// What one model cell needs: measured by the caller's runtime (M3) / accuracy (M4) code.
-struct ModelCellRequest {
+// One accuracy figure: a small model pruned to (pattern, sparsity) and fine-tuned by the trainer,
+// from its checkpoint cache or trained on demand (settings.train_missing).
+struct AccuracyRequest {
   std::string model;
-  Pattern pattern;
+  Pattern pattern;        // dense: the pretrained model
   double sparsity = 0;
-  int batch = 1, threads = 1;
-  std::string device;
-  MeasureSettings measure;
-  bool accuracy = false;  // the model is in [accuracy] models
+  AccuracySettings settings;
+};
+
+struct AccuracyResult {
+  std::string status = "ok";   // "ok" | "skipped: <why>" (not cached, not trained) | "failed: <why>"
+  double accuracy = 0;         // test top-1 by our runtime, fraction in [0, 1]
+  double accuracy_torch = -1;  // the same model by libtorch, fraction; -1 unknown
+  double dense_accuracy = -1;  // the dense pretrained model, fraction; -1 unknown
+  std::string checkpoint;      // the file it came from
+  std::string recipe;          // TrainRecipe::to_string()
+  bool trained = false;        // trained by this call (else loaded)
+  double seconds = 0;
 };
 
 struct StudyHooks {
-  // Called before each unit and once at the end (done == total). May be empty.
+  // Called before each unit and once at the end (unit == "done"). May be empty.
   std::function<void(const StudyProgress&)> progress;
-  // TODO(M3/M4): set by `sparsebench study` once `sparsebench bench` has a library API: measures
-  // the dense and the sparse model interleaved and returns both cells (speedup filled in).
-  std::function<std::vector<Cell>(const ModelCellRequest&)> run_model;
+  // Accuracy of a small model (see AccuracyRequest); empty: no accuracy (a build without libtorch).
+  std::function<AccuracyResult(const AccuracyRequest&)> accuracy;
+  // Replaces run_model_bench for model cells (tests); empty: run_model_bench.
+  std::function<ModelBenchResult(const ModelBenchConfig&)> model_bench;
 };
 
 struct StudyOptions {
@@ -48,11 +61,14 @@ struct StudyOptions {
   bool resume = false;     // skip units already in the store (any run)
   bool verify = true;      // check every kernel against the reference before timing
   bool peers = true;       // time the peer libraries too
+  std::string plan_cache;  // model cells: CompileOptions::plan_cache_path ("" = measure in memory)
 };
 
 struct StudySummary {
   std::int64_t run_id = 0;
   int units = 0, measured = 0, skipped = 0, cells_written = 0;
+  int model_units = 0;            // of `units`
+  double kernel_seconds = 0, model_seconds = 0;  // measuring time by kind (for time estimates)
   std::vector<std::string> notes;  // what the study did not measure, and why
 };
 

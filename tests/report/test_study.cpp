@@ -1,0 +1,255 @@
+// The study end to end on a tiny config (one small model cell, measured for real in well under a
+// second): rows in the store, resume, accuracy plumbing, the report and a two-machine compare, both
+// rendered by headless Chromium; and the energy meter on a fake powercap tree.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "sparsebench/bench/energy.h"
+#include "sparsebench/core/system_info.h"
+#include "sparsebench/report/report.h"
+#include "sparsebench/study/config.h"
+#include "sparsebench/study/study.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kTiny = R"([study]
+name = "tiny"
+[latency]
+models = ["mlp"]
+[sweep]
+patterns = ["dense", "unstructured"]
+sparsities = [0.7]
+batches = [1]
+threads = [1]
+devices = ["cpu"]
+[measure]
+min_reps = 3
+min_seconds = 0
+warmup = 1
+rounds = 1
+[accuracy]
+models = ["mlp"]
+train_missing = false
+)";
+
+fs::path temp_dir(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() / ("sb_study_" + std::to_string(::getpid()) + "_" + name);
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A fake accuracy source (the trainer needs libtorch and minutes): dense 90 %, pruned 88 %.
+sb::AccuracyResult fake_accuracy(const sb::AccuracyRequest& q) {
+  sb::AccuracyResult r;
+  r.accuracy = q.pattern.kind == sb::Pattern::Kind::dense ? 0.90 : 0.88;
+  r.dense_accuracy = 0.90;
+  r.checkpoint = "fake";
+  return r;
+}
+
+// Runs the tiny study into DIR/results.db; returns the summary.
+sb::StudySummary run_tiny(const fs::path& dir, bool resume) {
+  const sb::StudyConfig config = sb::parse_study_config(kTiny, "tiny.toml");
+  sb::ResultStore store((dir / "results.db").string());
+  sb::RunInfo run;
+  run.environment = sb::to_json(sb::system_info());
+  run.git_revision = "test";
+  const auto id = store.begin_run(run);
+  sb::StudyOptions opts;
+  opts.resume = resume;
+  sb::StudyHooks hooks;
+  hooks.accuracy = fake_accuracy;
+  const sb::StudySummary s = sb::run_study(config, store, id, opts, hooks);
+  store.finish_run(id);
+  return s;
+}
+
+// Renders `html` in headless Chromium; returns the DOM, or "" with a skip reason in `why`.
+std::string render(const fs::path& html, const fs::path& work, std::string& log) {
+  const std::string chromium = SB_CHROMIUM;
+  if (chromium.empty()) return "";
+  const fs::path err = work / "chromium.log", dom = work / "dom.html";
+  const std::string cmd = chromium + " --headless --disable-gpu --no-sandbox --no-first-run --disable-extensions"
+                                     " --user-data-dir=" + (work / "profile").string() +
+                          " --enable-logging=stderr --v=0 --virtual-time-budget=20000 --dump-dom file://" +
+                          html.string() + " >" + dom.string() + " 2>" + err.string();
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  log = slurp(err);
+  return slurp(dom);
+}
+
+void expect_rendered(const fs::path& out, std::size_t charts) {
+  std::string log;
+  const std::string dom = render(out / "index.html", out, log);
+  if (dom.empty()) GTEST_SKIP() << "chromium not installed (apt-get install chromium): page not rendered";
+  EXPECT_NE(dom.find("data-rendered=\"rendered:" + std::to_string(charts) + "\""), std::string::npos)
+      << "not every chart rendered; console:\n" << log;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("CONSOLE") != std::string::npos) ADD_FAILURE() << "console: " << line;
+}
+
+bool have_assets() { return fs::exists(fs::path(SB_WEB_ASSETS_DIR) / "node_modules/vega-embed/build/vega-embed.min.js"); }
+
+}  // namespace
+
+TEST(Study, ModelCellIsStoredResumedReportedAndCompared) {
+  const fs::path a = temp_dir("a"), b = temp_dir("b");
+  const sb::StudySummary s = run_tiny(a, false);
+  EXPECT_EQ(s.units, 1);
+  EXPECT_EQ(s.model_units, 1);
+  EXPECT_EQ(s.measured, 1);
+  EXPECT_EQ(s.cells_written, 2);  // dense and pruned, one transaction
+
+  {
+    sb::ResultStore store((a / "results.db").string());
+    const auto cells = store.cells();
+    ASSERT_EQ(cells.size(), 2u);
+    const sb::Cell& dense = cells[0];
+    const sb::Cell& sparse = cells[1];
+    EXPECT_EQ(dense.key.kind, "model");
+    EXPECT_EQ(dense.role, "baseline");
+    EXPECT_EQ(sparse.role, "ours");
+    EXPECT_EQ(sparse.key.subject, "mlp");
+    EXPECT_EQ(sparse.key.pattern, "unstructured");
+    EXPECT_EQ(sparse.status, "ok");
+    EXPECT_GE(sparse.samples_ms.size(), 3u);
+    EXPECT_GE(dense.samples_ms.size(), 3u);
+    EXPECT_GT(sparse.median_ms, 0);
+    EXPECT_NEAR(sparse.speedup, dense.median_ms / sparse.median_ms, 1e-9);  // same-run ratio
+    EXPECT_GT(sparse.achieved_sparsity, 0.6);
+    // `auto` may keep a layer dense where dense is faster: the stored bytes follow that choice.
+    EXPECT_LE(sparse.weight_bytes, dense.weight_bytes);
+    ASSERT_TRUE(sparse.weight_value_bytes && sparse.weight_index_bytes && sparse.weight_meta_bytes);
+    EXPECT_EQ(*sparse.weight_value_bytes + *sparse.weight_index_bytes + *sparse.weight_meta_bytes,
+              sparse.weight_bytes);
+    EXPECT_TRUE(sparse.peak_rss_bytes.has_value());
+    EXPECT_EQ(sparse.throughput_unit, "samples/s");
+    // Energy is a reading or says why not; never a number without a counter.
+    if (!sparse.energy_j) EXPECT_EQ(sparse.energy_note.rfind("unavailable: ", 0), 0u) << sparse.energy_note;
+    ASSERT_TRUE(sparse.accuracy && dense.accuracy);
+    EXPECT_DOUBLE_EQ(*sparse.accuracy, 0.88);
+    EXPECT_DOUBLE_EQ(*dense.accuracy, 0.90);
+    EXPECT_TRUE(sparse.extra.contains("layers"));
+  }
+
+  // --resume: nothing measured again, nothing added.
+  const sb::StudySummary r = run_tiny(a, true);
+  EXPECT_EQ(r.skipped, 1);
+  EXPECT_EQ(r.measured, 0);
+  EXPECT_EQ(sb::ResultStore((a / "results.db").string()).cells().size(), 2u);
+
+  {
+    sb::ResultStore store((a / "results.db").string());
+    const sb::ReportData d = sb::build_report(store);
+    ASSERT_EQ(d.break_even.size(), 1u);
+    EXPECT_EQ(d.break_even[0].kind, "model");
+    EXPECT_EQ(d.break_even[0].subject, "mlp");
+    bool energy = false, accuracy = false;
+    for (const auto& f : d.findings) {
+      energy = energy || f.rfind("Energy", 0) == 0;
+      accuracy = accuracy || f.rfind("Accuracy of mlp (dense 90.0 %)", 0) == 0;
+    }
+    EXPECT_TRUE(energy && accuracy) << ::testing::PrintToString(d.findings);
+    std::vector<std::string> ids;
+    for (const auto& c : d.charts) ids.push_back(c["id"]);
+    EXPECT_EQ(ids, (std::vector<std::string>{"speedup-model", "model-memory", "accuracy", "pareto"}));
+  }
+
+  // Two machines: the same study under another directory name.
+  fs::copy_file(a / "results.db", b / "results.db");
+  const sb::ReportData c = sb::build_compare_report({(a / "results.db").string(), (b / "results.db").string()});
+  ASSERT_EQ(c.machines.size(), 2u);
+  EXPECT_NE(c.machines[0], c.machines[1]);
+  EXPECT_EQ(c.environments.size(), 2u);
+  EXPECT_EQ(c.break_even.size(), 2u);  // one row per machine
+  bool machine_chart = false;
+  for (const auto& ch : c.charts) machine_chart = machine_chart || ch["id"] == "machines";
+  EXPECT_TRUE(machine_chart);
+  EXPECT_THROW(sb::build_compare_report({(a / "nope.db").string()}), sb::Error);
+
+  if (!have_assets()) GTEST_SKIP() << "no chart libraries in " << SB_WEB_ASSETS_DIR;
+  const fs::path out = a / "compare";
+  sb::write_compare_report({(a / "results.db").string(), (b / "results.db").string()}, out.string(),
+                           {SB_WEB_ASSETS_DIR});
+  const std::string md = slurp(out / "report.md");
+  EXPECT_NE(md.find("| key | " + c.machines[0] + " | " + c.machines[1] + " |"), std::string::npos) << md;
+  expect_rendered(out, c.charts.size());
+  {
+    sb::ResultStore store((a / "results.db").string());
+    const fs::path single = a / "report";
+    sb::write_report(store, single.string(), {SB_WEB_ASSETS_DIR});
+    EXPECT_NE(slurp(single / "report.md").find("| mlp | cpu | 1 | 1 | unstructured |"), std::string::npos);
+  }
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
+TEST(Study, WithoutAccuracyHookTheSummarySaysWhy) {
+  const fs::path a = temp_dir("noacc");
+  const sb::StudyConfig config = sb::parse_study_config(kTiny, "tiny.toml");
+  sb::ResultStore store((a / "results.db").string());
+  const auto id = store.begin_run({});
+  sb::StudyHooks hooks;
+  hooks.model_bench = [](const sb::ModelBenchConfig& c) {  // no timing needed here
+    sb::ModelBenchResult r;
+    r.model = c.model;
+    r.pattern = c.pattern.to_string();
+    r.kernel = c.kernel;
+    r.dense.stats = sb::summarize({2.0, 2.0});
+    r.sparse.stats = sb::summarize({1.0, 1.0});
+    r.speedup = 2;
+    r.energy_note = "unavailable: test";
+    return r;
+  };
+  const sb::StudySummary s = sb::run_study(config, store, id, {}, hooks);
+  ASSERT_FALSE(s.notes.empty());
+  EXPECT_NE(s.notes.back().find("no libtorch"), std::string::npos) << s.notes.back();
+  const auto cells = store.cells();
+  ASSERT_EQ(cells.size(), 2u);
+  EXPECT_FALSE(cells[1].accuracy.has_value());
+  EXPECT_DOUBLE_EQ(cells[1].speedup, 2.0);
+  fs::remove_all(a);
+}
+
+TEST(Energy, ReadsPackageDomainsAndSaysWhyNot) {
+  const fs::path root = temp_dir("powercap");
+  sb::EnergyMeter none((root / "missing").string());
+  EXPECT_FALSE(none.available());
+  EXPECT_EQ(none.note().rfind("unavailable: no ", 0), 0u) << none.note();
+  EXPECT_EQ(none.joules(), 0.0);
+
+  sb::EnergyMeter empty(root.string());
+  EXPECT_FALSE(empty.available());
+  EXPECT_NE(empty.note().find("VM without RAPL"), std::string::npos) << empty.note();
+
+  auto write = [](const fs::path& p, const std::string& v) {
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << v << "\n";
+  };
+  write(root / "intel-rapl:0/energy_uj", "999000000");
+  write(root / "intel-rapl:0/max_energy_range_uj", "1000000000");
+  write(root / "intel-rapl:0:0/energy_uj", "5");  // a sub-domain: inside the package, not added
+  sb::EnergyMeter m(root.string());
+  ASSERT_TRUE(m.available()) << m.note();
+  EXPECT_DOUBLE_EQ(m.joules(), 0.0);
+  write(root / "intel-rapl:0/energy_uj", "1000000");  // wrapped: 1 J to the top, 1 J after
+  EXPECT_NEAR(m.joules(), 2.0, 1e-9);
+  fs::remove_all(root);
+}
