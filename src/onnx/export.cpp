@@ -276,6 +276,20 @@ class Exporter {
       case OpKind::select:
         attr(op("Gather", nm, {x(0), ints(nm + "/index", {a.axis2}, true)}, y), "axis", a.axis);
         return;
+      case OpKind::sigmoid: op("Sigmoid", nm, {x(0)}, y); return;
+      case OpKind::tanh: op("Tanh", nm, {x(0)}, y); return;
+      case OpKind::erf: op("Erf", nm, {x(0)}, y); return;
+      case OpKind::sqrt: op("Sqrt", nm, {x(0)}, y); return;
+      case OpKind::mul: op("Mul", nm, {x(0), x(1)}, y); return;
+      case OpKind::sub: op("Sub", nm, {x(0), x(1)}, y); return;
+      case OpKind::div: op("Div", nm, {x(0), x(1)}, y); return;
+      case OpKind::pow: op("Pow", nm, {x(0), x(1)}, y); return;
+      case OpKind::reduce_mean: {  // opset 17: axes as an attribute (an input from opset 18)
+        auto* r = op("ReduceMean", nm, {x(0)}, y);
+        if (!a.axes.empty()) attr(r, "axes", a.axes);
+        attr(r, "keepdims", std::int64_t{a.keepdims ? 1 : 0});
+        return;
+      }
     }
     fail(fmt::format("export: node '{}' has op {} that ONNX export does not know", nm, op_name(n.op)));
   }

@@ -6,10 +6,10 @@
 // to a lazy expression over other bindings, whose static shape is inferred on creation. Nothing
 // is emitted into the IR until a graph output asks for it: materialising an expression first tries
 // the patterns rooted at it (attention, LayerNorm, GELU, bias and scale fusion into the producing
-// layer) and only then maps the node alone. So elementwise ops without an IR equivalent (Sub, Div,
-// Pow, Sqrt, Erf, ReduceMean...) are fine inside a recognised pattern or on constants, and give a
-// clear error naming the node only when they would have to run on their own; dead nodes are never
-// emitted.
+// layer) and only then maps the node alone (Sigmoid, Tanh, Erf, Sqrt, Sub, Mul, Div, Pow and
+// ReduceMean onto the IR's elementwise / reduction ops). Ops without an IR equivalent (Neg, Exp,
+// Reciprocal) are fine inside a recognised pattern or on constants, and give a clear error naming
+// the node only when they would have to run on their own; dead nodes are never emitted.
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -791,8 +791,10 @@ EP Importer::make_expr(const NodeProto& n, const std::vector<Sym>& in) {
     std::vector<std::int64_t> axes = attr_ints(n, "axes").value_or(std::vector<std::int64_t>{});
     if (axes.empty() && in.size() > 1 && in[1].c) axes = in[1].c->ints();
     const bool keep = attr_i(n, "keepdims", 1);
+    const bool noop = axes.empty() && attr_i(n, "noop_with_empty_axes", 0);
     Shape o;
-    for (std::int64_t k = 0; k < r; ++k) {
+    for (std::int64_t k = 0; k < r && noop; ++k) o.push_back(x[k]);
+    for (std::int64_t k = 0; k < r && !noop; ++k) {
       const bool red = axes.empty() || std::any_of(axes.begin(), axes.end(), [&](auto a) { return norm_axis(a, r) == k; });
       if (!red) o.push_back(x[k]);
       else if (keep) o.push_back(1);
@@ -1110,17 +1112,17 @@ std::optional<int> Importer::fuse_into_layer(Expr& e, const Sym& x, const Const&
 }
 
 int Importer::add_const(Expr& e, const Sym& x, const Const& c) {
-  if (all_equal(c, 0)) return mat(x);
-  if (auto v = fuse_into_layer(e, x, c, true)) return *v;
-  // An IR add with a constant of the input's shape at batch 1.
   const Shape xs = shape_of(x);
+  const bool keeps_shape = e.shape == xs;   // the constant does not broadcast x to a larger shape
+  if (keeps_shape && all_equal(c, 0)) return mat(x);
+  if (keeps_shape)
+    if (auto v = fuse_into_layer(e, x, c, true)) return *v;
+  // An IR add with a constant of the input's shape at batch 1 where it broadcasts to that, else
+  // the constant as it is (the IR add broadcasts numpy-style).
   Shape target = xs;
   if (!target.empty()) target[0] = 1;
   const auto s = broadcast(c.dims, target);
-  if (!s || *s != target)
-    node_fail(*e.node, fmt::format("adding a constant of shape {} to {} is not supported (expected a constant broadcast over the batch)",
-                                   shape_to_string(c.dims), shape_to_string(xs)));
-  const Const full = take(c, target, broadcast_index(target, c.dims));
+  const Const full = keeps_shape && s && *s == target ? take(c, target, broadcast_index(target, c.dims)) : c;
   Node n;
   n.name = name_of(e);
   n.op = OpKind::add;
@@ -1208,7 +1210,9 @@ int Importer::lower(Expr& e) {
       for (auto& v : neg.i) v = -v;
       return add_const(e, e.in[0], neg);
     }
-    return no_runtime("subtraction of a computed tensor");
+    n.op = OpKind::sub;
+    n.inputs = {mat(e.in[0], name_of(e) + ".const"), in(1)};
+    return emit(std::move(n));
   }
   if (op == "Mul" || op == "Div") {
     if (auto v = try_layer_norm(e)) return *v;
@@ -1225,11 +1229,15 @@ int Importer::lower(Expr& e) {
         c.f = f;
         c.i.clear();
       }
-      if (all_equal(c, 1)) return mat(e.in[0]);
-      if (auto v = fuse_into_layer(e, e.in[0], c, false)) return *v;
-      return no_runtime("scaling by a constant that cannot be folded into a preceding Conv / Gemm / MatMul");
+      const bool keeps_shape = e.shape == shape_of(e.in[0]);
+      if (keeps_shape && all_equal(c, 1)) return mat(e.in[0]);
+      if (keeps_shape)
+        if (auto v = fuse_into_layer(e, e.in[0], c, false)) return *v;
+      // Not foldable: an IR mul / div by the constant (as written: x / c stays a division).
     }
-    return no_runtime("product or quotient of two computed tensors");
+    n.op = op == "Mul" ? OpKind::mul : OpKind::div;
+    n.inputs = {mat(e.in[0], name_of(e) + ".const"), mat(e.in[1], name_of(e) + ".const")};
+    return emit(std::move(n));
   }
   if (op == "Relu") {
     n.op = OpKind::relu;
@@ -1365,8 +1373,28 @@ int Importer::lower(Expr& e) {
     n.op = OpKind::select;
     n.attrs.axis = axis;
     n.attrs.axis2 = idx;
-  } else if (op == "Sigmoid" || op == "Tanh" || op == "Erf" || op == "Sqrt" || op == "Pow" || op == "ReduceMean" ||
-             op == "Neg" || op == "Reciprocal" || op == "Exp") {
+  } else if (op == "Sigmoid") {
+    n.op = OpKind::sigmoid;
+  } else if (op == "Tanh") {
+    n.op = OpKind::tanh;
+  } else if (op == "Erf") {
+    n.op = OpKind::erf;
+  } else if (op == "Sqrt") {
+    n.op = OpKind::sqrt;
+  } else if (op == "Pow") {
+    n.op = OpKind::pow;
+    n.inputs = {mat(e.in[0], name_of(e) + ".const"), mat(e.in[1], name_of(e) + ".exponent")};
+    return emit(std::move(n));
+  } else if (op == "ReduceMean") {
+    const auto r = static_cast<std::int64_t>(shape_of(e.in[0]).size());
+    std::vector<std::int64_t> axes = attr_ints(nd, "axes").value_or(std::vector<std::int64_t>{});
+    if (axes.empty() && e.in.size() > 1 && e.in[1].defined()) axes = need_const(nd, e.in[1], "axes (input 1)").ints();
+    if (axes.empty() && attr_i(nd, "noop_with_empty_axes", 0)) return in(0);
+    for (auto& a : axes) a = axis(nd, a, r);
+    n.op = OpKind::reduce_mean;
+    n.attrs.axes = axes;
+    n.attrs.keepdims = attr_i(nd, "keepdims", 1) != 0;
+  } else if (op == "Neg" || op == "Reciprocal" || op == "Exp") {
     return no_runtime(fmt::format("no runtime op for {} on its own", op));
   } else {
     node_fail(nd, "unsupported operator");

@@ -203,6 +203,26 @@ std::vector<at::Tensor> TorchModule::forward(const std::vector<at::Tensor>& inpu
         break;
       }
       case OpKind::select: out = in(0).select(a.axis, a.axis2); break;
+      case OpKind::sigmoid: out = at::sigmoid(in(0)); break;
+      case OpKind::tanh: out = at::tanh(in(0)); break;
+      case OpKind::erf: out = at::erf(in(0)); break;
+      case OpKind::sqrt: out = at::sqrt(in(0)); break;
+      case OpKind::mul: out = at::mul(in(0), in(1)); break;
+      case OpKind::sub: out = at::sub(in(0), in(1)); break;
+      case OpKind::div: out = at::div(in(0), in(1)); break;
+      case OpKind::pow:
+        // A one-element exponent as a scalar: torch then computes x * x, sqrt... as the runtime does.
+        if (in(1).numel() == 1 && in(1).dim() <= in(0).dim()) out = at::pow(in(0), in(1).item<double>());
+        else out = at::pow(in(0), in(1));
+        break;
+      case OpKind::reduce_mean: {
+        std::vector<std::int64_t> dims;
+        for (auto d : a.axes) dims.push_back(axis(d, in(0).dim()));
+        if (dims.empty())
+          for (std::int64_t d = 0; d < in(0).dim(); ++d) dims.push_back(d);
+        out = in(0).mean(dims, a.keepdims);
+        break;
+      }
     }
     v[static_cast<std::size_t>(n.output)] = std::move(out);
   }

@@ -6,6 +6,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cmath>
+#include <set>
 #include <string>
 
 #include "runtime/runtime_helpers.h"
@@ -367,13 +368,13 @@ TEST(OnnxImport, UnsupportedOperatorNamesNodeOpAndOpset) {
   // An op the runtime lacks, on its own: named too.
   OnnxFile s(13);
   s.input("x", {1, 4});
-  s.node("Sigmoid", {"x"}, "y", "sig");
+  s.node("Exp", {"x"}, "y", "ex");
   s.output("y");
   try {
     s.load();
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("'sig' (op_type Sigmoid, opset 13)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'ex' (op_type Exp, opset 13)"), std::string::npos) << e.what();
   }
 }
 
@@ -483,6 +484,204 @@ TEST(OnnxMalformed, TruncatedAndCorruptedFilesGiveErrors) {
     }
   }
   EXPECT_GT(errors, 0);
+}
+
+// ---- elementwise and reduction ops on their own ------------------------------------------------
+
+// The executor with NaN-poisoned buffers (arena before every run), so an element a loop misses
+// shows up as NaN.
+std::vector<Tensor> run_poisoned(const Graph& g, const std::vector<Tensor>& in) {
+  CompileOptions co;
+  co.kernel = "dense";
+  co.poison = true;
+  Executor ex(g, co);
+  return ex.run(in);
+}
+
+int count_op(const Graph& g, OpKind op) {
+  int c = 0;
+  for (const auto& n : g.nodes()) c += n.op == op;
+  return c;
+}
+
+// Row-major flat index of `idx` in `shape` with numpy broadcasting (`idx` over the output's dims).
+std::int64_t bcast_at(const Shape& shape, const Shape& out, const std::vector<std::int64_t>& idx) {
+  const std::size_t off = out.size() - shape.size();
+  std::int64_t at = 0;
+  for (std::size_t k = 0; k < shape.size(); ++k) at = at * shape[k] + (shape[k] == 1 ? 0 : idx[k + off]);
+  return at;
+}
+
+// A reference for y = f(a, b) with numpy broadcasting, in double.
+template <class F>
+Tensor bcast_ref(const Tensor& a, const Tensor& b, const Shape& out, F f) {
+  Tensor y = Tensor::empty(out);
+  std::vector<std::int64_t> idx(out.size(), 0);
+  for (std::int64_t e = 0; e < y.numel(); ++e) {
+    const double u = a.data<float>()[bcast_at(a.shape(), out, idx)], v = b.data<float>()[bcast_at(b.shape(), out, idx)];
+    y.data<float>()[e] = static_cast<float>(f(u, v));
+    for (std::size_t k = out.size(); k-- > 0;) {
+      if (++idx[k] < out[k]) break;
+      idx[k] = 0;
+    }
+  }
+  return y;
+}
+
+void expect_no_nan(const Tensor& t) {
+  for (std::int64_t k = 0; k < t.numel(); ++k) ASSERT_FALSE(std::isnan(t.data<float>()[k])) << "element " << k;
+}
+
+// Sigmoid, Tanh, Erf, Sqrt, Pow, Mul standalone: SiLU x * sigmoid(x), tanh(x), erf(x),
+// sqrt(x^2 + 1), against direct computations; then exported and re-imported.
+TEST(OnnxElementwise, UnaryOpsAndSiluStandalone) {
+  const Shape s = {2, 3, 5};
+  OnnxFile f;
+  f.input("x", s);
+  f.node("Sigmoid", {"x"}, "sig");
+  f.node("Mul", {"x", "sig"}, "silu");
+  f.node("Tanh", {"x"}, "tanh");
+  f.node("Erf", {"x"}, "erf");
+  f.node("Pow", {"x", f.scalar("two", 2.0f)}, "sq");
+  f.node("Add", {"sq", f.scalar("one", 1.0f)}, "sq1");
+  f.node("Sqrt", {"sq1"}, "norm");
+  for (const char* o : {"silu", "tanh", "erf", "norm"}) f.output(o);
+  const Graph g = f.load();
+  for (OpKind op : {OpKind::sigmoid, OpKind::mul, OpKind::tanh, OpKind::erf, OpKind::pow, OpKind::sqrt})
+    EXPECT_EQ(count_op(g, op), 1) << op_name(op);
+  Rng rng(11);
+  const Tensor x = random_tensor(s, rng, -3.f, 3.f);
+  const auto got = run_poisoned(g, {x});
+  ASSERT_EQ(got.size(), 4u);
+  std::vector<Tensor> want;
+  for (int k = 0; k < 4; ++k) want.push_back(Tensor::empty(s));
+  for (std::int64_t k = 0; k < x.numel(); ++k) {
+    const double v = x.data<float>()[k];
+    want[0].data<float>()[k] = static_cast<float>(v / (1 + std::exp(-v)));
+    want[1].data<float>()[k] = static_cast<float>(std::tanh(v));
+    want[2].data<float>()[k] = static_cast<float>(std::erf(v));
+    want[3].data<float>()[k] = static_cast<float>(std::sqrt(v * v + 1));
+  }
+  for (int k = 0; k < 4; ++k) {
+    SCOPED_TRACE(k);
+    expect_no_nan(got[k]);
+    EXPECT_LT(rel_error(got[k], want[k]), 1e-6);
+  }
+  // Export writes the standard ops back (the reference checker accepts the file); re-import runs the same.
+  const std::string bytes = export_onnx_bytes(g);
+  onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromString(bytes));
+  EXPECT_NO_THROW(onnx::checker::check_model(m));
+  std::set<std::string> types;
+  for (const auto& n : m.graph().node()) types.insert(n.op_type());
+  for (const char* t : {"Sigmoid", "Mul", "Tanh", "Erf", "Pow", "Sqrt"}) EXPECT_TRUE(types.count(t)) << t;
+  OnnxImportOptions o;
+  o.batch = 2;
+  const auto back = run_poisoned(import_onnx_bytes(bytes, "ew.onnx", o), {x});
+  for (int k = 0; k < 4; ++k) EXPECT_LT(rel_error(back[k], got[k]), 1e-7);
+}
+
+// Sub, Div, Mul, Pow between computed tensors with numpy broadcasting either way round, and by
+// constants that cannot be folded into a layer (c - x, x / c).
+TEST(OnnxElementwise, BinaryOpsBroadcast) {
+  // All inputs at batch 2 (the exported file's batch is symbolic, re-imported at one batch).
+  const Shape sa = {2, 3, 4}, sb = {2, 3, 1}, sc = {2, 1, 4};
+  OnnxFile f;
+  f.input("a", sa);
+  f.input("b", sb);
+  f.input("c", sc);
+  f.node("Sub", {"a", "b"}, "a_minus_b");
+  f.node("Sub", {"b", "a"}, "b_minus_a");
+  f.node("Div", {"a", "c"}, "a_div_c");
+  f.node("Mul", {"c", "b"}, "c_mul_b");          // [2, 1, 4] x [2, 3, 1] -> [2, 3, 4]: both broadcast
+  f.node("Pow", {"c", "b"}, "c_pow_b");          // tensor exponent
+  Rng rng(5);
+  Tensor k = random_tensor({3, 4}, rng);
+  f.node("Sub", {f.init("k", k), "a"}, "k_minus_a");   // constant first operand, of lower rank
+  f.node("Div", {"a", f.init("kd", Tensor::full({4}, 4.f))}, "a_div_4");
+  for (const char* o : {"a_minus_b", "b_minus_a", "a_div_c", "c_mul_b", "c_pow_b", "k_minus_a", "a_div_4"}) f.output(o);
+  const Graph g = f.load();
+  EXPECT_EQ(count_op(g, OpKind::sub), 3);
+  EXPECT_EQ(count_op(g, OpKind::div), 2);
+  const Tensor a = random_tensor(sa, rng), b = random_tensor(sb, rng), c = random_tensor(sc, rng, 0.5f, 2.f);
+  const auto got = run_poisoned(g, {a, b, c});
+  ASSERT_EQ(got.size(), 7u);
+  const Tensor want[] = {
+      bcast_ref(a, b, sa, [](double u, double v) { return u - v; }),
+      bcast_ref(b, a, sa, [](double u, double v) { return u - v; }),
+      bcast_ref(a, c, sa, [](double u, double v) { return u / v; }),
+      bcast_ref(c, b, sa, [](double u, double v) { return u * v; }),
+      bcast_ref(c, b, sa, [](double u, double v) { return std::pow(u, v); }),
+      bcast_ref(k, a, sa, [](double u, double v) { return u - v; }),
+      bcast_ref(a, Tensor::full({1}, 4.f), sa, [](double u, double v) { return u / v; }),
+  };
+  for (int i = 0; i < 7; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(got[i].shape(), want[i].shape());
+    expect_no_nan(got[i]);
+    EXPECT_LT(rel_error(got[i], want[i]), 1e-6);
+  }
+  // Export, re-import: the same outputs.
+  OnnxImportOptions o;
+  o.batch = 2;
+  const auto back = run_poisoned(import_onnx_bytes(export_onnx_bytes(g), "bin.onnx", o), {a, b, c});
+  for (int i = 0; i < 7; ++i) EXPECT_LT(rel_error(back[i], got[i]), 1e-7) << i;
+}
+
+// ReduceMean over the last axis (kept), over a middle axis (dropped), over everything, and with the
+// axes as an input (opset 18); x - mean(x) on its own (not a LayerNorm).
+TEST(OnnxElementwise, ReduceMean) {
+  const Shape s = {2, 3, 5};
+  Rng rng(9);
+  const Tensor x = random_tensor(s, rng);
+  auto mean = [&](bool d0, bool d1, bool d2) {
+    Shape o = {d0 ? 1 : 2, d1 ? 1 : 3, d2 ? 1 : 5};
+    Tensor y = Tensor::zeros(o);
+    const double cnt = (d0 ? 2 : 1) * (d1 ? 3 : 1) * (d2 ? 5 : 1);
+    for (std::int64_t i = 0; i < 2; ++i)
+      for (std::int64_t j = 0; j < 3; ++j)
+        for (std::int64_t l = 0; l < 5; ++l)
+          y.data<float>()[((d0 ? 0 : i) * o[1] + (d1 ? 0 : j)) * o[2] + (d2 ? 0 : l)] +=
+              static_cast<float>(x.data<float>()[(i * 3 + j) * 5 + l] / cnt);
+    return y;
+  };
+  for (int opset : {13, 18}) {
+    SCOPED_TRACE(opset);
+    OnnxFile f(opset);
+    f.input("x", s);
+    auto reduce = [&](const std::vector<std::int64_t>& axes, int keep, const std::string& out) {
+      auto* n = opset >= 18 && !axes.empty() ? f.node("ReduceMean", {"x", f.ints(out + "_axes", axes)}, out)
+                                             : f.node("ReduceMean", {"x"}, out);
+      if (opset < 18 && !axes.empty()) f.is(n, "axes", axes);
+      f.i(n, "keepdims", keep);
+    };
+    reduce({-1}, 1, "m_last");
+    reduce({1}, 0, "m_mid");
+    reduce({}, 0, "m_all");
+    f.node("Sub", {"x", "m_last"}, "centered");
+    for (const char* o : {"m_last", "m_mid", "m_all", "centered"}) f.output(o);
+    const Graph g = f.load();
+    EXPECT_EQ(count_op(g, OpKind::reduce_mean), 3);
+    EXPECT_EQ(count_op(g, OpKind::layer_norm), 0);
+    const auto got = run_poisoned(g, {x});
+    ASSERT_EQ(got.size(), 4u);
+    Tensor m_mid = mean(false, true, false);
+    m_mid = m_mid.reshape({2, 5});
+    Tensor m_all = mean(true, true, true).reshape({});
+    const Tensor m_last = mean(false, false, true);
+    const Tensor centered = bcast_ref(x, m_last, s, [](double u, double v) { return u - v; });
+    const Tensor want[] = {m_last, m_mid, m_all, centered};
+    for (int i = 0; i < 4; ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_EQ(got[i].shape(), want[i].shape());
+      expect_no_nan(got[i]);
+      EXPECT_LT(rel_error(got[i], want[i]), 1e-6);
+    }
+    OnnxImportOptions o;
+    o.batch = 2;
+    const auto back = run_poisoned(import_onnx_bytes(export_onnx_bytes(g), "rm.onnx", o), {x});
+    for (int i = 0; i < 4; ++i) EXPECT_LT(rel_error(back[i], got[i]), 1e-7) << i;
+  }
 }
 
 }  // namespace

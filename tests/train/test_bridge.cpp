@@ -169,5 +169,45 @@ TEST(Bridge, ExportRoundTrip) {
   EXPECT_THROW(tg.export_to(other), Error);
 }
 
+// The elementwise / reduction ops (sigmoid, tanh, erf, sqrt, mul, sub, div, pow, reduce_mean, add
+// with numpy broadcasting) in one graph: the runtime (NaN-poisoned buffers) against libtorch.
+TEST(Bridge, ElementwiseOpsMatchTorch) {
+  Builder b;
+  const int x = b.input("x", {2, 4, 8});
+  const int h = b.linear("fc", x, 8);
+  auto scalar = [&](const std::string& name, float v) {
+    const int c = b.constant(name, {1}, 0.f);
+    b.graph().nodes()[b.graph().value(c).producer].params["value"].data<float>()[0] = v;
+    return c;
+  };
+  const int silu = b.binary("silu", OpKind::mul, h, b.unary("sig", OpKind::sigmoid, h));
+  const int t = b.unary("erf", OpKind::erf, b.unary("tanh", OpKind::tanh, silu));
+  const int den = b.unary("sqrt", OpKind::sqrt, b.add("sq1", b.binary("sq", OpKind::pow, h, scalar("two", 2.f)), scalar("one", 1.f)));
+  const int q = b.binary("q", OpKind::div, t, den);
+  const int m = b.reduce_mean("mean", q, {-1}, true);       // [2, 4, 1]
+  const int c = b.binary("centered", OpKind::sub, q, m);
+  const int p = b.binary("p", OpKind::pow, b.unary("sqrt2", OpKind::sqrt, den), b.constant("e", {1, 4, 1}, 0.5f));
+  b.output(b.binary("out", OpKind::mul, c, p));
+  b.output(b.reduce_mean("pooled", c, {1}, false));          // [2, 8]
+  const Graph g = b.finish();
+
+  set_torch_threads(2);
+  const Tensor in = model_input(g, 7);
+  CompileOptions co;
+  co.kernel = "dense";
+  co.poison = true;
+  Executor ex(g, co);
+  const auto got = ex.run({in});
+  TorchGraph tg(g);
+  const auto want = tg.run({in});
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t k = 0; k < got.size(); ++k) {
+    SCOPED_TRACE(k);
+    ASSERT_EQ(got[k].shape(), want[k].shape());
+    EXPECT_GT(test::max_abs(want[k]), 0.0);
+    EXPECT_LE(test::rel_error(got[k], want[k]), kTol);
+  }
+}
+
 }  // namespace
 }  // namespace sb
