@@ -2,6 +2,7 @@
 #include "sparsebench/study/config.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -152,10 +153,25 @@ StudyConfig parse_study_config(const std::string& text, const std::string& sourc
     fail_at(source, r.node(latency, "rounds").source(), "latency.rounds",
             fmt::format("{} (expected an integer >= 1; 0 = [measure] rounds)", c.model_rounds));
   const std::vector<std::string> known = model_names();
-  for (std::size_t i = 0; i < c.models.size(); ++i)
-    if (std::find(known.begin(), known.end(), c.models[i]) == known.end())
+  for (std::size_t i = 0; i < c.models.size(); ++i) {
+    std::string& m = c.models[i];
+    if (m.size() > 5 && m.ends_with(".onnx")) {
+      // An ONNX file (M6): relative to the config file's directory, else to the working directory.
+      namespace fs = std::filesystem;
+      std::error_code ec;
+      const fs::path beside = fs::path(source).parent_path() / m;
+      if (fs::path(m).is_relative() && fs::is_regular_file(beside, ec)) m = beside.string();
+      if (!fs::is_regular_file(m, ec))
+        fail_at(source, r.node(latency, "models", static_cast<int>(i)).source(), "latency.models",
+                fmt::format("ONNX model '{}': no such file (relative paths are taken from the config's directory "
+                            "or the working directory)",
+                            m));
+      continue;
+    }
+    if (std::find(known.begin(), known.end(), m) == known.end())
       fail_at(source, r.node(latency, "models", static_cast<int>(i)).source(), "latency.models",
-              fmt::format("unknown model '{}' (known: {})", c.models[i], fmt::join(known, ", ")));
+              fmt::format("unknown model '{}' (known: {}, or a path ending in .onnx)", m, fmt::join(known, ", ")));
+  }
 
   const toml::table* kernels = r.section("kernels");
   if (kernels) r.only(*kernels, "kernels", {"shape_sets", "shapes"});

@@ -1,6 +1,8 @@
 // Study configs: the shipped ones parse; every mistake names the file, line and key.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "sparsebench/core/error.h"
 #include "sparsebench/study/config.h"
 
@@ -88,6 +90,15 @@ TEST(StudyConfig, UnknownModelListsTheKnownOnes) {
   const std::string e = error_of(std::string(kGood) + "[latency]\nmodels = [\"resnet50\", \"resnet51\"]\n");
   EXPECT_EQ(e.rfind("my.toml:15:23: key 'latency.models': unknown model 'resnet51' (known: ", 0), 0u) << e;
   EXPECT_NE(e.find("bert_base"), std::string::npos) << e;
+}
+
+TEST(StudyConfig, OnnxModelPathsMustExist) {
+  const std::string e = error_of(std::string(kGood) + "[latency]\nmodels = [\"/nonexistent/net.onnx\"]\n");
+  EXPECT_EQ(e.rfind("my.toml:15:11: key 'latency.models': ONNX model '/nonexistent/net.onnx': no such file", 0), 0u) << e;
+  // An existing file is taken as it is.
+  const std::string tmp = ::testing::TempDir() + "/sb_cfg_model.onnx";
+  { std::ofstream(tmp) << "x"; }
+  EXPECT_EQ(error_of(std::string(kGood) + "[latency]\nmodels = [\"" + tmp + "\"]\n"), "");
 }
 
 TEST(StudyConfig, SyntaxErrorNamesTheLine) {
