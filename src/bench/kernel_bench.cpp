@@ -477,18 +477,15 @@ std::vector<SpeedupSummary> summarize_speedups(const std::vector<KernelRecord>& 
     if (!r.ok() || r.speedup <= 0) continue;
     // DLMC sets differ in their matrices' exact sparsity: group them by the set alone.
     const bool dlmc = r.set.find('/') != std::string::npos;
-    Key k{r.set, r.pattern, dlmc ? -1.0 : r.sparsity, r.impl, r.threads};
-    auto [it, inserted] = acc.try_emplace(k, 0.0, 0);
-    if (inserted) order.push_back(k);
-    it->second.first += std::log(r.speedup);
-    it->second.second += 1;
-    if (r.dispatched) {
-      Key kd{r.set, r.pattern, dlmc ? -1.0 : r.sparsity, "dispatched:" + r.format, r.threads};
-      auto [itd, ins] = acc.try_emplace(kd, 0.0, 0);
-      if (ins) order.push_back(kd);
-      itd->second.first += std::log(r.speedup);
-      itd->second.second += 1;
-    }
+    auto add = [&](const std::string& impl) {
+      Key k{r.set, r.pattern, dlmc ? -1.0 : r.sparsity, impl, r.threads};
+      auto [it, inserted] = acc.try_emplace(k, 0.0, 0);
+      if (inserted) order.push_back(k);
+      it->second.first += std::log(r.speedup);
+      it->second.second += 1;
+    };
+    add(r.impl);
+    if (r.dispatched) add("dispatched:" + r.format);  // what the runtime would run, per format
   }
   std::vector<SpeedupSummary> out;
   for (const Key& k : order) {
