@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "gpu_kernels.h"
 #include "sparsebench/bench/model_bench.h"
 #include "sparsebench/bench/stats.h"
 #include "sparsebench/core/error.h"
@@ -37,6 +38,8 @@ struct BenchOptions {
   std::string plan_cache = default_plan_cache_path();
   bool no_plan_cache = false;
   bool compare_torch = false;
+  std::string device = "cpu", dtype = "f16", cache = "cold";
+  bool no_verify = false;
 };
 
 // libtorch dense vs our dense on the same graph (the M3 target "at most 10 % slower than libtorch"):
@@ -86,6 +89,28 @@ nlohmann::json stats_json(const Stats& s, std::int64_t batch) {
 }
 
 int run_bench(const BenchOptions& o) {
+  if (o.device == "cuda") {
+    if (o.compare_torch) fail("--compare-torch: CPU only (libtorch's CPU build); drop it with --device cuda");
+    if (o.kernel == "dense" || o.kernel == "sparse")
+      fail(fmt::format("--kernel {} with --device cuda: expected auto or a GPU implementation name", o.kernel));
+    GpuModelBenchConfig g;
+    g.model = o.model;
+    g.pattern = Pattern::parse(o.pattern);
+    g.sparsity = o.sparsity;
+    g.allocation = parse_allocation(o.allocation);
+    g.dense_layers = o.dense_layers;
+    g.prune_layers = o.prune_layers;
+    g.batch = o.batch;
+    g.seq_len = o.seq_len;
+    g.dtype = o.dtype;
+    g.kernel = o.kernel;
+    g.flush_l2 = o.cache == "cold";
+    g.verify = !o.no_verify;
+    g.seed = o.seed;
+    g.min_reps = std::max(o.min_reps, 30);
+    g.warmup = o.warmup;
+    return run_bench_cuda(g, o.format);
+  }
   // Before minutes of measurement, not after.
   if (o.compare_torch && !kHaveTorch)
     fail("--compare-torch needs a libtorch build (cmake -DSB_TORCH=ON, with SB_WITH_TRAIN defined for cmd_bench.cpp)");
@@ -211,6 +236,16 @@ Command add_bench(CLI::App& root) {
   app->add_flag("--compare-torch", o->compare_torch,
                 "also time the dense graph in libtorch, interleaved with our dense path (libtorch builds)");
   app->add_flag("--no-plan-cache", o->no_plan_cache, "measure every `auto` choice afresh, keep nothing on disk");
+  app->add_option("--device", o->device, "cpu, or cuda: the conv / linear layers as GEMMs on the GPU (docs/GPU.md)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  app->add_option("--dtype", o->dtype, "--device cuda: f32, tf32, f16 or bf16")
+      ->check(CLI::IsMember({"f32", "tf32", "f16", "bf16"}))
+      ->capture_default_str();
+  app->add_option("--cache", o->cache, "--device cuda: cold (L2 flushed between timed calls) or hot")
+      ->check(CLI::IsMember({"hot", "cold"}))
+      ->capture_default_str();
+  app->add_flag("--no-verify", o->no_verify, "--device cuda: skip checking each layer's GPU output against the host");
   app->add_option("--format", o->format, "output format")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   return {app, [o] { return run_bench(*o); }};
 }

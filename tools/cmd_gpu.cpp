@@ -106,4 +106,72 @@ int run_kernels_cuda(const KernelBenchConfig& cfg, const std::string& dtypes, bo
   return 0;
 }
 
+nlohmann::json gpu_model_json(const GpuModelBenchResult& r) {
+  auto side = [&](const GpuModelBenchSide& s) {
+    nlohmann::json j = {{"median_ms", s.stats.median_ms}, {"p10_ms", s.stats.p10_ms}, {"p90_ms", s.stats.p90_ms},
+                        {"cv", s.stats.cv}, {"noisy", s.stats.noisy}, {"samples", s.stats.samples_ms.size()},
+                        {"samples_ms", s.stats.samples_ms}, {"throughput_samples_per_s", s.throughput},
+                        {"weight_bytes", s.weight_bytes}, {"workspace_bytes", s.workspace_bytes}};
+    j["energy_j"] = s.energy_j ? nlohmann::json(*s.energy_j) : nlohmann::json(nullptr);
+    return j;
+  };
+  nlohmann::json layers = nlohmann::json::array();
+  for (const GpuModelBenchLayer& l : r.layers)
+    layers.push_back({{"name", l.name}, {"op", l.op}, {"m", l.m}, {"k", l.k}, {"n", l.n}, {"sparsity", l.sparsity},
+                      {"format", l.format}, {"dense_impl", l.dense_impl}, {"sparse_impl", l.sparse_impl},
+                      {"dense_ms", l.dense_ms}, {"sparse_ms", l.sparse_ms}, {"dense_bytes", l.dense_bytes},
+                      {"sparse_bytes", l.sparse_bytes}, {"flops", l.flops}, {"candidates", l.candidates}});
+  return {{"device", "cuda"},
+          {"gpu", r.device},
+          {"model", r.model},
+          {"pattern", r.pattern},
+          {"sparsity", r.sparsity},
+          {"achieved_sparsity", r.achieved_sparsity},
+          {"dtype", r.dtype},
+          {"batch", r.batch},
+          {"dense", side(r.dense)},
+          {"sparse", side(r.sparse)},
+          {"speedup", r.speedup},
+          {"noisy", r.noisy},
+          {"covered_flops", r.covered_flops},
+          {"total_flops", r.total_flops},
+          {"excluded", r.excluded},
+          {"energy", r.energy_note},
+          {"seconds", r.seconds},
+          {"layers", layers}};
+}
+
+int run_bench_cuda(const GpuModelBenchConfig& c, const std::string& format) {
+  const GpuModelBenchResult r = run_gpu_model_bench(c);
+  if (format == "json") {
+    std::cout << gpu_model_json(r).dump(1) << "\n";
+    return 0;
+  }
+  std::cout << fmt::format("{} on {} ({}), batch {}, pattern {} at {:.2f} (achieved {:.3f}), L2 {}\n", r.model, r.device,
+                           r.dtype, r.batch, r.pattern, r.sparsity, r.achieved_sparsity,
+                           c.flush_l2 ? "flushed between calls" : "hot");
+  std::cout << fmt::format("conv/linear layers on the GPU: {:.1f} % of the model's FLOPs ({} layers; {} excluded)\n",
+                           r.total_flops ? 100.0 * static_cast<double>(r.covered_flops) / static_cast<double>(r.total_flops) : 0.0,
+                           r.layers.size(), r.excluded.size());
+  std::cout << fmt::format("{:<8} {:>10} {:>10} {:>10} {:>12} {:>14} {:>10}\n", "", "median ms", "p10 ms", "p90 ms",
+                           "samples/s", "weight bytes", "J/pass");
+  auto row = [&](const char* what, const GpuModelBenchSide& s) {
+    std::cout << fmt::format("{:<8} {:>10.4f} {:>10.4f} {:>10.4f} {:>12.1f} {:>14} {:>10}{}\n", what, s.stats.median_ms,
+                             s.stats.p10_ms, s.stats.p90_ms, s.throughput, s.weight_bytes,
+                             s.energy_j ? fmt::format("{:.5f}", *s.energy_j) : std::string("-"),
+                             s.stats.noisy ? "  (noisy)" : "");
+  };
+  row("dense", r.dense);
+  row("pruned", r.sparse);
+  std::cout << fmt::format("speedup {:.2f}x; energy: {}\n\n", r.speedup, r.energy_note);
+  std::cout << fmt::format("{:<36} {:<7} {:>16} {:>6} {:<24} {:<28} {:>9} {:>9}\n", "layer", "op", "m x k x n", "sparse",
+                           "dense impl", "sparse impl", "dense ms", "ms");
+  for (const GpuModelBenchLayer& l : r.layers)
+    std::cout << fmt::format("{:<36} {:<7} {:>16} {:>6.3f} {:<24} {:<28} {:>9.4f} {:>9.4f}\n", l.name, l.op,
+                             fmt::format("{}x{}x{}", l.m, l.k, l.n), l.sparsity, l.dense_impl, l.sparse_impl,
+                             l.dense_ms, l.sparse_ms);
+  for (const std::string& e : r.excluded) std::cout << "excluded: " << e << "\n";
+  return 0;
+}
+
 }  // namespace sb::cli

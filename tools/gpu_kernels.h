@@ -2,6 +2,9 @@
 // `sparsebench kernels --device cuda`: the GPU half of cmd_kernels.cpp, kept in its own file.
 #include <string>
 
+#include <nlohmann/json.hpp>
+
+#include "sparsebench/bench/gpu_model_bench.h"
 #include "sparsebench/bench/kernel_bench.h"
 
 namespace sb::cli {
@@ -11,5 +14,9 @@ namespace sb::cli {
 // libraries). Returns the exit status; throws sb::Error (no GPU, bad dtype) for the CLI to print.
 int run_kernels_cuda(const KernelBenchConfig& cfg, const std::string& dtypes, bool energy, const std::string& kernel,
                      const std::string& format);
+
+// `sparsebench bench --device cuda`: run_gpu_model_bench and its table or JSON.
+int run_bench_cuda(const GpuModelBenchConfig& config, const std::string& format);
+nlohmann::json gpu_model_json(const GpuModelBenchResult& r);
 
 }  // namespace sb::cli

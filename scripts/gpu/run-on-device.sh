@@ -3,10 +3,12 @@
 #   run(command="bash scripts/gpu/run-on-device.sh", carry=["gpu-bundle"], timeout_s=600)
 # Unpacks gpu-bundle/ (made here by scripts/gpu/build-carry.sh), finds cuSPARSELt in the PyTorch
 # wheel, prints the GPU, runs the GPU tests (+ compute-sanitizer once on our kernels), then the
-# benchmarks, writing everything under $OUT (at most 8 files come back):
-#   log.txt  test_cuda.xml  bert.json  gemm4096.json  dlmc1.json  dlmc2.json  energy.json
+# benchmarks, writing everything under $OUT; the device tool returns at most 8 files, so all but
+# log.txt are packed into $OUT/results.tar.gz at the end (test_cuda.xml, bert.json, gemm4096.json,
+# dlmc1.json, dlmc2.json, energy.json, model_*.json, study/results.db).
 # Each step has its own time limit, all within SB_GPU_BUDGET (560 s), and a failing step does not
-# stop the next; compute-sanitizer comes last, with what time is left.
+# stop the next. SB_GPU_STEPS=kernels,models,study picks the groups; SB_GPU_STUDY=studies/gpu.toml
+# runs that study (SB_GPU_STUDY_LIMIT seconds, default 300) into $OUT/study.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -75,10 +77,29 @@ nvidia-smi || true
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,clocks.mem,power.draw,power.limit,temperature.gpu --format=csv || true
 run 20 "$BIN/sparsebench" info
 
+# SB_GPU_STEPS: which groups run (default all): tests (+ compute-sanitizer), kernels (BERT, 4096
+# GEMMs, DLMC, energy), models, study
+STEPS=${SB_GPU_STEPS:-tests,kernels,models,study}
+want() { case ",$STEPS," in *",$1,"*) return 0 ;; esac; return 1; }
+if want tests; then
 step "GPU tests (every implementation vs the double reference)"
 run 150 "$BIN/test_cuda" --gtest_output=xml:"$OUT/test_cuda.xml"
 
+step "compute-sanitizer memcheck, once, on our kernels (a subset of the same tests)"
+if command -v compute-sanitizer >/dev/null; then
+  run 90 compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 "$BIN/test_cuda" \
+      --gtest_filter='Gpu/EveryGpuImpl.MatchesReference/spmm_*' --gtest_brief=1
+else
+  echo "compute-sanitizer not on PATH (try /usr/local/cuda/bin)"; [ -x /usr/local/cuda/bin/compute-sanitizer ] &&
+    run 90 /usr/local/cuda/bin/compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 "$BIN/test_cuda" \
+      --gtest_filter='Gpu/EveryGpuImpl.MatchesReference/spmm_*' --gtest_brief=1
+fi
+
+fi  # tests
+
 COMMON=(--device cuda --reps 30 --min-time 0.02 --warmup 5 --format json)
+# SB_GPU_STEPS: which groups run (default all): kernels (BERT, 4096 GEMMs, DLMC, energy), models, study
+if want kernels; then
 step "BERT-base layers at batch 1, 16, 128, 256: unstructured / balanced / N:M / block at 90 %, f16 and bf16"
 BERT=""
 for n in 1 16 128 256; do for s in 768x768 3072x768 768x3072; do BERT="$BERT${BERT:+,}${s}x$n"; done; done
@@ -104,25 +125,43 @@ step "energy (NVML, >= 1 s windows): BERT FFN 3072x768 at batch 1 and 128, 90 %"
 run 45 "$BIN/sparsebench" kernels "${COMMON[@]}" --energy --shapes 3072x768x1,3072x768x128 \
     --patterns unstructured,balanced:bank=32 --sparsity 0.9 --dtype f16 > "$OUT/energy.json"
 
-step "compute-sanitizer memcheck, once, on our kernels (a subset of the same tests)"
-if command -v compute-sanitizer >/dev/null; then
-  run 120 compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 "$BIN/test_cuda" \
-      --gtest_filter='Gpu/EveryGpuImpl.MatchesReference/spmm_*' --gtest_brief=1
-else
-  echo "compute-sanitizer not on PATH (try /usr/local/cuda/bin)"; [ -x /usr/local/cuda/bin/compute-sanitizer ] &&
-    run 120 /usr/local/cuda/bin/compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 "$BIN/test_cuda" \
-      --gtest_filter='Gpu/EveryGpuImpl.MatchesReference/spmm_*' --gtest_brief=1
+fi  # kernels
+
+if want models; then
+step "whole models on the GPU (bench --device cuda): conv / linear layers, fastest cuBLAS vs fastest sparse per layer"
+for spec in "bert_base balanced:bank=32 1" "bert_base unstructured 1" "bert_base balanced:bank=32 16" \
+            "bert_base unstructured 16" "resnet50 unstructured 1" "bert_base nm:2:4 16"; do
+  set -- $spec
+  run 30 "$BIN/sparsebench" bench --device cuda --model "$1" --pattern "$2" --sparsity 0.9 --batch "$3" --format json \
+      > "$OUT/model_$1_${2%%:*}_b$3.json"
+done
+
+fi  # models
+
+if want study && [ -n "${SB_GPU_STUDY:-}" ]; then
+  # A study begun earlier resumes: its database carried in gpu-bundle/study/results.db.
+  [ -f gpu-bundle/study/results.db ] && mkdir -p "$OUT/study" && cp gpu-bundle/study/results.db "$OUT/study/"
+  step "the GPU study ($SB_GPU_STUDY) into $OUT/study"
+  run "${SB_GPU_STUDY_LIMIT:-300}" "$BIN/sparsebench" study "$SB_GPU_STUDY" --out "$OUT/study" --resume
 fi
 
 step "summary (speedups vs the best cuBLAS of the same case; targets in docs/GPU.md)"
 "$PY" - "$OUT" <<'PYEOF' || true
 import json, sys, glob, os
 out = sys.argv[1]
-for f in sorted(glob.glob(os.path.join(out, "*.json"))):
+import gzip
+for f in sorted(glob.glob(os.path.join(out, "*.json")) + glob.glob(os.path.join(out, "*.json.gz"))):
     try:
-        j = json.load(open(f))
+        j = json.load(gzip.open(f) if f.endswith(".gz") else open(f))
     except Exception as e:
         print(f"{os.path.basename(f)}: unreadable ({e})"); continue
+    if "layers" in j and "records" not in j:
+        print(f"\n{os.path.basename(f)}: {j['model']} {j['pattern']} {j['sparsity']} batch {j['batch']} {j['dtype']}: "
+              f"dense {j['dense']['median_ms']:.4f} ms, sparse {j['sparse']['median_ms']:.4f} ms, speedup {j['speedup']:.2f}x, "
+              f"covered {100.0 * j['covered_flops'] / max(j['total_flops'], 1):.1f} % of FLOPs; energy: {j['energy']}")
+        for e in j.get("excluded", [])[:5]:
+            print(f"  excluded: {e}")
+        continue
     recs = j.get("records", [])
     ok = [r for r in recs if r["status"] == "ok"]
     bad = [r for r in recs if r["status"].startswith("failed")]
@@ -138,6 +177,8 @@ for f in sorted(glob.glob(os.path.join(out, "*.json"))):
             print(f"  geomean {g['set']} {g['pattern']} {g['dtype']} {g['impl']}: {g['geomean_speedup_vs_cublas']:.2f}x cuBLAS, "
                   f"{g['geomean_speedup_vs_cusparse']:.2f}x cuSPARSE over {g['cases']}")
 PYEOF
+step "pack the outputs (the device tool returns at most 8 files, each of limited size): results.tar.gz"
+( cd "$OUT" && tar czf /tmp/results.tar.gz --exclude=log.txt . && find . -mindepth 1 ! -name log.txt -delete && mv /tmp/results.tar.gz . )
 step "done in $(( $(date +%s) - T0 ))s; outputs in $OUT"
 ls -la "$OUT"
 sleep 1  # let tee flush log.txt before the tool collects $OUT

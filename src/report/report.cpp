@@ -41,6 +41,8 @@ std::string subject_label(const Cell& c) {
 }
 
 std::string setting_label(const std::string& kind, int batch, int threads) {
+  // GPU cells have no CPU thread count (stored as 0).
+  if (threads == 0) return fmt::format("{} {}", kind == "kernel" ? "N" : "batch", batch);
   return fmt::format("{} {}, {} thread{}", kind == "kernel" ? "N" : "batch", batch, threads, threads == 1 ? "" : "s");
 }
 
@@ -465,20 +467,26 @@ std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, co
                       : fmt::format("Accuracy of {}: {}.", model, fmt::join(parts, "; ")));
   }
   // Energy: measured, or why not (never estimated).
-  int with_energy = 0, model_cells = 0;
-  std::string why;
-  for (const Cell& c : cells)
-    if (c.key.kind == "model" && c.status == "ok") {
-      ++model_cells;
-      if (c.energy_j) ++with_energy;
-      else if (why.empty()) why = c.energy_note;
-    }
-  if (model_cells > 0 && with_energy == 0)
-    out.push_back(fmt::format("Energy was not measured: {}.", why.empty() ? "unavailable" : why));
-  else if (with_energy > 0)
-    out.push_back(fmt::format("Energy (RAPL, whole socket) was read for {} of {} model cells; the cells table holds "
-                              "joules per batch.",
-                              with_energy, model_cells));
+  // Per device: the CPU's counter is RAPL (whole socket), the GPU's NVML (whole board).
+  for (const char* device : {"cpu", "cuda"}) {
+    int with_energy = 0, model_cells = 0;
+    std::string why;
+    for (const Cell& c : cells)
+      if (c.key.kind == "model" && c.status == "ok" && c.key.device == device) {
+        ++model_cells;
+        if (c.energy_j) ++with_energy;
+        else if (why.empty()) why = c.energy_note;
+      }
+    const bool gpu = std::string(device) == "cuda";
+    if (model_cells > 0 && with_energy == 0)
+      out.push_back(fmt::format("Energy{} was not measured: {}.", gpu ? " on the GPU" : "",
+                                why.empty() ? "unavailable" : why));
+    else if (with_energy > 0)
+      out.push_back(fmt::format("Energy ({}) was read for {} of {} {} model cells; the cells table holds joules per "
+                                "batch.",
+                                gpu ? "NVML, whole GPU board" : "RAPL, whole socket", with_energy, model_cells,
+                                device));
+  }
   if (!groups.empty())
     out.insert(out.begin(), fmt::format("Sparsity beat dense at some measured sparsity in {} of {} configurations "
                                         "(subject x device x batch x threads); speedups are same-run ratios "

@@ -122,7 +122,7 @@ StudyConfig parse_study_config(const std::string& text, const std::string& sourc
                      e.description()));
   }
   Reader r(root, source);
-  r.only(root, "", {"study", "latency", "kernels", "sweep", "measure", "accuracy"});
+  r.only(root, "", {"study", "latency", "kernels", "sweep", "measure", "accuracy", "gpu"});
 
   StudyConfig c;
   c.source = source;
@@ -275,6 +275,24 @@ StudyConfig parse_study_config(const std::string& text, const std::string& sourc
     fail_at(source, r.node(accuracy, "test_subset").source(), "accuracy.test_subset",
             fmt::format("{} (expected an integer >= 0; 0 = all 10000 test images)", c.accuracy.test_subset));
   c.accuracy.train_missing = r.scalar<bool>(accuracy, "accuracy", "train_missing", true);
+
+  const toml::table* gpu = r.section("gpu");
+  if (gpu) {
+    r.only(*gpu, "gpu", {"dtypes", "cache"});
+    if (gpu->get("dtypes")) c.gpu.dtypes = r.list<std::string>(gpu, "gpu", "dtypes");
+    for (std::size_t i = 0; i < c.gpu.dtypes.size(); ++i) {
+      const std::string& d = c.gpu.dtypes[i];
+      if (d != "f32" && d != "tf32" && d != "f16" && d != "bf16" && d != "i8")
+        fail_at(source, r.node(gpu, "dtypes", static_cast<int>(i)).source(), "gpu.dtypes",
+                fmt::format("unknown GPU dtype '{}' (expected f32, tf32, f16, bf16 or i8)", d));
+    }
+    if (c.gpu.dtypes.empty())
+      fail_at(source, r.node(gpu, "dtypes").source(), "gpu.dtypes", "empty (expected e.g. [\"f16\"])");
+    c.gpu.cache = r.scalar<std::string>(gpu, "gpu", "cache", c.gpu.cache);
+    if (c.gpu.cache != "cold" && c.gpu.cache != "hot")
+      fail_at(source, r.node(gpu, "cache").source(), "gpu.cache",
+              fmt::format("'{}' (expected \"cold\": L2 flushed between calls, or \"hot\")", c.gpu.cache));
+  }
   return c;
 }
 

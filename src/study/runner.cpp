@@ -7,10 +7,12 @@
 
 #include <fmt/format.h>
 
+#include "sparsebench/bench/gpu_model_bench.h"
 #include "sparsebench/bench/kernel_bench.h"
 #include "sparsebench/bench/stats.h"
 #include "sparsebench/core/error.h"
 #include "sparsebench/core/threads.h"
+#include "sparsebench/kernels/cuda_spmm.h"
 #include "sparsebench/study/study.h"
 
 namespace sb {
@@ -115,6 +117,76 @@ Cell model_cell(const CellKey& key, const ModelBenchResult& r, const ModelBenchS
   return c;
 }
 
+// A GPU kernel record as a cell: the CPU fields plus dtype (in the variant), the cuSPARSE ratio and
+// NVML energy when measured.
+Cell gpu_kernel_cell(const gpu::GpuKernelRecord& g, const std::string& cache) {
+  Cell c = to_cell(g.base, "cuda");
+  c.key.threads = 0;
+  c.key.variant = fmt::format("cache={},dtype={}", cache, g.dtype);
+  c.extra["dtype"] = g.dtype;
+  c.extra["note"] = g.note;
+  c.extra["gpu_mem_bytes"] = g.gpu_mem_bytes;
+  c.extra["speedup_vs_cusparse"] = g.speedup_vs_cusparse;
+  if (g.energy_status == "ok") {
+    c.energy_j = g.energy_mj_per_call * 1e-3;
+    c.energy_note = "NVML total energy over >= 1 s of back-to-back calls";
+    c.extra["avg_power_w"] = g.avg_power_w;
+  } else {
+    c.energy_note = g.energy_status.rfind("unavailable", 0) == 0 ? g.energy_status : "unavailable: not measured";
+  }
+  return c;
+}
+
+Cell gpu_model_cell(const CellKey& key, const GpuModelBenchResult& r, bool sparse) {
+  const GpuModelBenchSide& side = sparse ? r.sparse : r.dense;
+  Cell c;
+  c.key = key;
+  c.key.impl = sparse ? "gpu_layers:auto" : "gpu_layers:cublas";
+  c.status = "ok";
+  c.role = sparse ? "ours" : "baseline";
+  std::map<std::string, std::size_t> fmt_bytes;
+  for (const GpuModelBenchLayer& l : r.layers)
+    if (sparse && l.sparsity > 0) fmt_bytes[l.format] += l.sparse_bytes;
+  std::string formats;
+  for (const auto& [f, b] : fmt_bytes) formats += (formats.empty() ? "" : "+") + f;
+  c.format = formats.empty() ? "dense" : formats;
+  c.achieved_sparsity = sparse ? r.achieved_sparsity : 0;
+  c.median_ms = side.stats.median_ms;
+  c.p10_ms = side.stats.p10_ms;
+  c.p90_ms = side.stats.p90_ms;
+  c.p99_ms = side.stats.samples_ms.empty() ? 0 : percentile(side.stats.samples_ms, 99);
+  c.cv = side.stats.cv;
+  c.noisy = side.stats.noisy;
+  c.reps = static_cast<int>(side.stats.samples_ms.size());
+  c.samples_ms = side.stats.samples_ms;
+  c.throughput = side.throughput;
+  c.throughput_unit = "samples/s";
+  c.speedup = sparse ? r.speedup : 1.0;
+  c.baseline = "gpu_layers:cublas";
+  c.weight_bytes = static_cast<std::int64_t>(side.weight_bytes);
+  c.energy_j = side.energy_j;
+  c.energy_note = side.energy_j ? r.energy_note
+                                : (r.energy_note.rfind("unavailable", 0) == 0 ? r.energy_note
+                                                                              : "unavailable: " + r.energy_note);
+  c.extra = {{"gpu", r.device},
+             {"dtype", r.dtype},
+             {"scope", "conv/linear layers as GEMMs (docs/GPU.md)"},
+             {"covered_flops", r.covered_flops},
+             {"total_flops", r.total_flops},
+             {"workspace_bytes", side.workspace_bytes},
+             {"excluded", r.excluded},
+             {"seconds", r.seconds}};
+  if (sparse) {
+    nlohmann::json layers = nlohmann::json::array();
+    for (const GpuModelBenchLayer& l : r.layers)
+      layers.push_back({{"name", l.name}, {"op", l.op}, {"kernel", l.sparse_impl}, {"format", l.format},
+                        {"sparsity", l.sparsity}, {"ms", l.sparse_ms}, {"dense_ms", l.dense_ms},
+                        {"dense_kernel", l.dense_impl}, {"weight_bytes", l.sparse_bytes}});
+    c.extra["layers"] = std::move(layers);
+  }
+  return c;
+}
+
 }  // namespace
 
 StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64_t run_id,
@@ -144,6 +216,7 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
     Pattern pattern;
     double sparsity = 0;
     int batch = 1, threads = 1;
+    std::string dtype;  // cuda units
     CellKey key;
   };
   std::vector<Unit> units;
@@ -195,8 +268,51 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
               units.push_back(std::move(u));
               ++summary.model_units;
             }
-  if (std::find(config.devices.begin(), config.devices.end(), "cuda") != config.devices.end())
-    summary.notes.push_back("cells on cuda: not run by the study yet (use `sparsebench kernels --device cuda`)");
+  // Cells on the GPU: the kernel shapes per dtype (every GPU implementation, one unit per shape,
+  // pattern, sparsity and dtype) and the models' conv / linear layers per batch and dtype.
+  if (std::find(config.devices.begin(), config.devices.end(), "cuda") != config.devices.end()) {
+    const std::string why = gpu::gpu_unavailable_reason();
+    if (!why.empty()) {
+      summary.notes.push_back(fmt::format("cells on cuda: not measured: {} (run the study again with --resume on a "
+                                          "machine with an NVIDIA GPU to add them)",
+                                          why));
+    } else {
+      for (const std::string& dt : config.gpu.dtypes) {
+        for (std::size_t s = 0; s < shapes.size(); ++s)
+          for (const Pattern& p : patterns)
+            for (double sp : sparsities_of(p)) {
+              Unit u;
+              u.shape = s;
+              u.pattern = p;
+              u.sparsity = sp;
+              u.threads = 0;
+              u.dtype = dt;
+              u.batch = static_cast<int>(shapes[s].n);
+              u.key = {"kernel", sets[s], shapes[s].to_string(), p.to_string(), sp, u.batch, 0, "cuda", "",
+                       fmt::format("cache={},dtype={}", config.gpu.cache, dt)};
+              units.push_back(std::move(u));
+            }
+        if (dt == "i8") continue;  // whole models run in float types
+        for (const std::string& m : models)
+          for (const Pattern& p : patterns)
+            for (double sp : sparsities_of(p))
+              for (int b : is_latency(m) && !config.model_batches.empty() ? config.model_batches : config.batches) {
+                Unit u;
+                u.model = true;
+                u.name = m;
+                u.pattern = p;
+                u.sparsity = sp;
+                u.batch = b;
+                u.threads = 0;
+                u.dtype = dt;
+                u.key = {"model", "", m, p.to_string(), sp, b, 0, "cuda", "",
+                         fmt::format("allocation=uniform,cache={},dtype={}", config.gpu.cache, dt)};
+                units.push_back(std::move(u));
+                ++summary.model_units;
+              }
+      }
+    }
+  }
   summary.units = static_cast<int>(units.size());
 
   // Accuracy: once per (model, pattern, sparsity), shared by that model's cells of every batch and
@@ -236,10 +352,9 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
     const Unit& u = units[i];
     const int kind = u.model ? 1 : 0;
     StudyProgress p;
-    p.unit = u.model ? fmt::format("model {} {} {} batch {} {} thr", u.name, u.key.pattern, pct(u.sparsity), u.batch,
-                                   u.threads)
-                     : fmt::format("{} {} {} {} {} thr", u.key.group, u.key.subject, u.key.pattern, pct(u.sparsity),
-                                   u.threads);
+    const std::string where = u.key.device == "cuda" ? "cuda " + u.dtype : fmt::format("{} thr", u.threads);
+    p.unit = u.model ? fmt::format("model {} {} {} batch {} {}", u.name, u.key.pattern, pct(u.sparsity), u.batch, where)
+                     : fmt::format("{} {} {} {} {}", u.key.group, u.key.subject, u.key.pattern, pct(u.sparsity), where);
     p.done = static_cast<int>(i);
     p.total = summary.units;
     p.skipped = summary.skipped;
@@ -260,7 +375,78 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
     const double u0 = Timer::now_seconds();
 
     std::vector<Cell> cells;
-    if (!u.model) {
+    if (u.key.device == "cuda" && !u.model) {
+      GemmShape named = shapes[u.shape];
+      named.source = sets[u.shape];
+      KernelBenchConfig kc;
+      kc.shapes = {named};
+      kc.patterns = {u.pattern};
+      kc.sparsities = {u.sparsity};
+      kc.peers = options.peers;
+      kc.verify = options.verify;
+      kc.cache = config.gpu.cache == "hot" ? CacheMode::hot : CacheMode::cold;
+      kc.min_reps = std::max(config.measure.min_reps, 20);
+      kc.min_seconds = std::min(config.measure.min_seconds, 0.05);
+      kc.warmup = std::max(config.measure.warmup, 3);
+      gpu::GpuBenchOptions go;
+      go.dtypes = {gpu::parse_gpu_dtype(u.dtype)};
+      try {
+        for (const gpu::GpuKernelRecord& g : gpu::run_gpu_kernel_bench(kc, go)) {
+          Cell c = gpu_kernel_cell(g, config.gpu.cache);
+          c.key.group = sets[u.shape];
+          c.noisy = g.base.ok() && g.base.stats.cv > config.measure.cv_threshold;
+          cells.push_back(std::move(c));
+        }
+      } catch (const std::exception& e) {
+        Cell c;
+        c.key = u.key;
+        c.key.impl = "gpu";
+        c.status = fmt::format("failed: {}", e.what());
+        c.energy_note = "unavailable: not measured";
+        summary.notes.push_back(fmt::format("{}: {}", p.unit, c.status));
+        cells.push_back(std::move(c));
+      }
+    } else if (u.key.device == "cuda") {
+      const std::optional<AccuracyResult> acc = accuracy_of(u.name, u.pattern, u.sparsity);
+      const std::optional<AccuracyResult> dense_acc = accuracy_of(u.name, Pattern{}, 0);
+      GpuModelBenchConfig gc;
+      gc.model = u.name;
+      gc.pattern = u.pattern;
+      gc.sparsity = u.sparsity;
+      gc.batch = u.batch;
+      gc.dtype = u.dtype;
+      gc.flush_l2 = config.gpu.cache == "cold";
+      gc.verify = options.verify;
+      gc.min_reps = std::max(config.measure.min_reps, 20);
+      gc.min_seconds = 0;  // reps only: every call pays an L2 flush the kernel time does not count
+      gc.warmup = std::max(config.measure.warmup, 3);
+      try {
+        const GpuModelBenchResult r = run_gpu_model_bench(gc);
+        Cell dense = gpu_model_cell(u.key, r, false);
+        Cell sparse = gpu_model_cell(u.key, r, true);
+        // Accuracy is the model's (our f32 CPU runtime on the test set), the same on every device.
+        if (dense_acc) {
+          dense.accuracy = dense_acc->accuracy;
+          dense.accuracy_metric = "top1";
+        }
+        if (acc) {
+          sparse.accuracy = acc->accuracy;
+          sparse.accuracy_metric = "top1";
+          sparse.extra["checkpoint"] = acc->checkpoint;
+        }
+        cells.push_back(std::move(dense));
+        cells.push_back(std::move(sparse));
+      } catch (const std::exception& e) {
+        Cell c;
+        c.key = u.key;
+        c.key.impl = "gpu_layers:auto";
+        c.status = fmt::format("failed: {}", e.what());
+        c.role = "ours";
+        c.energy_note = "unavailable: not measured";
+        summary.notes.push_back(fmt::format("{}: {}", p.unit, c.status));
+        cells.push_back(std::move(c));
+      }
+    } else if (!u.model) {
       const GemmShape& shape = shapes[u.shape];
       KernelBenchConfig kc;
       GemmShape named = shape;

@@ -12,6 +12,7 @@
 
 #include "sparsebench/bench/energy.h"
 #include "sparsebench/core/system_info.h"
+#include "sparsebench/kernels/cuda_spmm.h"
 #include "sparsebench/report/report.h"
 #include "sparsebench/study/config.h"
 #include "sparsebench/study/study.h"
@@ -225,6 +226,52 @@ TEST(Study, WithoutAccuracyHookTheSummarySaysWhy) {
   ASSERT_EQ(cells.size(), 2u);
   EXPECT_FALSE(cells[1].accuracy.has_value());
   EXPECT_DOUBLE_EQ(cells[1].speedup, 2.0);
+  fs::remove_all(a);
+}
+
+// devices = ["cpu", "cuda"]: the CPU cells are measured; without a GPU the summary says why the
+// cuda cells are missing (and a later --resume on a GPU machine adds them); with one, the cuda
+// model cells carry the GPU's figures.
+TEST(Study, CudaCellsOrTheReasonWhyNot) {
+  const fs::path a = temp_dir("cuda");
+  std::string text = kTiny;
+  const std::string devices = "devices = [\"cpu\"]", acc = "models = [\"mlp\"]\ntrain_missing";
+  text.replace(text.find(devices), devices.size(), "devices = [\"cpu\", \"cuda\"]");
+  text.replace(text.find(acc), acc.size(), "models = []\ntrain_missing");
+  const sb::StudyConfig config = sb::parse_study_config(text, "tiny.toml");
+  sb::ResultStore store((a / "results.db").string());
+  const auto id = store.begin_run({});
+  sb::StudyHooks hooks;
+  hooks.model_bench = [](const sb::ModelBenchConfig& c) {
+    sb::ModelBenchResult r;
+    r.model = c.model;
+    r.pattern = c.pattern.to_string();
+    r.kernel = c.kernel;
+    r.dense.stats = sb::summarize({2.0, 2.0});
+    r.sparse.stats = sb::summarize({1.0, 1.0});
+    r.speedup = 2;
+    r.energy_note = "unavailable: test";
+    return r;
+  };
+  const sb::StudySummary s = sb::run_study(config, store, id, {}, hooks);
+  const std::string why = sb::gpu::gpu_unavailable_reason();
+  std::size_t cuda_cells = 0;
+  for (const sb::Cell& c : store.cells()) cuda_cells += c.key.device == "cuda";
+  if (!why.empty()) {
+    bool noted = false;
+    for (const std::string& n : s.notes) noted |= n.find("cells on cuda: not measured: " + why) != std::string::npos;
+    EXPECT_TRUE(noted) << "no note says why the cuda cells are missing";
+    EXPECT_EQ(cuda_cells, 0u);
+    EXPECT_EQ(s.units, 1);  // the CPU model unit only
+  } else {
+    EXPECT_EQ(s.units, 2);
+    ASSERT_EQ(cuda_cells, 2u);  // dense and sparse rows of the GPU model cell
+    for (const sb::Cell& c : store.cells())
+      if (c.key.device == "cuda") {
+        EXPECT_EQ(c.status, "ok") << c.status;
+        EXPECT_GT(c.median_ms, 0);
+      }
+  }
   fs::remove_all(a);
 }
 

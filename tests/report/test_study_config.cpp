@@ -63,7 +63,7 @@ TEST(StudyConfig, UnknownKeyNamesFileLineAndKey) {
 
 TEST(StudyConfig, UnknownSection) {
   EXPECT_EQ(error_of(std::string(kGood) + "[extra]\nx = 1\n"),
-            "my.toml:14:2: key 'extra': unknown key (expected one of: accuracy, kernels, latency, measure, study, "
+            "my.toml:14:2: key 'extra': unknown key (expected one of: accuracy, gpu, kernels, latency, measure, study, "
             "sweep)");
 }
 
@@ -113,7 +113,7 @@ TEST(StudyConfig, MissingSweepListAndNothingToMeasure) {
 }
 
 TEST(StudyConfig, ShippedStudiesParse) {
-  for (const char* name : {"default", "quick"}) {
+  for (const char* name : {"default", "quick", "gpu"}) {
     const std::string path = std::string(SB_SOURCE_DIR) + "/studies/" + name + ".toml";
     const sb::StudyConfig c = sb::load_study_config(path);
     EXPECT_FALSE(c.patterns.empty()) << path;
@@ -126,6 +126,22 @@ TEST(StudyConfig, ShippedStudiesParse) {
   EXPECT_EQ(d.batches, (std::vector<int>{1, 32}));
   EXPECT_EQ(d.threads, (std::vector<int>{1, 0}));        // 1 thread and all cores, as the issue asks
   EXPECT_EQ(d.model_threads, (std::vector<int>{1, 0}));  // the full-size models too
+}
+
+TEST(StudyConfig, GpuSection) {
+  const sb::StudyConfig g = sb::load_study_config(std::string(SB_SOURCE_DIR) + "/studies/gpu.toml");
+  EXPECT_EQ(g.devices, (std::vector<std::string>{"cuda"}));
+  EXPECT_EQ(g.gpu.dtypes, (std::vector<std::string>{"f16"}));
+  EXPECT_EQ(g.gpu.cache, "cold");
+  const std::string base = "[latency]\nmodels = [\"mlp\"]\n[sweep]\npatterns = [\"dense\"]\nsparsities = [0.5]\n"
+                           "batches = [1]\nthreads = [1]\ndevices = [\"cuda\"]\n";
+  const sb::StudyConfig d = sb::parse_study_config(base, "g.toml");
+  EXPECT_EQ(d.gpu.dtypes, (std::vector<std::string>{"f16"}));  // the default
+  EXPECT_NE(error_of(base + "[gpu]\ndtypes = [\"f8\"]\n").find("key 'gpu.dtypes': unknown GPU dtype 'f8'"),
+            std::string::npos);
+  EXPECT_NE(error_of(base + "[gpu]\ncache = \"warm\"\n").find("key 'gpu.cache'"), std::string::npos);
+  EXPECT_NE(error_of(base + "[gpu]\ndtypes = []\n").find("key 'gpu.dtypes'"), std::string::npos);
+  EXPECT_NE(error_of(base + "[gpu]\nthreads = 2\n").find("gpu.threads"), std::string::npos);
 }
 
 TEST(StudyConfig, MissingFileIsNamed) {

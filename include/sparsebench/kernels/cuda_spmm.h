@@ -98,6 +98,10 @@ class GpuSpmmImpl {
   virtual bool can_implement(const GpuSpmmDesc& d, const SpmmWeight& w, std::string* why) const = 0;
   // Packs and uploads once; throws sb::Error (with the CUDA / library status) on failure.
   virtual std::unique_ptr<GpuSpmmOp> initialize(const GpuSpmmDesc& d, const SpmmWeight& w) const = 0;
+  // How much looser than "fp32 accumulation, one rounding to the storage type" this
+  // implementation's results are for dtype t (1 for ours and cuBLAS). Verification multiplies its
+  // tolerance by it; a library whose arithmetic is coarser says so here, with the reason.
+  virtual double error_scale(GpuDType t) const { return 1.0; }
 };
 
 // Every GPU implementation, in order: cuBLAS baselines, library sparse, ours. Empty without CUDA.
@@ -135,6 +139,9 @@ class EnergyMeter {
   void* device_ = nullptr;
   void* get_energy_ = nullptr;
 };
+
+// Waits for all work on the device (cudaDeviceSynchronize) and checks the last error.
+void gpu_synchronize();
 
 // Device memory in use now (total - free, cudaMemGetInfo), bytes; 0 when unavailable.
 std::size_t device_memory_used();

@@ -29,6 +29,12 @@ struct AccuracySettings {
   bool train_missing = true;        // train a checkpoint that is not cached (else: no accuracy for it)
 };
 
+// [gpu]: how the cells on device "cuda" run (sparsebench kernels / bench --device cuda).
+struct GpuSettings {
+  std::vector<std::string> dtypes{"f16"};  // f32, tf32, f16, bf16 (kernel cells also i8)
+  std::string cache = "cold";              // "cold": L2 flushed between timed calls; "hot"
+};
+
 struct StudyConfig {
   std::string name;                      // [study] name
   std::string source;                    // the file it was read from
@@ -48,6 +54,7 @@ struct StudyConfig {
   std::vector<std::string> devices;      // [sweep], "cpu" | "cuda"
   MeasureSettings measure;
   AccuracySettings accuracy;
+  GpuSettings gpu;
 };
 
 // Parses a study from TOML text; `source` names it in errors. Throws sb::Error as

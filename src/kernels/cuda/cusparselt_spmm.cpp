@@ -211,8 +211,14 @@ class LtImpl final : public GpuSpmmImpl {
   Role role() const override { return Role::peer; }
   bool can_implement(const GpuSpmmDesc& d, const SpmmWeight& w, std::string* why) const override {
     if (!weight_matches(d, w, why)) return false;
-    if (d.dtype != GpuDType::f16 && d.dtype != GpuDType::bf16 && d.dtype != GpuDType::i8)
-      return reject(why, "cuSPARSELt 2:4 runs f16, bf16 and i8 here");
+    if (d.dtype == GpuDType::i8)
+      // Measured on an H100 with the cuSPARSELt of PyTorch's wheel: i8 A (row-major, structured) x
+      // i8 B (row-major) -> i32 C fails in cusparseLtMatmulDescriptorInit with
+      // CUSPARSE_STATUS_NOT_SUPPORTED for every shape tried; its i8 paths want B column-major.
+      return reject(why, "cuSPARSELt refuses i8 x row-major X -> i32 (CUSPARSE_STATUS_NOT_SUPPORTED on H100); "
+                         "i8 runs in cuBLASLt only");
+    if (d.dtype != GpuDType::f16 && d.dtype != GpuDType::bf16)
+      return reject(why, "cuSPARSELt 2:4 runs f16 and bf16 here");
     if (!(w.pattern.kind == Pattern::Kind::nm && w.pattern.n <= 2 && w.pattern.m == 4))
       return reject(why, fmt::format("needs a 2:4 (or sparser 1:4) pattern, not {}", w.pattern.to_string()));
     const int align = d.dtype == GpuDType::i8 ? 32 : 16;

@@ -27,6 +27,13 @@ struct HostWeight {
 HostWeight host_weight(const SpmmWeight& w, GpuDType t);
 // True when the weight is a 2-D f32 tensor of [d.m x d.k] and the sizes are positive; else why.
 bool weight_matches(const GpuSpmmDesc& d, const SpmmWeight& w, std::string* why);
+// Verification against the host: tolerance on max |y - ref| / max |ref| for a dtype and k; the
+// double-accumulated reference on the rounded weight and X ([k x n]); compare() returns "" or what
+// is wrong, and sets *rel to the relative error.
+double tolerance(GpuDType t, std::int64_t k);
+std::vector<double> reference(const HostWeight& w, const std::vector<float>& x, std::int64_t n);
+std::string compare(const std::vector<double>& ref, const std::vector<float>& y, std::int64_t n, double tol,
+                    double* rel);
 // Sets *why (when non-null) and returns false: the one-line rejection helper.
 inline bool reject(std::string* why, std::string text) {
   if (why) *why = std::move(text);

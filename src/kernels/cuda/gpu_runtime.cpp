@@ -160,6 +160,11 @@ std::int64_t run_back_to_back(GpuSpmmOp& op, const void* x, void* y, double seco
   return calls;
 }
 
+void gpu_synchronize() {
+  SB_CUDA_CHECK(cudaDeviceSynchronize());
+  SB_CUDA_CHECK(cudaGetLastError());
+}
+
 std::size_t device_memory_used() {
   std::size_t free_b = 0, total_b = 0;
   if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {

@@ -37,6 +37,8 @@ Stats time_gpu_op(GpuSpmmOp&, const void*, void*, int, int, double, bool) { fail
 
 std::size_t device_memory_used() { return 0; }
 
+void gpu_synchronize() { fail(kWhy); }
+
 std::int64_t run_back_to_back(GpuSpmmOp&, const void*, void*, double) { fail(kWhy); }
 
 }  // namespace sb::gpu

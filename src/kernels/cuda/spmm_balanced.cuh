@@ -21,8 +21,8 @@ struct BalancedDevice {
 
 enum class BalancedVariant {
   simple,  // one thread per output element: the obviously-correct version
-  fast,    // n == 1: subwarp per row, 16-byte loads, X in shared memory; n > 1: X tiles in shared
-           // memory, a subwarp of lanes x 2 columns per row group, fixed work per bank
+  fast,    // a subwarp per row splitting its 8-entry chunks (16-byte loads), up to 16 columns per
+           // lane read from the read-only cache, shuffle reduction; fixed work per row and bank
 };
 
 // x: device [k x n], y: device [m x n], both of the values' type (bf16 when `bf16`, else f16).

@@ -20,6 +20,58 @@ template <> struct Elem<__nv_bfloat16> {
   static __device__ __forceinline__ float2 pair_to_f(__nv_bfloat162 v) { return __bfloat1622float2(v); }
 };
 
+// NC consecutive columns of one row of X (row-major, n columns) from col0, as floats, through the
+// read-only cache. VEC: n % NC == 0 (so the run is aligned to its size, X's base to 16 bytes):
+// one 16-byte load per 8 columns (4 / 8 bytes for NC = 2 / 4); else element loads, 0 past n.
+template <class T, int NC, bool VEC>
+__device__ __forceinline__ void load_x_run(const T* __restrict__ xr, long long col0, long long n, float (&out)[NC]) {
+  if constexpr (VEC && NC >= 8) {
+#pragma unroll
+    for (int q = 0; q < NC / 8; ++q) {
+      const uint4 u = __ldg(reinterpret_cast<const uint4*>(xr + col0) + q);
+      const T* t = reinterpret_cast<const T*>(&u);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) out[q * 8 + i] = Elem<T>::to_f(t[i]);
+    }
+  } else if constexpr (VEC && NC == 4) {
+    const uint2 u = __ldg(reinterpret_cast<const uint2*>(xr + col0));
+    const T* t = reinterpret_cast<const T*>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) out[i] = Elem<T>::to_f(t[i]);
+  } else if constexpr (VEC && NC == 2) {
+    const unsigned int u = __ldg(reinterpret_cast<const unsigned int*>(xr + col0));
+    const T* t = reinterpret_cast<const T*>(&u);
+    out[0] = Elem<T>::to_f(t[0]);
+    out[1] = Elem<T>::to_f(t[1]);
+  } else {
+#pragma unroll
+    for (int i = 0; i < NC; ++i) out[i] = col0 + i < n ? Elem<T>::to_f(xr[col0 + i]) : 0.f;
+  }
+}
+
+// Sums acc over the L lanes of a subwarp (all lanes end with the sums), then lane j % L stores
+// column col0 + j of row `row` (when row >= 0 and the column exists).
+template <class T, int L, int NC>
+__device__ __forceinline__ void reduce_store(float (&acc)[NC], int lane, long long row, long long col0, long long n,
+                                             T* __restrict__ y) {
+#pragma unroll
+  for (int j = 0; j < NC; ++j)
+#pragma unroll
+    for (int o = L / 2; o > 0; o /= 2) acc[j] += __shfl_xor_sync(0xffffffffu, acc[j], o, L);
+  if (row < 0) return;
+#pragma unroll
+  for (int j = 0; j < NC; ++j)
+    if (j % L == lane && col0 + j < n) y[row * n + col0 + j] = Elem<T>::from_f(acc[j]);
+}
+
+// Columns per pass of the skinny kernels: 16 for n >= 16, else the power of two >= n.
+inline int skinny_columns(long long n) {
+  if (n >= 16) return 16;
+  int p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
 // Threads per block (128, 64 or 32) for a grid of `rows` rows, `rows_per_warp32` of them per 32
 // threads, `grid_y` column tiles: the largest block that still gives about two blocks per SM, so
 // small layers (BERT at batch 1 to 16: a few hundred rows) spread over the whole GPU instead of a

@@ -18,19 +18,19 @@ __global__ void csr_simple(CsrDevice w, const T* __restrict__ x, T* __restrict__
   y[idx] = Elem<T>::from_f(acc);
 }
 
-template <class T, int L, bool SMEM>
-__global__ void csr_gemv(CsrDevice w, const T* __restrict__ x, T* __restrict__ y) {
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  const T* xs = x;
-  if constexpr (SMEM) {
-    T* s = reinterpret_cast<T*>(smem_raw);
-    for (long long i = threadIdx.x; i < w.k; i += blockDim.x) s[i] = x[i];
-    __syncthreads();
-    xs = s;
-  }
+// n <= 64: a subwarp of L lanes per row (rows in swizzled order), the lanes splitting the row's
+// 8-entry chunks (16-byte loads of values and of u16 columns), each lane holding NC columns of the
+// output (blockIdx.y picks which), X read straight from the read-only cache in NC-column vector
+// loads, shuffle reduction. A lane has a couple of chunks in flight per row instead of walking the
+// whole row: at small n the time is latency, and this keeps the dependent loads few.
+template <class T, int L, int NC, bool VEC>
+__global__ void csr_skinny(CsrDevice w, const T* __restrict__ x, T* __restrict__ y) {
   const int lane = threadIdx.x % L;
   const long long slot = static_cast<long long>(blockIdx.x) * (blockDim.x / L) + threadIdx.x / L;
-  float acc = 0.f;
+  const long long col0 = static_cast<long long>(blockIdx.y) * NC;
+  float acc[NC];
+#pragma unroll
+  for (int j = 0; j < NC; ++j) acc[j] = 0.f;
   long long row = -1;
   if (slot < w.m) {
     row = w.row_order[slot];
@@ -43,15 +43,19 @@ __global__ void csr_gemv(CsrDevice w, const T* __restrict__ x, T* __restrict__ y
       const T* vs = reinterpret_cast<const T*>(&vv);
       const std::uint16_t* cs = reinterpret_cast<const std::uint16_t*>(&cc);
 #pragma unroll
-      for (int i = 0; i < 8; ++i) acc += Elem<T>::to_f(vs[i]) * Elem<T>::to_f(xs[cs[i]]);
+      for (int i = 0; i < 8; ++i) {
+        const float v = Elem<T>::to_f(vs[i]);
+        float xv[NC];
+        load_x_run<T, NC, VEC>(x + static_cast<long long>(cs[i]) * w.n, col0, w.n, xv);
+#pragma unroll
+        for (int j = 0; j < NC; ++j) acc[j] += v * xv[j];
+      }
     }
   }
-#pragma unroll
-  for (int o = L / 2; o > 0; o /= 2) acc += __shfl_down_sync(0xffffffffu, acc, o, L);
-  if (row >= 0 && lane == 0) y[row] = Elem<T>::from_f(acc);
+  reduce_store<T, L, NC>(acc, lane, row, col0, w.n, y);
 }
 
-// n > 1: one row per subwarp of L lanes, each lane 2 adjacent columns of a TN = 2L tile; per entry
+// n > 64: one row per subwarp of L lanes, each lane 2 adjacent columns of a TN = 2L tile; per entry
 // the subwarp reads one contiguous run of X's row (coalesced), 4 entries in flight.
 template <class T, int L, bool PAIR>
 __global__ void csr_tiled(CsrDevice w, const T* __restrict__ x, T* __restrict__ y) {
@@ -102,16 +106,28 @@ __global__ void csr_tiled(CsrDevice w, const T* __restrict__ x, T* __restrict__ 
   if (c0 + 1 < w.n) y[row * w.n + c0 + 1] = Elem<T>::from_f(a1);
 }
 
-template <class T, int L>
-cudaError_t gemv(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
-  const int threads = pick_threads(w.m, 32 / L, 1);
-  const dim3 grid(static_cast<unsigned>((w.m + threads / L - 1) / (threads / L)));
-  const std::size_t smem = static_cast<std::size_t>(w.k) * sizeof(T);
-  if (smem <= 48 * 1024)
-    csr_gemv<T, L, true><<<grid, threads, smem, s>>>(w, x, y);
+template <class T, int L, int NC>
+cudaError_t skinny(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
+  const long long passes = (w.n + NC - 1) / NC;
+  const int threads = pick_threads(w.m, 32 / L, passes);
+  const dim3 grid(static_cast<unsigned>((w.m + threads / L - 1) / (threads / L)), static_cast<unsigned>(passes));
+  if (w.n % NC == 0)
+    csr_skinny<T, L, NC, true><<<grid, threads, 0, s>>>(w, x, y);
   else
-    csr_gemv<T, L, false><<<grid, threads, 0, s>>>(w, x, y);
+    csr_skinny<T, L, NC, false><<<grid, threads, 0, s>>>(w, x, y);
   return cudaGetLastError();
+}
+
+template <class T, int NC>
+cudaError_t skinny_lanes(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
+  switch (pow2_at_least((w.mean_row / 8 + 1) / 2, 32)) {
+    case 1: return skinny<T, 1, NC>(w, x, y, s);
+    case 2: return skinny<T, 2, NC>(w, x, y, s);
+    case 4: return skinny<T, 4, NC>(w, x, y, s);
+    case 8: return skinny<T, 8, NC>(w, x, y, s);
+    case 16: return skinny<T, 16, NC>(w, x, y, s);
+    default: return skinny<T, 32, NC>(w, x, y, s);
+  }
 }
 
 template <class T, int L>
@@ -137,14 +153,13 @@ cudaError_t launch(const CsrDevice& w, const void* xv, void* yv, CsrVariant v, c
     csr_simple<T><<<static_cast<unsigned>((total + 255) / 256), 256, 0, s>>>(w, x, y);
     return cudaGetLastError();
   }
-  if (w.n == 1) {
-    switch (pow2_at_least((w.mean_row / 8 + 1) / 2, 32)) {
-      case 1: return gemv<T, 1>(w, x, y, s);
-      case 2: return gemv<T, 2>(w, x, y, s);
-      case 4: return gemv<T, 4>(w, x, y, s);
-      case 8: return gemv<T, 8>(w, x, y, s);
-      case 16: return gemv<T, 16>(w, x, y, s);
-      default: return gemv<T, 32>(w, x, y, s);
+  if (w.n <= 64) {
+    switch (skinny_columns(w.n)) {
+      case 1: return skinny_lanes<T, 1>(w, x, y, s);
+      case 2: return skinny_lanes<T, 2>(w, x, y, s);
+      case 4: return skinny_lanes<T, 4>(w, x, y, s);
+      case 8: return skinny_lanes<T, 8>(w, x, y, s);
+      default: return skinny_lanes<T, 16>(w, x, y, s);
     }
   }
   switch (pow2_at_least((w.n + 1) / 2, 32)) {

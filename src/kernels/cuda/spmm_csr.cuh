@@ -22,8 +22,9 @@ struct CsrDevice {
 
 enum class CsrVariant {
   simple,  // one thread per output element
-  fast,    // n == 1: subwarp per row (swizzled), 16-byte loads of 8 values and 8 indices, X in
-           // shared memory; n > 1: subwarp per row, lanes x 2 columns, X rows read coalesced
+  fast,    // n <= 64: subwarp per row (swizzled), lanes split 8-entry chunks (16-byte loads of
+           // values and indices), up to 16 columns per lane, shuffle reduction; n > 64: subwarp
+           // per row, lanes x 2 columns, X rows read coalesced
 };
 
 cudaError_t launch_spmm_csr(const CsrDevice& w, const void* x, void* y, bool bf16, CsrVariant v, cudaStream_t stream);
