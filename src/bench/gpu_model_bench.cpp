@@ -1,5 +1,6 @@
 // Whole models on the GPU, layer by layer (see include/sparsebench/bench/gpu_model_bench.h).
 #include "sparsebench/bench/gpu_model_bench.h"
+#include "sparsebench/bench/model_bench.h"
 
 #include <algorithm>
 #include <map>
@@ -188,15 +189,17 @@ GpuModelBenchResult run_gpu_model_bench(const GpuModelBenchConfig& c) {
   mo.batch = c.batch;
   mo.seq_len = c.seq_len;
   mo.seed = c.seed;
-  const Graph dense_graph = build_model(c.model, mo);
-  Graph pruned_graph = dense_graph.clone();
-  PruneOptions po;
-  po.pattern = c.pattern;
-  po.sparsity = c.pattern.kind == Pattern::Kind::dense ? 0.0 : c.sparsity;
-  po.allocation = c.allocation;
-  po.dense_layers = c.dense_layers;
-  po.prune_layers = c.prune_layers;
-  const PruneReport report = prune(pruned_graph, po);
+  PruneOptions prune_options;
+  prune_options.pattern = c.pattern;
+  prune_options.sparsity = c.sparsity;
+  prune_options.allocation = c.allocation;
+  prune_options.dense_layers = c.dense_layers;
+  prune_options.prune_layers = c.prune_layers;
+  const PrunedModel pm = build_pruned_model(c.model, mo, prune_options);
+  const Graph& dense_graph = pm.dense;
+  const Graph& pruned_graph = pm.pruned;
+  const PruneOptions& po = pm.options;
+  const PruneReport& report = pm.report;
 
   GpuModelBenchResult res;
   res.model = c.model;

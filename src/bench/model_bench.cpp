@@ -51,6 +51,16 @@ struct Sample {
 
 }  // namespace
 
+PrunedModel build_pruned_model(const std::string& model, const ModelOptions& model_options, PruneOptions prune_options) {
+  PrunedModel pm;
+  pm.dense = build_model(model, model_options);
+  pm.pruned = pm.dense.clone();
+  if (prune_options.pattern.kind == Pattern::Kind::dense) prune_options.sparsity = 0.0;
+  pm.report = prune(pm.pruned, prune_options);
+  pm.options = std::move(prune_options);
+  return pm;
+}
+
 ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook& hook) {
   const Timer wall;
   if (c.threads >= 0) set_num_threads(c.threads);
@@ -60,15 +70,17 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
   mo.batch = c.batch;
   mo.seq_len = c.seq_len;
   mo.seed = c.seed;
-  const Graph dense_graph = build_model(c.model, mo);
-  Graph pruned_graph = dense_graph.clone();
-  PruneOptions po;
-  po.pattern = c.pattern;
-  po.sparsity = c.pattern.kind == Pattern::Kind::dense ? 0.0 : c.sparsity;
-  po.allocation = c.allocation;
-  po.dense_layers = c.dense_layers;
-  po.prune_layers = c.prune_layers;
-  const PruneReport report = prune(pruned_graph, po);
+  PruneOptions prune_options;
+  prune_options.pattern = c.pattern;
+  prune_options.sparsity = c.sparsity;
+  prune_options.allocation = c.allocation;
+  prune_options.dense_layers = c.dense_layers;
+  prune_options.prune_layers = c.prune_layers;
+  const PrunedModel pm = build_pruned_model(c.model, mo, prune_options);
+  const Graph& dense_graph = pm.dense;
+  const Graph& pruned_graph = pm.pruned;
+  const PruneOptions& po = pm.options;
+  const PruneReport& report = pm.report;
 
   CompileOptions dense_opts;
   dense_opts.kernel = "dense";

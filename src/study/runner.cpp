@@ -187,6 +187,40 @@ Cell gpu_model_cell(const CellKey& key, const GpuModelBenchResult& r, bool spars
   return c;
 }
 
+// The row a unit leaves when it cannot run (a kernel refusing a layer, a GPU error): one failing
+// unit must not end the study.
+Cell failed_cell(const CellKey& key, const std::string& impl, const std::exception& e) {
+  Cell c;
+  c.key = key;
+  c.key.impl = impl;
+  c.status = fmt::format("failed: {}", e.what());
+  c.role = "ours";
+  c.energy_note = "unavailable: not measured";
+  return c;
+}
+
+// Accuracy is the model's (our f32 runtime on the test set, libtorch beside it), the same on every
+// device: the dense row gets the pretrained model's, the sparse row the pruned checkpoint's.
+void attach_accuracy(Cell& dense, Cell& sparse, const std::optional<AccuracyResult>& dense_acc,
+                     const std::optional<AccuracyResult>& acc) {
+  if (dense_acc) {
+    dense.accuracy = dense_acc->accuracy;
+    dense.accuracy_metric = "top1";
+    dense.extra["checkpoint"] = dense_acc->checkpoint;
+  }
+  if (acc) {
+    sparse.accuracy = acc->accuracy;
+    sparse.accuracy_metric = "top1";
+    sparse.extra["accuracy_torch"] = acc->accuracy_torch;
+    sparse.extra["checkpoint"] = acc->checkpoint;
+    sparse.extra["recipe"] = acc->recipe;
+    if (!dense.accuracy && acc->dense_accuracy >= 0) {
+      dense.accuracy = acc->dense_accuracy;
+      dense.accuracy_metric = "top1 (libtorch)";
+    }
+  }
+}
+
 }  // namespace
 
 StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64_t run_id,
@@ -398,53 +432,8 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
           cells.push_back(std::move(c));
         }
       } catch (const std::exception& e) {
-        Cell c;
-        c.key = u.key;
-        c.key.impl = "gpu";
-        c.status = fmt::format("failed: {}", e.what());
-        c.energy_note = "unavailable: not measured";
-        summary.notes.push_back(fmt::format("{}: {}", p.unit, c.status));
-        cells.push_back(std::move(c));
-      }
-    } else if (u.key.device == "cuda") {
-      const std::optional<AccuracyResult> acc = accuracy_of(u.name, u.pattern, u.sparsity);
-      const std::optional<AccuracyResult> dense_acc = accuracy_of(u.name, Pattern{}, 0);
-      GpuModelBenchConfig gc;
-      gc.model = u.name;
-      gc.pattern = u.pattern;
-      gc.sparsity = u.sparsity;
-      gc.batch = u.batch;
-      gc.dtype = u.dtype;
-      gc.flush_l2 = config.gpu.cache == "cold";
-      gc.verify = options.verify;
-      gc.min_reps = std::max(config.measure.min_reps, 20);
-      gc.min_seconds = 0;  // reps only: every call pays an L2 flush the kernel time does not count
-      gc.warmup = std::max(config.measure.warmup, 3);
-      try {
-        const GpuModelBenchResult r = run_gpu_model_bench(gc);
-        Cell dense = gpu_model_cell(u.key, r, false);
-        Cell sparse = gpu_model_cell(u.key, r, true);
-        // Accuracy is the model's (our f32 CPU runtime on the test set), the same on every device.
-        if (dense_acc) {
-          dense.accuracy = dense_acc->accuracy;
-          dense.accuracy_metric = "top1";
-        }
-        if (acc) {
-          sparse.accuracy = acc->accuracy;
-          sparse.accuracy_metric = "top1";
-          sparse.extra["checkpoint"] = acc->checkpoint;
-        }
-        cells.push_back(std::move(dense));
-        cells.push_back(std::move(sparse));
-      } catch (const std::exception& e) {
-        Cell c;
-        c.key = u.key;
-        c.key.impl = "gpu_layers:auto";
-        c.status = fmt::format("failed: {}", e.what());
-        c.role = "ours";
-        c.energy_note = "unavailable: not measured";
-        summary.notes.push_back(fmt::format("{}: {}", p.unit, c.status));
-        cells.push_back(std::move(c));
+        cells.push_back(failed_cell(u.key, "gpu", e));
+        summary.notes.push_back(fmt::format("{}: {}", p.unit, cells.back().status));
       }
     } else if (!u.model) {
       const GemmShape& shape = shapes[u.shape];
@@ -479,52 +468,47 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
       // Accuracy first (it may train, with its own progress), then the timing.
       const std::optional<AccuracyResult> acc = accuracy_of(u.name, u.pattern, u.sparsity);
       const std::optional<AccuracyResult> dense_acc = accuracy_of(u.name, Pattern{}, 0);
-      ModelBenchConfig mc;
-      mc.model = u.name;
-      mc.pattern = u.pattern;
-      mc.sparsity = u.sparsity;
-      mc.batch = u.batch;
-      mc.threads = u.threads;
-      mc.kernel = "auto";
-      mc.plan_cache = options.plan_cache;
-      mc.min_reps = config.model_min_reps > 0 && is_latency(u.name) ? config.model_min_reps : config.measure.min_reps;
-      mc.min_seconds = config.measure.min_seconds;
-      mc.warmup = config.measure.warmup;
-      mc.rounds = config.model_rounds > 0 && is_latency(u.name) ? config.model_rounds : config.measure.rounds;
-      mc.cv_threshold = config.measure.cv_threshold;
-      mc.profile_runs = 1;  // the per-layer table is a guide; the latency above is the measurement
+      const bool gpu = u.key.device == "cuda";
       try {
-        const ModelBenchResult r = hooks.model_bench ? hooks.model_bench(mc) : run_model_bench(mc);
-        Cell dense = model_cell(u.key, r, r.dense, false);
-        Cell sparse = model_cell(u.key, r, r.sparse, true);
-        if (dense_acc) {
-          dense.accuracy = dense_acc->accuracy;
-          dense.accuracy_metric = "top1";
-          dense.extra["checkpoint"] = dense_acc->checkpoint;
+        std::pair<Cell, Cell> rows;
+        if (gpu) {
+          GpuModelBenchConfig gc;
+          gc.model = u.name;
+          gc.pattern = u.pattern;
+          gc.sparsity = u.sparsity;
+          gc.batch = u.batch;
+          gc.dtype = u.dtype;
+          gc.flush_l2 = config.gpu.cache == "cold";
+          gc.verify = options.verify;
+          gc.min_reps = std::max(config.measure.min_reps, 20);
+          gc.min_seconds = 0;  // reps only: every call pays an L2 flush the kernel time does not count
+          gc.warmup = std::max(config.measure.warmup, 3);
+          const GpuModelBenchResult r = run_gpu_model_bench(gc);
+          rows = {gpu_model_cell(u.key, r, false), gpu_model_cell(u.key, r, true)};
+        } else {
+          ModelBenchConfig mc;
+          mc.model = u.name;
+          mc.pattern = u.pattern;
+          mc.sparsity = u.sparsity;
+          mc.batch = u.batch;
+          mc.threads = u.threads;
+          mc.kernel = "auto";
+          mc.plan_cache = options.plan_cache;
+          mc.min_reps = config.model_min_reps > 0 && is_latency(u.name) ? config.model_min_reps : config.measure.min_reps;
+          mc.min_seconds = config.measure.min_seconds;
+          mc.warmup = config.measure.warmup;
+          mc.rounds = config.model_rounds > 0 && is_latency(u.name) ? config.model_rounds : config.measure.rounds;
+          mc.cv_threshold = config.measure.cv_threshold;
+          mc.profile_runs = 1;  // the per-layer table is a guide; the latency above is the measurement
+          const ModelBenchResult r = hooks.model_bench ? hooks.model_bench(mc) : run_model_bench(mc);
+          rows = {model_cell(u.key, r, r.dense, false), model_cell(u.key, r, r.sparse, true)};
         }
-        if (acc) {
-          sparse.accuracy = acc->accuracy;
-          sparse.accuracy_metric = "top1";
-          sparse.extra["accuracy_torch"] = acc->accuracy_torch;
-          sparse.extra["checkpoint"] = acc->checkpoint;
-          sparse.extra["recipe"] = acc->recipe;
-          if (!dense.accuracy && acc->dense_accuracy >= 0) {
-            dense.accuracy = acc->dense_accuracy;
-            dense.accuracy_metric = "top1 (libtorch)";
-          }
-        }
-        cells.push_back(std::move(dense));
-        cells.push_back(std::move(sparse));
+        attach_accuracy(rows.first, rows.second, dense_acc, acc);
+        cells.push_back(std::move(rows.first));
+        cells.push_back(std::move(rows.second));
       } catch (const std::exception& e) {
-        // One model that cannot run (a kernel refusing a layer) must not end the study.
-        Cell c;
-        c.key = u.key;
-        c.key.impl = "sb_executor:auto";
-        c.status = fmt::format("failed: {}", e.what());
-        c.role = "ours";
-        c.energy_note = "unavailable: not measured";
-        summary.notes.push_back(fmt::format("{}: {}", p.unit, c.status));
-        cells.push_back(std::move(c));
+        cells.push_back(failed_cell(u.key, gpu ? "gpu_layers:auto" : "sb_executor:auto", e));
+        summary.notes.push_back(fmt::format("{}: {}", p.unit, cells.back().status));
       }
     }
     store.add_cells(run_id, cells);

@@ -15,10 +15,12 @@
 
 #include "sparsebench/bench/stats.h"
 #include "sparsebench/core/tensor.h"
+#include "sparsebench/models/zoo.h"
 #include "sparsebench/prune/allocation.h"
 #include "sparsebench/prune/pattern.h"
 #include "sparsebench/runtime/executor.h"
 #include "sparsebench/runtime/graph.h"
+#include "sparsebench/runtime/passes.h"
 
 namespace sb {
 
@@ -85,6 +87,16 @@ struct ModelBenchResult {
 // Hook for callers who want more from the same compiled models (e.g. `bench --compare-torch`):
 // called after the measurement with the dense graph, its executor and the input.
 using ModelBenchHook = std::function<void(const Graph& dense_graph, Executor& dense, const Tensor& input)>;
+
+// A model (zoo name or model file) built with `model_options`, and a copy pruned by `prune_options`
+// (a dense pattern prunes nothing: its sparsity is set to 0). Shared by the CPU and the GPU model
+// benchmarks. Throws sb::Error for an unknown model, a bad sparsity or a glob matching no layer.
+struct PrunedModel {
+  Graph dense, pruned;
+  PruneOptions options;  // as applied
+  PruneReport report;
+};
+PrunedModel build_pruned_model(const std::string& model, const ModelOptions& model_options, PruneOptions prune_options);
 
 // Builds, prunes, compiles and measures. Throws sb::Error for an unknown model, a bad sparsity or
 // glob, or a kernel that cannot run a layer (naming it).
