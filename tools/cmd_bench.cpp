@@ -81,6 +81,8 @@ Stats torch_in_child(const BenchOptions& o) {
   const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   if (ec || exe.find('\'') != std::string::npos)
     fail(fmt::format("--compare-torch: cannot name this executable for the libtorch process ({})", ec.message()));
+  if (o.model.find('\'') != std::string::npos)
+    fail(fmt::format("--compare-torch: model path {} contains a single quote; rename the file", o.model));
   std::string cmd = fmt::format("'{}' --threads {} bench --torch-only --model '{}' --batch {} --seq-len {} "
                                 "--seed {} --reps {} --min-time {} --warmup {} --format json",
                                 exe, num_threads(), o.model, o.batch, o.seq_len, o.seed, o.min_reps, o.min_time, o.warmup);

@@ -66,7 +66,7 @@ TrainRecipe default_recipe(const std::string& model, const TrainRecipe& o) {
     d.epochs = 6;
     d.lr = 0.1;
   } else if (model == "mobilenet_mini") {
-    d.epochs = 6;
+    d.epochs = 8;  // 6 epochs gave 90.63 %, 8 give 91.18 % (target 91; session 3)
     d.lr = 0.1;
     d.weight_decay = 1e-4;
   } else if (model == "vit_mini") {
