@@ -113,25 +113,31 @@ nlohmann::json stats_json(const Stats& s, std::int64_t batch) {
           {"throughput_samples_per_s", s.median_ms > 0 ? 1e3 * static_cast<double>(batch) / s.median_ms : 0.0}};
 }
 
+ModelSpec spec_of(const BenchOptions& o) {
+  ModelSpec s;
+  s.model = o.model;
+  s.pattern = Pattern::parse(o.pattern);
+  s.sparsity = o.sparsity;
+  s.allocation = parse_allocation(o.allocation);
+  s.dense_layers = o.dense_layers;
+  s.prune_layers = o.prune_layers;
+  s.batch = o.batch;
+  s.seq_len = o.seq_len;
+  s.seed = o.seed;
+  return s;
+}
+
 int run_bench(const BenchOptions& o) {
   if (o.device == "cuda") {
     if (o.compare_torch) fail("--compare-torch: CPU only (libtorch's CPU build); drop it with --device cuda");
     if (o.kernel == "dense" || o.kernel == "sparse")
       fail(fmt::format("--kernel {} with --device cuda: expected auto or a GPU implementation name", o.kernel));
     GpuModelBenchConfig g;
-    g.model = o.model;
-    g.pattern = Pattern::parse(o.pattern);
-    g.sparsity = o.sparsity;
-    g.allocation = parse_allocation(o.allocation);
-    g.dense_layers = o.dense_layers;
-    g.prune_layers = o.prune_layers;
-    g.batch = o.batch;
-    g.seq_len = o.seq_len;
+    static_cast<ModelSpec&>(g) = spec_of(o);
     g.dtype = o.dtype;
     g.kernel = o.kernel;
     g.flush_l2 = o.cache == "cold";
     g.verify = !o.no_verify;
-    g.seed = o.seed;
     g.min_reps = std::max(o.min_reps, 30);
     g.warmup = o.warmup;
     return run_bench_cuda(g, o.format);
@@ -152,18 +158,10 @@ int run_bench(const BenchOptions& o) {
   if (o.compare_torch && !kHaveTorch)
     fail("--compare-torch needs a libtorch build (cmake -DSB_TORCH=ON, with SB_WITH_TRAIN defined for cmd_bench.cpp)");
   ModelBenchConfig c;
-  c.model = o.model;
-  c.pattern = Pattern::parse(o.pattern);
-  c.sparsity = o.sparsity;
-  c.allocation = parse_allocation(o.allocation);
-  c.dense_layers = o.dense_layers;
-  c.prune_layers = o.prune_layers;
-  c.batch = o.batch;
-  c.seq_len = o.seq_len;
+  static_cast<ModelSpec&>(c) = spec_of(o);
   c.threads = o.threads;
   c.kernel = o.kernel;
   c.plan_cache = o.no_plan_cache ? std::string() : o.plan_cache;
-  c.seed = o.seed;
   c.min_reps = o.min_reps;
   c.warmup = o.warmup;
   c.rounds = o.rounds;

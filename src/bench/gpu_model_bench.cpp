@@ -185,17 +185,7 @@ GpuModelBenchResult run_gpu_model_bench(const GpuModelBenchConfig& c) {
     }
   }
 
-  ModelOptions mo;
-  mo.batch = c.batch;
-  mo.seq_len = c.seq_len;
-  mo.seed = c.seed;
-  PruneOptions prune_options;
-  prune_options.pattern = c.pattern;
-  prune_options.sparsity = c.sparsity;
-  prune_options.allocation = c.allocation;
-  prune_options.dense_layers = c.dense_layers;
-  prune_options.prune_layers = c.prune_layers;
-  const PrunedModel pm = build_pruned_model(c.model, mo, prune_options);
+  const PrunedModel pm = build_pruned_model(c);
   const Graph& dense_graph = pm.dense;
   const Graph& pruned_graph = pm.pruned;
   const PruneOptions& po = pm.options;

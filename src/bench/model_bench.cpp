@@ -51,13 +51,20 @@ struct Sample {
 
 }  // namespace
 
-PrunedModel build_pruned_model(const std::string& model, const ModelOptions& model_options, PruneOptions prune_options) {
+PrunedModel build_pruned_model(const ModelSpec& spec) {
+  ModelOptions mo;
+  mo.batch = spec.batch;
+  mo.seq_len = spec.seq_len;
+  mo.seed = spec.seed;
   PrunedModel pm;
-  pm.dense = build_model(model, model_options);
+  pm.dense = build_model(spec.model, mo);
   pm.pruned = pm.dense.clone();
-  if (prune_options.pattern.kind == Pattern::Kind::dense) prune_options.sparsity = 0.0;
-  pm.report = prune(pm.pruned, prune_options);
-  pm.options = std::move(prune_options);
+  pm.options.pattern = spec.pattern;
+  pm.options.sparsity = spec.pattern.kind == Pattern::Kind::dense ? 0.0 : spec.sparsity;
+  pm.options.allocation = spec.allocation;
+  pm.options.dense_layers = spec.dense_layers;
+  pm.options.prune_layers = spec.prune_layers;
+  pm.report = prune(pm.pruned, pm.options);
   return pm;
 }
 
@@ -66,17 +73,7 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
   if (c.threads >= 0) set_num_threads(c.threads);
   const bool cell_scope = reset_peak_rss();
 
-  ModelOptions mo;
-  mo.batch = c.batch;
-  mo.seq_len = c.seq_len;
-  mo.seed = c.seed;
-  PruneOptions prune_options;
-  prune_options.pattern = c.pattern;
-  prune_options.sparsity = c.sparsity;
-  prune_options.allocation = c.allocation;
-  prune_options.dense_layers = c.dense_layers;
-  prune_options.prune_layers = c.prune_layers;
-  const PrunedModel pm = build_pruned_model(c.model, mo, prune_options);
+  const PrunedModel pm = build_pruned_model(c);
   const Graph& dense_graph = pm.dense;
   const Graph& pruned_graph = pm.pruned;
   const PruneOptions& po = pm.options;

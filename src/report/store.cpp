@@ -406,6 +406,18 @@ std::vector<Cell> ResultStore::cells(std::int64_t run_id) const {
   return out;
 }
 
+void set_timing(Cell& c, const Stats& s) {
+  c.median_ms = s.median_ms;
+  c.p10_ms = s.p10_ms;
+  c.p90_ms = s.p90_ms;
+  // Every sample is kept, so p99 comes from them rather than being left out.
+  c.p99_ms = s.samples_ms.empty() ? 0 : percentile(s.samples_ms, 99);
+  c.cv = s.cv;
+  c.noisy = s.noisy;
+  c.reps = static_cast<int>(s.samples_ms.size());
+  c.samples_ms = s.samples_ms;
+}
+
 Cell to_cell(const KernelRecord& r, const std::string& device) {
   Cell c;
   c.key.kind = "kernel";
@@ -422,17 +434,7 @@ Cell to_cell(const KernelRecord& r, const std::string& device) {
   c.role = r.role;
   c.format = r.format;
   c.achieved_sparsity = r.achieved;
-  if (r.ok()) {
-    c.median_ms = r.stats.median_ms;
-    c.p10_ms = r.stats.p10_ms;
-    c.p90_ms = r.stats.p90_ms;
-    // The harness keeps every sample, so p99 comes from them rather than being left out.
-    c.p99_ms = r.stats.samples_ms.empty() ? 0 : percentile(r.stats.samples_ms, 99);
-    c.cv = r.stats.cv;
-    c.noisy = r.stats.noisy;
-    c.reps = static_cast<int>(r.stats.samples_ms.size());
-    c.samples_ms = r.stats.samples_ms;
-  }
+  if (r.ok()) set_timing(c, r.stats);
   c.throughput = r.effective_gflops;
   c.throughput_unit = "GFLOP/s effective";
   c.speedup = r.speedup;

@@ -75,14 +75,7 @@ Cell model_cell(const CellKey& key, const ModelBenchResult& r, const ModelBenchS
   c.role = sparse ? "ours" : "baseline";
   c.format = sparse ? sparse_formats(r) : "dense";
   c.achieved_sparsity = sparse ? r.achieved_sparsity : 0;
-  c.median_ms = side.stats.median_ms;
-  c.p10_ms = side.stats.p10_ms;
-  c.p90_ms = side.stats.p90_ms;
-  c.p99_ms = side.p99_ms;
-  c.cv = side.stats.cv;
-  c.noisy = side.stats.noisy;
-  c.reps = static_cast<int>(side.stats.samples_ms.size());
-  c.samples_ms = side.stats.samples_ms;
+  set_timing(c, side.stats);
   c.throughput = side.throughput;
   c.throughput_unit = "samples/s";
   c.speedup = sparse ? r.speedup : 1.0;
@@ -151,14 +144,7 @@ Cell gpu_model_cell(const CellKey& key, const GpuModelBenchResult& r, bool spars
   for (const auto& [f, b] : fmt_bytes) formats += (formats.empty() ? "" : "+") + f;
   c.format = formats.empty() ? "dense" : formats;
   c.achieved_sparsity = sparse ? r.achieved_sparsity : 0;
-  c.median_ms = side.stats.median_ms;
-  c.p10_ms = side.stats.p10_ms;
-  c.p90_ms = side.stats.p90_ms;
-  c.p99_ms = side.stats.samples_ms.empty() ? 0 : percentile(side.stats.samples_ms, 99);
-  c.cv = side.stats.cv;
-  c.noisy = side.stats.noisy;
-  c.reps = static_cast<int>(side.stats.samples_ms.size());
-  c.samples_ms = side.stats.samples_ms;
+  set_timing(c, side.stats);
   c.throughput = side.throughput;
   c.throughput_unit = "samples/s";
   c.speedup = sparse ? r.speedup : 1.0;
@@ -469,14 +455,16 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
       const std::optional<AccuracyResult> acc = accuracy_of(u.name, u.pattern, u.sparsity);
       const std::optional<AccuracyResult> dense_acc = accuracy_of(u.name, Pattern{}, 0);
       const bool gpu = u.key.device == "cuda";
+      ModelSpec spec;
+      spec.model = u.name;
+      spec.pattern = u.pattern;
+      spec.sparsity = u.sparsity;
+      spec.batch = u.batch;
       try {
         std::pair<Cell, Cell> rows;
         if (gpu) {
           GpuModelBenchConfig gc;
-          gc.model = u.name;
-          gc.pattern = u.pattern;
-          gc.sparsity = u.sparsity;
-          gc.batch = u.batch;
+          static_cast<ModelSpec&>(gc) = spec;
           gc.dtype = u.dtype;
           gc.flush_l2 = config.gpu.cache == "cold";
           gc.verify = options.verify;
@@ -487,10 +475,7 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
           rows = {gpu_model_cell(u.key, r, false), gpu_model_cell(u.key, r, true)};
         } else {
           ModelBenchConfig mc;
-          mc.model = u.name;
-          mc.pattern = u.pattern;
-          mc.sparsity = u.sparsity;
-          mc.batch = u.batch;
+          static_cast<ModelSpec&>(mc) = spec;
           mc.threads = u.threads;
           mc.kernel = "auto";
           mc.plan_cache = options.plan_cache;

@@ -41,6 +41,19 @@ models = ["mlp"]
 train_missing = false
 )";
 
+// A model cell's result without measuring: dense 2 ms, sparse 1 ms.
+sb::ModelBenchResult fake_model_bench(const sb::ModelBenchConfig& c) {
+  sb::ModelBenchResult r;
+  r.model = c.model;
+  r.pattern = c.pattern.to_string();
+  r.kernel = c.kernel;
+  r.dense.stats = sb::summarize({2.0, 2.0});
+  r.sparse.stats = sb::summarize({1.0, 1.0});
+  r.speedup = 2;
+  r.energy_note = "unavailable: test";
+  return r;
+}
+
 fs::path temp_dir(const std::string& name) {
   const fs::path p = fs::temp_directory_path() / ("sb_study_" + std::to_string(::getpid()) + "_" + name);
   fs::remove_all(p);
@@ -208,17 +221,7 @@ TEST(Study, WithoutAccuracyHookTheSummarySaysWhy) {
   sb::ResultStore store((a / "results.db").string());
   const auto id = store.begin_run({});
   sb::StudyHooks hooks;
-  hooks.model_bench = [](const sb::ModelBenchConfig& c) {  // no timing needed here
-    sb::ModelBenchResult r;
-    r.model = c.model;
-    r.pattern = c.pattern.to_string();
-    r.kernel = c.kernel;
-    r.dense.stats = sb::summarize({2.0, 2.0});
-    r.sparse.stats = sb::summarize({1.0, 1.0});
-    r.speedup = 2;
-    r.energy_note = "unavailable: test";
-    return r;
-  };
+  hooks.model_bench = fake_model_bench;  // no timing needed here
   const sb::StudySummary s = sb::run_study(config, store, id, {}, hooks);
   ASSERT_FALSE(s.notes.empty());
   EXPECT_NE(s.notes.back().find("no libtorch"), std::string::npos) << s.notes.back();
@@ -242,17 +245,7 @@ TEST(Study, CudaCellsOrTheReasonWhyNot) {
   sb::ResultStore store((a / "results.db").string());
   const auto id = store.begin_run({});
   sb::StudyHooks hooks;
-  hooks.model_bench = [](const sb::ModelBenchConfig& c) {
-    sb::ModelBenchResult r;
-    r.model = c.model;
-    r.pattern = c.pattern.to_string();
-    r.kernel = c.kernel;
-    r.dense.stats = sb::summarize({2.0, 2.0});
-    r.sparse.stats = sb::summarize({1.0, 1.0});
-    r.speedup = 2;
-    r.energy_note = "unavailable: test";
-    return r;
-  };
+  hooks.model_bench = fake_model_bench;
   const sb::StudySummary s = sb::run_study(config, store, id, {}, hooks);
   const std::string why = sb::gpu::gpu_unavailable_reason();
   std::size_t cuda_cells = 0;

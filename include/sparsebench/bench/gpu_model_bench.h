@@ -21,27 +21,20 @@
 #include <string>
 #include <vector>
 
+#include "sparsebench/bench/model_bench.h"
 #include "sparsebench/bench/stats.h"
 #include "sparsebench/prune/allocation.h"
 #include "sparsebench/prune/pattern.h"
 
 namespace sb {
 
-struct GpuModelBenchConfig {
-  std::string model;                     // a zoo name or a model file
-  Pattern pattern;                       // dense: both sides run the same weights
-  double sparsity = 0.9;                 // target over the prunable layers; ignored for dense
-  Allocation allocation = Allocation::uniform;
-  std::vector<std::string> dense_layers, prune_layers;  // globs (see PruneOptions)
-  std::int64_t batch = 1;
-  std::int64_t seq_len = 0;              // bert_base: tokens per sequence (0 = 128)
+struct GpuModelBenchConfig : ModelSpec {
   std::string dtype = "f16";             // f32, tf32, f16, bf16 (X, W and Y storage; fp32 accumulation)
   std::string kernel = "auto";           // "auto": fastest GPU implementation per layer; else one by name
   bool flush_l2 = true;                  // L2 flushed between timed calls (weights come from HBM)
   bool verify = true;                    // each candidate against the host reference before timing
                                          // (layers of at most 2^29 multiply-adds; the rest: tests/cuda)
   bool energy = true;                    // NVML over >= 1 s of back-to-back passes of each side
-  std::uint64_t seed = 0x5eed;
   // Per layer and candidate: min_reps timed calls and at least min_seconds of kernel time. Each
   // call is followed by an L2 flush (~40 us on an H100) that the kernel time does not count, so
   // min_seconds > 0 multiplies the wall time; 0 keeps a BERT-base pass to a few seconds.

@@ -24,18 +24,22 @@
 
 namespace sb {
 
-struct ModelBenchConfig {
-  std::string model;                     // a zoo name (model_names())
-  Pattern pattern;                       // dense: both executors run the same weights
+// Which model, pruned how: what the CPU and the GPU model benchmarks share.
+struct ModelSpec {
+  std::string model;                     // a zoo name (model_names()) or a model file
+  Pattern pattern;                       // dense: both sides run the same weights
   double sparsity = 0.9;                 // target over the prunable layers, [0, 1); ignored for dense
   Allocation allocation = Allocation::uniform;
   std::vector<std::string> dense_layers, prune_layers;  // globs (see PruneOptions)
   std::int64_t batch = 1;
   std::int64_t seq_len = 0;              // bert_base: tokens per sequence (0 = 128)
+  std::uint64_t seed = 0x5eed;           // weights; the input uses seed + 1
+};
+
+struct ModelBenchConfig : ModelSpec {
   int threads = -1;                      // sets sb::set_num_threads; -1 keeps the current setting
   std::string kernel = "auto";           // the pruned model's CompileOptions::kernel
   std::string plan_cache;                // CompileOptions::plan_cache_path ("" = in memory only)
-  std::uint64_t seed = 0x5eed;           // weights; the input uses seed + 1
   // Measurement: `rounds` interleaved slices, each of at least ceil(min_reps / rounds) calls and
   // min_seconds / rounds seconds per model; `warmup` untimed calls of each before the first slice.
   int min_reps = 10, warmup = 2, rounds = 3;
@@ -88,15 +92,15 @@ struct ModelBenchResult {
 // called after the measurement with the dense graph, its executor and the input.
 using ModelBenchHook = std::function<void(const Graph& dense_graph, Executor& dense, const Tensor& input)>;
 
-// A model (zoo name or model file) built with `model_options`, and a copy pruned by `prune_options`
-// (a dense pattern prunes nothing: its sparsity is set to 0). Shared by the CPU and the GPU model
-// benchmarks. Throws sb::Error for an unknown model, a bad sparsity or a glob matching no layer.
+// The spec's model built at its batch, and a copy pruned as the spec says (a dense pattern prunes
+// nothing: sparsity 0). Throws sb::Error for an unknown model, a bad sparsity or a glob matching no
+// layer.
 struct PrunedModel {
   Graph dense, pruned;
   PruneOptions options;  // as applied
   PruneReport report;
 };
-PrunedModel build_pruned_model(const std::string& model, const ModelOptions& model_options, PruneOptions prune_options);
+PrunedModel build_pruned_model(const ModelSpec& spec);
 
 // Builds, prunes, compiles and measures. Throws sb::Error for an unknown model, a bad sparsity or
 // glob, or a kernel that cannot run a layer (naming it).

@@ -73,6 +73,10 @@ struct Cell {
   std::vector<double> samples_ms;  // raw, in measurement order
 };
 
+// Copies a measurement's timing into a cell: median, p10, p90, p99 (from the raw samples), cv,
+// noisy, reps and the samples themselves.
+void set_timing(Cell& c, const Stats& s);
+
 class ResultStore {
  public:
   // Opens (creating when missing, with its parent directory not created) the database at `path`.
