@@ -27,8 +27,8 @@ namespace {
 struct TrainOptions {
   std::string model = "resnet_mini", pattern = "dense", schedule = "gradual", importance = "magnitude";
   std::string allocation = "uniform", data, cache, kernel = "sparse", format = "table", optimizer;
-  double sparsity = 0, lr = 0;
-  int epochs = 0, finetune_epochs = 0, threads = 0;
+  double sparsity = 0, lr = 0, finetune_lr = 0, label_smoothing = -1;
+  int epochs = 0, finetune_epochs = 0, threads = 0, augment = -1;
   std::int64_t batch = 0, train_subset = 0, test_subset = 0;
   std::uint64_t seed = 1;
   bool no_cache = false, quiet = false;
@@ -65,6 +65,9 @@ int run_train(const TrainOptions& o) {
   c.recipe.finetune_epochs = o.finetune_epochs;
   c.recipe.batch = o.batch;
   c.recipe.lr = o.lr;
+  c.recipe.finetune_lr = o.finetune_lr;
+  c.recipe.augment = o.augment;
+  c.recipe.label_smoothing = o.label_smoothing;
   c.recipe.optimizer = o.optimizer;
   c.recipe.train_subset = o.train_subset;
   c.recipe.test_subset = o.test_subset;
@@ -149,6 +152,12 @@ Command add_train(CLI::App& root) {
   app->add_option("--finetune-epochs", o->finetune_epochs, "fine-tuning epochs (0 = the model's recipe)");
   app->add_option("--batch", o->batch, "training batch (0 = the recipe's)");
   app->add_option("--lr", o->lr, "peak learning rate (0 = the recipe's)");
+  app->add_option("--finetune-lr", o->finetune_lr, "peak learning rate of the fine-tuning (0 = the recipe's)")
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--label-smoothing", o->label_smoothing, "cross-entropy label smoothing, [0, 1) (default: the recipe's)")
+      ->check(CLI::Range(0.0, 0.999));
+  app->add_option("--augment", o->augment, "1: random shifts and flips of the training images, 0: none (default: the recipe's)")
+      ->check(CLI::IsMember({0, 1}));
   app->add_option("--optimizer", o->optimizer, "sgd | adamw (empty = the recipe's)");
   app->add_option("--train-subset", o->train_subset, "train on the first N images (0 = all)");
   app->add_option("--test-subset", o->test_subset, "evaluate on the first N test images (0 = all)");

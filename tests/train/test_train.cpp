@@ -144,6 +144,9 @@ TEST(Checkpoint, RoundTripAndMismatch) {
 TEST(Recipe, DefaultsAndKey) {
   const TrainRecipe r = default_recipe("vit_mini");
   EXPECT_EQ(r.optimizer, "adamw");
+  EXPECT_EQ(r.augment, 0);
+  EXPECT_DOUBLE_EQ(r.label_smoothing, 0.1);
+  EXPECT_EQ(default_recipe("resnet_mini").finetune_epochs, 9);
   TrainRecipe o;
   o.epochs = 3;
   EXPECT_EQ(default_recipe("resnet_mini", o).epochs, 3);
@@ -151,6 +154,22 @@ TEST(Recipe, DefaultsAndKey) {
   EXPECT_NE(checkpoint_key("mlp", r, Pattern::parse("unstructured"), 0.5, 1),
             checkpoint_key("mlp", r, Pattern::parse("unstructured"), 0.5, 2));
   EXPECT_THROW(parse_schedule("cubic"), Error);
+}
+
+TEST(Recipe, LabelSmoothingKeepsOldKeysAndIsValidated) {
+  // A field added after checkpoints were cached must not change the key of a recipe without it.
+  TrainRecipe plain = default_recipe("resnet_mini");
+  EXPECT_EQ(plain.to_string().find("label_smoothing"), std::string::npos) << plain.to_string();
+  TrainRecipe o;
+  o.label_smoothing = 0.1;
+  const TrainRecipe smooth = default_recipe("resnet_mini", o);
+  EXPECT_NE(smooth.to_string().find("label_smoothing=0.1"), std::string::npos) << smooth.to_string();
+  EXPECT_NE(checkpoint_key("resnet_mini", plain, Pattern{}, 0, 1), checkpoint_key("resnet_mini", smooth, Pattern{}, 0, 1));
+  o.label_smoothing = 1.0;
+  EXPECT_THROW(default_recipe("resnet_mini", o), Error);
+  TrainRecipe ft;
+  ft.finetune_lr = 0.03;
+  EXPECT_DOUBLE_EQ(default_recipe("resnet_mini", ft).finetune_lr, 0.03);
 }
 
 }  // namespace

@@ -33,6 +33,7 @@ struct TrainRecipe {
   double finetune_lr = 0;     // peak learning rate of the fine-tuning
   double weight_decay = -1;   // on conv / linear weights only
   int augment = -1;           // 1: random shifts of up to 2 pixels and horizontal flips
+  double label_smoothing = -1;  // cross-entropy label smoothing in [0, 1); -1 = the model's default
   std::int64_t train_subset = 0;  // use the first N training images (0 = all 60000); CI uses it
   std::int64_t test_subset = 0;   // evaluate on the first N test images (0 = all 10000)
   int prune_steps = 0;        // gradual: number of mask updates along the cubic ramp
