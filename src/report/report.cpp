@@ -440,10 +440,21 @@ std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, co
   // Accuracy: per model, how far each pattern can go within one point of the dense model.
   std::map<std::string, double> dense_acc;
   std::map<std::string, std::map<std::string, std::map<double, double>>> acc;
+  std::map<std::string, std::set<std::string>> recipes;  // per model: the training lengths behind its figures
   for (const Cell& c : cells) {
     if (c.key.kind != "model" || !c.accuracy) continue;
     if (c.role == "baseline" || c.key.pattern == "dense") dense_acc[c.key.subject] = *c.accuracy;
     else acc[c.key.subject][c.key.pattern][c.key.sparsity] = *c.accuracy;
+    if (c.extra.contains("recipe") && c.extra["recipe"].is_string()) {
+      // "epochs=3,ft_epochs=2,...,train=30000,...": the fields that say how long it trained.
+      std::vector<std::string> keep;
+      std::string field;
+      std::istringstream in(c.extra["recipe"].get<std::string>());
+      while (std::getline(in, field, ','))
+        if (field.rfind("epochs=", 0) == 0 || field.rfind("ft_epochs=", 0) == 0 || field.rfind("train=", 0) == 0)
+          keep.push_back(field == "train=0" ? "train=60000" : field);
+      if (!keep.empty()) recipes[c.key.subject].insert(fmt::format("{}", fmt::join(keep, ", ")));
+    }
   }
   for (const auto& [model, by_pattern] : acc) {
     const auto d = dense_acc.find(model);
@@ -462,9 +473,14 @@ std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, co
                                 : fmt::format("{} loses more than 1 point already at {} ({:.1f} %)", pat,
                                               pct(by_sp.begin()->first), by_sp.begin()->second * 100));
     }
+    // The training behind the figures: a study's recipe is often shorter than `sparsebench train`'s.
+    const auto r = recipes.find(model);
+    const std::string trained =
+        r == recipes.end() ? "" : fmt::format(" Trained with {}.", fmt::join(r->second, " / "));
     out.push_back(d != dense_acc.end()
-                      ? fmt::format("Accuracy of {} (dense {:.1f} %): {}.", model, d->second * 100, fmt::join(parts, "; "))
-                      : fmt::format("Accuracy of {}: {}.", model, fmt::join(parts, "; ")));
+                      ? fmt::format("Accuracy of {} (dense {:.1f} %): {}.{}", model, d->second * 100,
+                                    fmt::join(parts, "; "), trained)
+                      : fmt::format("Accuracy of {}: {}.{}", model, fmt::join(parts, "; "), trained));
   }
   // Energy: measured, or why not (never estimated).
   // Per device: the CPU's counter is RAPL (whole socket), the GPU's NVML (whole board).
