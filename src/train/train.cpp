@@ -104,7 +104,8 @@ TrainRecipe default_recipe(const std::string& model, const TrainRecipe& o) {
   if (r.augment < 0) r.augment = d.augment;
   if (r.label_smoothing < 0) r.label_smoothing = d.label_smoothing;
   SB_CHECK(r.label_smoothing < 1, "label smoothing {} must be in [0, 1)", r.label_smoothing);
-  SB_CHECK(r.finetune_lr >= 0 && std::isfinite(r.finetune_lr), "fine-tuning learning rate {} must be > 0", r.finetune_lr);
+  SB_CHECK(std::isfinite(r.lr) && std::isfinite(r.finetune_lr), "learning rates {} / {} must be finite", r.lr,
+           r.finetune_lr);
   if (r.prune_steps <= 0) r.prune_steps = d.prune_steps;
   if (r.taylor_batches <= 0) r.taylor_batches = d.taylor_batches;
   return r;
