@@ -464,9 +464,13 @@ std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, co
         parts.push_back(fmt::format("{} {:.1f} % at {}", pat, by_sp.rbegin()->second * 100, pct(by_sp.rbegin()->first)));
         continue;
       }
+      // The highest sparsity up to which every measured one stays within a point (not merely the
+      // highest that does: "up to 70 %" must not hide a loss at 50 %).
       double keep = -1;
-      for (const auto& [sp, a] : by_sp)
-        if (d->second - a <= 0.01) keep = sp;
+      for (const auto& [sp, a] : by_sp) {
+        if (d->second - a > 0.01) break;
+        keep = sp;
+      }
       const auto& [hi_sp, hi_acc] = *by_sp.rbegin();
       parts.push_back(keep >= 0 ? fmt::format("{} stays within 1 point up to {} ({:.1f} % at {})", pat, pct(keep),
                                               hi_acc * 100, pct(hi_sp))

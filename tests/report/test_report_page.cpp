@@ -59,6 +59,12 @@ std::string make_store(const std::string& name) {
     m.accuracy = 0.98 - 0.05 * i;
     m.accuracy_metric = "top1";
     store.add_cell(id, m);
+    // Not monotone: 2.5 points lost at 50 %, within a point at 70 %.
+    sb::Cell b = cell("model", "mlp", "block:4x4", sp[i], "sb_executor", "kernel", "bsr", 0.1 * (1 - sp[i]), 1.2);
+    const double block_acc[] = {0.96, 0.98, 0.90};
+    b.accuracy = block_acc[i];
+    b.accuracy_metric = "top1";
+    store.add_cell(id, b);
   }
   sb::Cell dense_mlp = cell("model", "mlp", "dense", 0, "sb_executor", "baseline", "dense", 0.1, 1.0);
   dense_mlp.accuracy = 0.985;
@@ -73,7 +79,7 @@ TEST(Report, BreakEvenAndFindingsComeFromTheCells) {
   const std::string db = make_store("data.db");
   sb::ResultStore store(db);
   const sb::ReportData d = sb::build_report(store);
-  ASSERT_EQ(d.break_even.size(), 3u);  // kernel unstructured, kernel nm:2:4, model unstructured
+  ASSERT_EQ(d.break_even.size(), 4u);  // kernel unstructured, kernel nm:2:4, model unstructured, model block:4x4
   for (const auto& r : d.break_even) {
     if (r.kind == "kernel" && r.pattern == "unstructured") EXPECT_DOUBLE_EQ(r.break_even, 0.7);
     if (r.kind == "kernel" && r.pattern == "nm:2:4") EXPECT_DOUBLE_EQ(r.break_even, 0.5);
@@ -85,6 +91,13 @@ TEST(Report, BreakEvenAndFindingsComeFromTheCells) {
         f.find("at 50 % only nm:2:4 pays") != std::string::npos)
       found = true;
   EXPECT_TRUE(found) << ::testing::PrintToString(d.findings);
+  bool accuracy = false;
+  for (const auto& f : d.findings)
+    if (f.rfind("Accuracy of mlp (dense 98.5 %)", 0) == 0 &&
+        f.find("block:4x4 loses more than 1 point already at 50 % (96.0 %)") != std::string::npos &&
+        f.find("unstructured stays within 1 point up to 50 %") != std::string::npos)
+      accuracy = true;
+  EXPECT_TRUE(accuracy) << ::testing::PrintToString(d.findings);
   EXPECT_EQ(d.charts.size(), 6u);  // model and kernel speedup, model and format memory, accuracy, pareto
   fs::remove(db);
 }
