@@ -151,9 +151,9 @@ Command add_train(CLI::App& root) {
   app->add_option("--epochs", o->epochs, "dense pretraining epochs (0 = the model's recipe)");
   app->add_option("--finetune-epochs", o->finetune_epochs, "fine-tuning epochs (0 = the model's recipe)");
   app->add_option("--batch", o->batch, "training batch (0 = the recipe's)");
-  app->add_option("--lr", o->lr, "peak learning rate (0 = the recipe's)");
+  app->add_option("--lr", o->lr, "peak learning rate (0 = the recipe's)")->check(CLI::Range(0.0, 10.0));
   app->add_option("--finetune-lr", o->finetune_lr, "peak learning rate of the fine-tuning (0 = the recipe's)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0.0, 10.0));
   app->add_option("--label-smoothing", o->label_smoothing, "cross-entropy label smoothing, [0, 1) (default: the recipe's)")
       ->check(CLI::Range(0.0, 0.999));
   app->add_option("--augment", o->augment, "1: random shifts and flips of the training images, 0: none (default: the recipe's)")
