@@ -472,8 +472,22 @@ std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, co
         keep = sp;
       }
       const auto& [hi_sp, hi_acc] = *by_sp.rbegin();
-      parts.push_back(keep >= 0 ? fmt::format("{} stays within 1 point up to {} ({:.1f} % at {})", pat, pct(keep),
-                                              hi_acc * 100, pct(hi_sp))
+      // A structured pattern's sparsity is over the layers whose channels may go; channels tied
+      // across layers (residual streams) stay, so say how much of the whole model is left.
+      std::string whole;
+      if (pat.rfind("filter", 0) == 0 || pat.rfind("channel", 0) == 0) {
+        const auto db = dense_bytes.find(model);
+        for (const Cell& c : cells)
+          if (db != dense_bytes.end() && c.key.kind == "model" && c.status == "ok" && c.role != "baseline" &&
+              c.key.subject == model && c.key.pattern == pat && c.key.sparsity == hi_sp && c.format == "dense" &&
+              c.weight_bytes > 0) {
+            whole = fmt::format("; the shrunk model keeps {:.0f} % of the dense weights",
+                                100.0 * static_cast<double>(c.weight_bytes) / db->second);
+            break;
+          }
+      }
+      parts.push_back(keep >= 0 ? fmt::format("{} stays within 1 point up to {} ({:.1f} % at {}{})", pat, pct(keep),
+                                              hi_acc * 100, pct(hi_sp), whole)
                                 : fmt::format("{} loses more than 1 point already at {} ({:.1f} %)", pat,
                                               pct(by_sp.begin()->first), by_sp.begin()->second * 100));
     }

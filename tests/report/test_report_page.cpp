@@ -66,6 +66,13 @@ std::string make_store(const std::string& name) {
     b.accuracy_metric = "top1";
     store.add_cell(id, b);
   }
+  // Filter pruning shrinks the model to a smaller dense one: 90 % of the prunable channels may
+  // leave far more of the whole model (tied channels stay).
+  sb::Cell f = cell("model", "mlp", "filter:l1", 0.9, "sb_executor", "kernel", "dense", 0.05, 2.0);
+  f.weight_bytes = 2240;
+  f.accuracy = 0.98;
+  f.accuracy_metric = "top1";
+  store.add_cell(id, f);
   sb::Cell dense_mlp = cell("model", "mlp", "dense", 0, "sb_executor", "baseline", "dense", 0.1, 1.0);
   dense_mlp.accuracy = 0.985;
   store.add_cell(id, dense_mlp);
@@ -79,7 +86,7 @@ TEST(Report, BreakEvenAndFindingsComeFromTheCells) {
   const std::string db = make_store("data.db");
   sb::ResultStore store(db);
   const sb::ReportData d = sb::build_report(store);
-  ASSERT_EQ(d.break_even.size(), 4u);  // kernel unstructured, kernel nm:2:4, model unstructured, model block:4x4
+  ASSERT_EQ(d.break_even.size(), 5u);  // kernel unstructured, nm:2:4; model unstructured, block:4x4, filter:l1
   for (const auto& r : d.break_even) {
     if (r.kind == "kernel" && r.pattern == "unstructured") EXPECT_DOUBLE_EQ(r.break_even, 0.7);
     if (r.kind == "kernel" && r.pattern == "nm:2:4") EXPECT_DOUBLE_EQ(r.break_even, 0.5);
@@ -95,7 +102,9 @@ TEST(Report, BreakEvenAndFindingsComeFromTheCells) {
   for (const auto& f : d.findings)
     if (f.rfind("Accuracy of mlp (dense 98.5 %)", 0) == 0 &&
         f.find("block:4x4 loses more than 1 point already at 50 % (96.0 %)") != std::string::npos &&
-        f.find("unstructured stays within 1 point up to 50 %") != std::string::npos)
+        f.find("unstructured stays within 1 point up to 50 %") != std::string::npos &&
+        f.find("filter:l1 stays within 1 point up to 90 % (98.0 % at 90 %; the shrunk model keeps 56 % of the dense "
+               "weights)") != std::string::npos)
       accuracy = true;
   EXPECT_TRUE(accuracy) << ::testing::PrintToString(d.findings);
   EXPECT_EQ(d.charts.size(), 6u);  // model and kernel speedup, model and format memory, accuracy, pareto
