@@ -422,16 +422,20 @@ std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, co
       if (c.role == "baseline" && c.weight_bytes > 0) dense_bytes[c.key.subject] = static_cast<double>(c.weight_bytes);
       else if (c.key.pattern != "dense") top_sparsity[c.key.subject] = std::max(top_sparsity[c.key.subject], c.key.sparsity);
     }
+  // (model, pattern, sparsity) -> stored weights relative to the dense model's, and the format.
+  std::map<std::tuple<std::string, std::string, double>, std::pair<double, std::string>> stored;
+  for (const Cell& c : cells)
+    if (c.key.kind == "model" && c.status == "ok" && c.role != "baseline" && c.weight_bytes > 0)
+      if (const auto d = dense_bytes.find(c.key.subject); d != dense_bytes.end())
+        stored[{c.key.subject, c.key.pattern, c.key.sparsity}] = {static_cast<double>(c.weight_bytes) / d->second,
+                                                                  c.format};
   for (const auto& [model, sp] : top_sparsity) {
     const auto d = dense_bytes.find(model);
     if (d == dense_bytes.end()) continue;
-    std::map<std::string, std::pair<double, std::string>> by_pattern;
-    for (const Cell& c : cells)
-      if (c.key.kind == "model" && c.status == "ok" && c.role != "baseline" && c.key.subject == model &&
-          c.key.sparsity == sp && c.weight_bytes > 0)
-        by_pattern[c.key.pattern] = {static_cast<double>(c.weight_bytes) / d->second, c.format};
     std::vector<std::string> parts;
-    for (const auto& [pat, v] : by_pattern) parts.push_back(fmt::format("{} {:.2f}x ({})", pat, v.first, v.second));
+    for (const auto& [k, v] : stored)
+      if (std::get<0>(k) == model && std::get<2>(k) == sp)
+        parts.push_back(fmt::format("{} {:.2f}x ({})", std::get<1>(k), v.first, v.second));
     if (!parts.empty())
       out.push_back(fmt::format("Memory: at {} sparsity {}'s stored weights take, relative to its dense weights ({:.1f} "
                                 "MB): {}.",
@@ -475,17 +479,9 @@ std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, co
       // A structured pattern's sparsity is over the layers whose channels may go; channels tied
       // across layers (residual streams) stay, so say how much of the whole model is left.
       std::string whole;
-      if (pat.rfind("filter", 0) == 0 || pat.rfind("channel", 0) == 0) {
-        const auto db = dense_bytes.find(model);
-        for (const Cell& c : cells)
-          if (db != dense_bytes.end() && c.key.kind == "model" && c.status == "ok" && c.role != "baseline" &&
-              c.key.subject == model && c.key.pattern == pat && c.key.sparsity == hi_sp && c.format == "dense" &&
-              c.weight_bytes > 0) {
-            whole = fmt::format("; the shrunk model keeps {:.0f} % of the dense weights",
-                                100.0 * static_cast<double>(c.weight_bytes) / db->second);
-            break;
-          }
-      }
+      if (pat.rfind("filter", 0) == 0 || pat.rfind("channel", 0) == 0)
+        if (const auto st = stored.find({model, pat, hi_sp}); st != stored.end() && st->second.second == "dense")
+          whole = fmt::format("; the shrunk model keeps {:.0f} % of the dense weights", 100.0 * st->second.first);
       parts.push_back(keep >= 0 ? fmt::format("{} stays within 1 point up to {} ({:.1f} % at {}{})", pat, pct(keep),
                                               hi_acc * 100, pct(hi_sp), whole)
                                 : fmt::format("{} loses more than 1 point already at {} ({:.1f} %)", pat,
