@@ -8,6 +8,7 @@
 
 #include "sparsebench/core/error.h"
 #include "sparsebench/prune/mask.h"
+#include "train/torch_attention.h"
 
 namespace sb::train_detail {
 
@@ -184,10 +185,7 @@ std::vector<at::Tensor> TorchModule::forward(const std::vector<at::Tensor>& inpu
         break;
       case OpKind::softmax: out = at::softmax(in(0), axis(a.axis, in(0).dim())); break;
       case OpKind::attention: {
-        const std::int64_t b = in(0).size(0), t = in(0).size(1), c = in(0).size(2), h = a.heads, d = c / h;
-        auto heads = [&](const at::Tensor& x) { return x.reshape({b, t, h, d}).transpose(1, 2); };
-        const at::Tensor s = at::matmul(heads(in(0)), heads(in(1)).transpose(-2, -1)) / std::sqrt(static_cast<double>(d));
-        out = at::matmul(at::softmax(s, -1), heads(in(2))).transpose(1, 2).reshape({b, t, c});
+        out = attention(in(0), in(1), in(2), a.heads);  // one autograd function (torch_attention.h)
         break;
       }
       case OpKind::embedding: out = at::embedding(param("weight"), in(0).to(at::kLong)); break;
