@@ -1,4 +1,4 @@
-// sparsebench train --model M --pattern P --sparsity S [--schedule oneshot|gradual] [--epochs E]
+// sparsebench train --model M --pattern P --sparsity S [--schedule oneshot|gradual|srste] [--epochs E]
 // [--data DIR] [--format table|json]: dense pretraining on Fashion-MNIST, pruning, fine-tuning,
 // and the accuracy measured by libtorch and by our runtime. Thin: the library trains (and never
 // prints); this file shows its progress callback on stderr and the result on stdout.
@@ -141,8 +141,10 @@ Command add_train(CLI::App& root) {
   app->add_option("--model", o->model, "mlp | lenet5 | resnet_mini | mobilenet_mini | vit_mini")->capture_default_str();
   app->add_option("--pattern", o->pattern, kPatternGrammar)->capture_default_str();
   app->add_option("--sparsity", o->sparsity, "target sparsity of the prunable layers, [0, 1)")->capture_default_str();
-  app->add_option("--schedule", o->schedule, "oneshot: prune then fine-tune; gradual: cubic ramp (Zhu & Gupta)")
-      ->check(CLI::IsMember({"oneshot", "gradual"}))
+  app->add_option("--schedule", o->schedule,
+                  "oneshot: prune then fine-tune; gradual: cubic ramp (Zhu & Gupta); srste: masks re-derived every "
+                  "step, straight-through gradients (Zhou et al.)")
+      ->check(CLI::IsMember({"oneshot", "gradual", "srste"}))
       ->capture_default_str();
   app->add_option("--importance", o->importance, "magnitude | taylor (|w * dL/dw| over batches)")
       ->check(CLI::IsMember({"magnitude", "taylor"}))

@@ -33,10 +33,17 @@ Importance parse_importance(const std::string& text) {
 Schedule parse_schedule(const std::string& text) {
   if (text == "oneshot") return Schedule::oneshot;
   if (text == "gradual") return Schedule::gradual;
-  fail(fmt::format("schedule '{}': expected oneshot or gradual", text));
+  if (text == "srste") return Schedule::srste;
+  fail(fmt::format("schedule '{}': expected oneshot, gradual or srste", text));
 }
 const char* importance_name(Importance i) { return i == Importance::taylor ? "taylor" : "magnitude"; }
-const char* schedule_name(Schedule s) { return s == Schedule::gradual ? "gradual" : "oneshot"; }
+const char* schedule_name(Schedule s) {
+  switch (s) {
+    case Schedule::gradual: return "gradual";
+    case Schedule::srste: return "srste";
+    default: return "oneshot";
+  }
+}
 
 std::string TrainRecipe::to_string() const {
   // Fields added later appear only when they differ from the value every earlier recipe had, so
@@ -129,9 +136,13 @@ at::Tensor labels_to_torch(const Tensor& labels, std::int64_t count) {
 
 // SGD (momentum, Nesterov) or AdamW, written out so that masks provably hold: the gradient is
 // masked before the update, and the weight and the optimizer state are masked after it.
+// With `shadow` (SR-STE), a masked parameter whose shadow is defined is updated differently: the
+// whole gradient (straight-through) plus kSrsteLambda * (1 - mask) * shadow moves the dense shadow
+// weights, the optimizer state stays dense, and the parameter becomes shadow * mask.
 class Optimizer {
  public:
-  Optimizer(std::vector<TorchParam>& params, const TrainRecipe& r) : params_(params), r_(r) {
+  Optimizer(std::vector<TorchParam>& params, const TrainRecipe& r, std::vector<at::Tensor>* shadow = nullptr)
+      : params_(params), r_(r), shadow_(shadow) {
     for (auto& p : params_) {
       a_.push_back(p.trainable ? at::zeros_like(p.value) : at::Tensor());
       b_.push_back(p.trainable && r.optimizer == "adamw" ? at::zeros_like(p.value) : at::Tensor());
@@ -143,9 +154,13 @@ class Optimizer {
     for (std::size_t i = 0; i < params_.size(); ++i) {
       TorchParam& p = params_[i];
       if (!p.trainable || !p.value.grad().defined()) continue;
-      at::Tensor w = p.value;
+      const bool ste = shadow_ && p.mask.defined() && (*shadow_)[i].defined();
+      at::Tensor w = ste ? (*shadow_)[i] : p.value;
       at::Tensor g = p.value.grad();
-      if (p.mask.defined()) g.mul_(p.mask);
+      if (ste)
+        g.addcmul_(w, 1.0 - p.mask, kSrsteLambda);  // sparse-refined: pull the pruned shadows to zero
+      else if (p.mask.defined())
+        g.mul_(p.mask);
       const double wd = p.decay ? r_.weight_decay : 0.0;
       if (r_.optimizer == "sgd") {
         if (wd > 0) g.add_(w, wd);
@@ -158,7 +173,9 @@ class Optimizer {
         const double c1 = 1.0 - std::pow(kBeta1, t_), c2 = 1.0 - std::pow(kBeta2, t_);
         w.addcdiv_(a_[i], (b_[i] / c2).sqrt_().add_(kEps), -lr / c1);
       }
-      if (p.mask.defined()) {
+      if (ste) {
+        p.value.copy_(w).mul_(p.mask);
+      } else if (p.mask.defined()) {
         w.mul_(p.mask);
         a_[i].mul_(p.mask);
         if (b_[i].defined()) b_[i].mul_(p.mask);
@@ -170,6 +187,7 @@ class Optimizer {
   static constexpr double kMomentum = 0.9, kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;
   std::vector<TorchParam>& params_;
   TrainRecipe r_;
+  std::vector<at::Tensor>* shadow_;
   std::vector<at::Tensor> a_, b_;
   long t_ = 0;
 };
@@ -220,10 +238,11 @@ class Trainer {
   }
 
   // One phase of training: `epochs` epochs at peak `lr` (warm-up + cosine); `on_step(step)` is
-  // called before every step with the phase's step index (the gradual schedule's hook).
+  // called before every step with the phase's step index (the gradual and SR-STE schedules' hook);
+  // `shadow`: SR-STE's dense shadow weights (see Optimizer).
   void run(TorchModule& m, const std::string& phase, int epochs, double lr,
-           const std::function<void(std::int64_t)>& on_step = {}) {
-    Optimizer opt(m.params(), r_);
+           const std::function<void(std::int64_t)>& on_step = {}, std::vector<at::Tensor>* shadow = nullptr) {
+    Optimizer opt(m.params(), r_, shadow);
     const std::int64_t per = steps_per_epoch(), total = per * epochs;
     std::int64_t step = 0;
     for (int e = 1; e <= epochs; ++e) {
@@ -361,6 +380,13 @@ TrainResult train_and_prune(const TrainConfig& cfg, const ProgressCallback& prog
   const bool nm = cfg.pattern.kind == Pattern::Kind::nm;
   const bool pruning = cfg.pattern.kind != Pattern::Kind::dense && (cfg.sparsity > 0 || nm);
   const double target = nm ? nm_sparsity(cfg.pattern) : cfg.sparsity;
+  if (cfg.schedule == Schedule::srste && pruning) {
+    SB_CHECK(cfg.importance == Importance::magnitude,
+             "--schedule srste re-derives the mask from weight magnitudes at every step: use --importance magnitude");
+    SB_CHECK(!cfg.pattern.structured(),
+             "--schedule srste: pattern {} is structured; srste takes unstructured, block, balanced or N:M",
+             cfg.pattern.to_string());
+  }
   if (cfg.threads > 0) set_num_threads(cfg.threads);
   set_torch_threads(cfg.threads);
 
@@ -394,8 +420,9 @@ TrainResult train_and_prune(const TrainConfig& cfg, const ProgressCallback& prog
   const std::string dense_path = cfg.cache_dir.empty() ? "" : checkpoint_path(cfg.cache_dir, dense_key, cfg.model);
   const std::string pruned_key =
       checkpoint_key(cfg.model, r, cfg.pattern, cfg.sparsity, cfg.seed,
-                     fmt::format("schedule={};importance={};allocation={}", schedule_name(cfg.schedule),
-                                 importance_name(cfg.importance), allocation_name(cfg.allocation)));
+                     fmt::format("schedule={};importance={};allocation={}{}", schedule_name(cfg.schedule),
+                                 importance_name(cfg.importance), allocation_name(cfg.allocation),
+                                 cfg.schedule == Schedule::srste ? fmt::format(";srste_lambda={:g}", kSrsteLambda) : ""));
   const std::string pruned_path = cfg.cache_dir.empty() || !pruning ? "" : checkpoint_path(cfg.cache_dir, pruned_key, cfg.model);
 
   std::string meta, why;
@@ -444,7 +471,30 @@ TrainResult train_and_prune(const TrainConfig& cfg, const ProgressCallback& prog
       trainer.set_sparsity(s);
       update_masks(module, cfg, s, scores);
     };
-    if (!gradual) {
+    if (cfg.schedule == Schedule::srste) {
+      // Dense shadows of the weights the mask will cover, taken before the first mask.
+      std::vector<at::Tensor> shadow(module.params().size());
+      for (std::size_t i = 0; i < shadow.size(); ++i)
+        if (module.params()[i].decay) shadow[i] = module.params()[i].value.detach().clone();
+      // The mask from the shadows' magnitudes: the parameters take the shadows, then the mask.
+      auto remask = [&] {
+        {
+          at::NoGradGuard no_grad;
+          for (std::size_t i = 0; i < shadow.size(); ++i)
+            if (shadow[i].defined()) module.params()[i].value.copy_(shadow[i]);
+        }
+        prune_to(target);
+      };
+      remask();
+      for (std::size_t i = 0; i < shadow.size(); ++i)  // layers kept dense train as usual
+        if (!module.params()[i].mask.defined()) shadow[i] = at::Tensor();
+      trainer.run(module, "finetune", r.finetune_epochs, r.finetune_lr,
+                  [&](std::int64_t step) {
+                    if (step > 0) remask();
+                  },
+                  &shadow);
+      remask();
+    } else if (!gradual) {
       prune_to(target);
       trainer.run(module, "finetune", r.finetune_epochs, r.finetune_lr);
     } else {

@@ -113,6 +113,58 @@ TEST_F(TrainTest, CheckpointCacheAndTaylor) {
   EXPECT_NEAR(d.accuracy_torch, a.accuracy_torch, 0.5);  // same seed: the same run up to thread order
 }
 
+// SR-STE: masks re-derived from the dense shadow weights at every step move away from the
+// one-shot mask of the same pretrained model, stay valid 2:4 (at most 2 of every 4 consecutive
+// weights of a row), hold exactly at the end, and the runtime agrees with libtorch.
+TEST_F(TrainTest, SrsteMasksMoveAndStayNm) {
+  SB_NEED_DATA();
+  TrainConfig c = quick("mlp", "nm:2:4", 0);
+  c.recipe.epochs = 1;
+  c.cache_dir = dir_.string();
+  c.schedule = Schedule::oneshot;
+  const TrainResult once = train_and_prune(c);
+  c.schedule = Schedule::srste;
+  const TrainResult ste = train_and_prune(c);
+  EXPECT_TRUE(ste.dense_cached);  // the same pretrained model as the one-shot run
+  EXPECT_FALSE(ste.pruned_cached);  // its own checkpoint key
+  EXPECT_GT(ste.accuracy_torch, 60.0);
+  EXPECT_NEAR(ste.accuracy_runtime, ste.accuracy_torch, 0.1);
+  EXPECT_DOUBLE_EQ(ste.achieved_sparsity, 0.5);
+  expect_masks_hold(ste.graph);
+  std::int64_t moved = 0, groups = 0, bad_groups = 0;
+  for (const Node& n : ste.graph.nodes()) {
+    if (!n.mask.defined()) continue;
+    const Node& o = once.graph.nodes()[static_cast<std::size_t>(once.graph.find_node(n.name))];
+    ASSERT_TRUE(o.mask.defined()) << n.name;
+    const std::uint8_t* m = n.mask.data<std::uint8_t>();
+    const std::uint8_t* mo = o.mask.data<std::uint8_t>();
+    for (std::int64_t i = 0; i < n.mask.numel(); ++i) moved += (m[i] != 0) != (mo[i] != 0);
+    const std::int64_t cols = n.mask.shape()[1];
+    for (std::int64_t r = 0; r < n.mask.shape()[0]; ++r)
+      for (std::int64_t g = 0; g + 4 <= cols; g += 4, ++groups) {
+        int kept = 0;
+        for (int j = 0; j < 4; ++j) kept += m[r * cols + g + j] != 0;
+        bad_groups += kept > 2;
+      }
+  }
+  EXPECT_GT(groups, 0);
+  EXPECT_EQ(bad_groups, 0);
+  EXPECT_GT(moved, 0) << "SR-STE ended on exactly the one-shot mask";
+}
+
+TEST(Train, SrsteRejectsWhatItCannotDo) {
+  EXPECT_EQ(parse_schedule("srste"), Schedule::srste);
+  EXPECT_STREQ(schedule_name(Schedule::srste), "srste");
+  TrainConfig c = quick("mlp", "nm:2:4", 0);
+  c.schedule = Schedule::srste;
+  c.importance = Importance::taylor;
+  EXPECT_THROW(train_and_prune(c), Error);
+  c.importance = Importance::magnitude;
+  c.pattern = Pattern::parse("filter");
+  c.sparsity = 0.5;
+  EXPECT_THROW(train_and_prune(c), Error);
+}
+
 TEST(Checkpoint, RoundTripAndMismatch) {
   const fs::path dir = fs::temp_directory_path() / ("sb_ckpt_" + std::to_string(::getpid()));
   Graph g = build_model("resnet_mini");

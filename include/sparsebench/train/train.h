@@ -1,6 +1,7 @@
 #pragma once
 // Training with pruning (M4): dense pretraining of a small zoo model on Fashion-MNIST, pruning
-// (one-shot, or gradual with the cubic schedule of Zhu & Gupta 2017) with fine-tuning, and the
+// (one-shot, gradual with the cubic schedule of Zhu & Gupta 2017, or SR-STE's dynamic masks of
+// Zhou et al. 2021) with fine-tuning, and the
 // accuracy of the result measured twice on the test set: by libtorch and by our runtime.
 // Torch-free header; the implementation lives in sparsebench_train (built with libtorch).
 #include <cstdint>
@@ -16,9 +17,16 @@
 namespace sb {
 
 enum class Importance { magnitude, taylor };   // |w|, or sum over batches of |w * dL/dw|
-enum class Schedule { oneshot, gradual };
+// oneshot: prune once, fine-tune with the mask fixed. gradual: the cubic ramp, masks re-derived at
+// `prune_steps` points, fixed in between. srste (Zhou et al. 2021, "Learning N:M fine-grained
+// structured sparse neural networks from scratch"): the forward pass uses the masked weights, the
+// gradient updates dense shadow weights (straight-through estimator) with a decay of
+// kSrsteLambda on the pruned ones (sparse-refined), and the mask is re-derived from the shadow
+// weights by magnitude after every step; the last mask is applied at the end.
+enum class Schedule { oneshot, gradual, srste };
+inline constexpr double kSrsteLambda = 2e-4;  // the paper's lambda_W
 Importance parse_importance(const std::string& text);  // "magnitude" | "taylor"
-Schedule parse_schedule(const std::string& text);      // "oneshot" | "gradual"
+Schedule parse_schedule(const std::string& text);      // "oneshot" | "gradual" | "srste"
 const char* importance_name(Importance i);
 const char* schedule_name(Schedule s);
 
