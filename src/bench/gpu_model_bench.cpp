@@ -193,6 +193,7 @@ GpuModelBenchResult run_gpu_model_bench(const GpuModelBenchConfig& c) {
 
   GpuModelBenchResult res;
   res.model = c.model;
+  res.model_signature = pm.dense.signature();
   res.pattern = po.pattern.to_string();
   res.sparsity = po.sparsity;
   res.achieved_sparsity = report.achieved;

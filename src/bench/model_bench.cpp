@@ -152,6 +152,7 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
   res.noisy = res.dense.stats.noisy || res.sparse.stats.noisy;
   res.speedup = res.sparse.stats.median_ms > 0 ? res.dense.stats.median_ms / res.sparse.stats.median_ms : 0.0;
   res.params_dense = dense_graph.param_count();
+  res.model_signature = dense_graph.signature();
   res.params_pruned = pruned_graph.param_count();
   res.weight_bytes_dense_f32 = sparse.weight_bytes_dense();
   res.energy_note = meter.note();

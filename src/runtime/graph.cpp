@@ -464,6 +464,39 @@ std::int64_t Graph::param_count() const {
   return p;
 }
 
+std::string Graph::signature() const {
+  std::string text;
+  auto dims = [](const Shape& s, std::size_t from) {
+    std::string t;
+    for (std::size_t i = from; i < s.size(); ++i) t += fmt::format("{},", s[i]);
+    return t;
+  };
+  for (int id : inputs_) {
+    const Value& v = values_[static_cast<std::size_t>(id)];
+    text += fmt::format("in {} {} [{}] {};", v.name, dtype_name(v.dtype), dims(v.shape, 1), id);
+  }
+  for (const Node& n : nodes_) {
+    const Attrs& a = n.attrs;
+    text += fmt::format("node {} {} in ", op_name(n.op), n.name);
+    for (int i : n.inputs) text += fmt::format("{},", i);
+    text += fmt::format(" out {} k {}x{} s {}x{} p {}x{} d {}x{} g {} ax {} {} shape [{}] h {} eps {:.9g} axes ",
+                        n.output, a.kernel[0], a.kernel[1], a.stride[0], a.stride[1], a.padding[0], a.padding[1],
+                        a.dilation[0], a.dilation[1], a.groups, a.axis, a.axis2, dims(a.shape, 0), a.heads, a.eps);
+    for (std::int64_t x : a.axes) text += fmt::format("{},", x);
+    text += a.keepdims ? " keep" : " drop";
+    for (const auto& [k, t] : n.params) text += fmt::format(" {} {} [{}]", k, dtype_name(t.dtype()), dims(t.shape(), 0));
+    text += ';';
+  }
+  text += "out ";
+  for (int id : outputs_) text += fmt::format("{},", id);
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return fmt::format("{:016x}", h);
+}
+
 std::int64_t Graph::flops() const {
   std::int64_t f = 0;
   for (std::size_t i = 0; i < nodes_.size(); ++i) f += cost(static_cast<int>(i)).flops;

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -96,6 +97,7 @@ Cell model_cell(const CellKey& key, const ModelBenchResult& r, const ModelBenchS
              {"remeasured", r.remeasured},
              {"peak_rss_scope", r.peak_rss_cell_scope ? "cell (dense and pruned models)" : "process"},
              {"allocation", r.allocation},
+             {"model_signature", r.model_signature},
              {"seconds", r.seconds}};
   if (sparse) {
     // The per-layer breakdown, compact: where the time goes and which kernel each layer got.
@@ -161,6 +163,7 @@ Cell gpu_model_cell(const CellKey& key, const GpuModelBenchResult& r, bool spars
              {"total_flops", r.total_flops},
              {"workspace_bytes", side.workspace_bytes},
              {"excluded", r.excluded},
+             {"model_signature", r.model_signature},
              {"seconds", r.seconds}};
   if (sparse) {
     nlohmann::json layers = nlohmann::json::array();
@@ -334,6 +337,27 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
     }
   }
   summary.units = static_cast<int>(units.size());
+
+  // A resumed study must not mix measurements of two definitions of one model (the zoo changes
+  // between versions; an ONNX file may be replaced): every stored model cell carries the model's
+  // Graph::signature, and a stored signature that differs from this build's model stops the study
+  // before it measures anything. Cells written before signatures existed carry none.
+  if (options.resume) {
+    std::map<std::string, std::set<std::string>> stored;
+    for (const Cell& c : store.cells())
+      if (c.key.kind == "model" && c.extra.contains("model_signature"))
+        stored[c.key.subject].insert(c.extra["model_signature"].get<std::string>());
+    std::set<std::string> checked;
+    for (const Unit& u : units) {
+      if (!u.model || !stored.count(u.name) || !checked.insert(u.name).second) continue;
+      const std::string now = build_model(u.name, ModelOptions{}).signature();
+      for (const std::string& old : stored[u.name])
+        SB_CHECK(old == now,
+                 "{}: its results for model '{}' were measured on another definition of that model (signature {}, "
+                 "this build's {}): resume into a new --out directory, or remove the old one",
+                 store.path(), u.name, old, now);
+    }
+  }
 
   // Accuracy: once per (model, pattern, sparsity), shared by that model's cells of every batch and
   // thread count; the dense model's figure goes to the dense rows.

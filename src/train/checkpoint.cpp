@@ -1,7 +1,7 @@
 // Checkpoints: one file per (model, recipe, pattern, sparsity, seed), checksummed.
 //
-// Layout: "SBCKPT01", u64 little-endian header length, the header (JSON: key, meta, and per
-// tensor its name, dtype, shape and byte count), the tensors' bytes back to back, then the CRC-32
+// Layout: "SBCKPT01", u64 little-endian header length, the header (JSON: key, the model's
+// Graph::signature, meta, and per tensor its name, dtype, shape and byte count), the tensors' bytes back to back, then the CRC-32
 // (zlib) of everything after the magic. A file that fails any check is reported, never trusted.
 #include <zlib.h>
 
@@ -54,6 +54,7 @@ std::string checkpoint_path(const std::string& cache_dir, const std::string& key
 void save_checkpoint(const std::string& path, const std::string& key, const Graph& graph, const std::string& meta) {
   nlohmann::json header;
   header["key"] = key;
+  header["graph"] = graph.signature();
   header["meta"] = meta;
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const Node& n : graph.nodes()) {
@@ -130,6 +131,13 @@ bool load_checkpoint(const std::string& path, const std::string& key, Graph& gra
   }
   if (header.value("key", "") != key) {
     why = fmt::format("{}: made for another key ({})", path, header.value("key", "?"));
+    return false;
+  }
+  // Files written before signatures existed have none: their tensors' names and shapes are still
+  // checked below, which catches every change of the small zoo up to now (widths, layers).
+  if (header.contains("graph") && header["graph"] != graph.signature()) {
+    why = fmt::format("{}: made for another definition of the model (signature {}, this build's {})", path,
+                      header["graph"].dump(), graph.signature());
     return false;
   }
   // Read everything into a copy first, so that a mismatch leaves `graph` untouched.

@@ -170,6 +170,29 @@ TEST(Study, ModelCellIsStoredResumedReportedAndCompared) {
   EXPECT_EQ(r.measured, 0);
   EXPECT_EQ(sb::ResultStore((a / "results.db").string()).cells().size(), 2u);
 
+  {  // Cells of another definition of mlp in the store: a resumed study refuses to mix them.
+    const fs::path d = temp_dir("signature");
+    fs::copy_file(a / "results.db", d / "results.db");
+    {
+      sb::ResultStore store((d / "results.db").string());
+      sb::Cell old = store.cells()[1];
+      EXPECT_EQ(old.extra.value("model_signature", ""), sb::build_model("mlp").signature());
+      old.extra["model_signature"] = "0123456789abcdef";
+      const auto id = store.begin_run(sb::RunInfo{});
+      store.add_cell(id, old);
+      store.finish_run(id);
+    }
+    try {
+      run_tiny(d, true);
+      ADD_FAILURE() << "resumed over cells of another model definition";
+    } catch (const sb::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("another definition of that model (signature 0123456789abcdef"),
+                std::string::npos)
+          << e.what();
+    }
+    fs::remove_all(d);
+  }
+
   {
     sb::ResultStore store((a / "results.db").string());
     const sb::ReportData d = sb::build_report(store);

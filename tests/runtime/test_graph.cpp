@@ -92,6 +92,27 @@ TEST(Graph, NamedParametersUseTorchNames) {
                                              "bn1.weight"}));
 }
 
+// The signature is the architecture: not the batch, the weights or the masks; a stride, a width or
+// an activation changes it.
+TEST(Graph, SignatureIsTheArchitecture) {
+  auto net = [](std::int64_t batch, std::uint64_t seed, std::int64_t stride, std::int64_t width, OpKind act) {
+    Builder b(seed);
+    int x = b.input("x", {batch, 3, 8, 8});
+    x = b.unary("act", act, b.batch_norm("bn1", b.conv2d("conv1", x, width, 3, stride, 1)));
+    b.output(b.linear("fc", b.flatten("flat", b.global_avg_pool("pool", x), 1), 10));
+    return b.finish();
+  };
+  const std::string base = net(1, 1, 1, 4, OpKind::relu).signature();
+  EXPECT_EQ(base.size(), 16u);
+  EXPECT_EQ(net(8, 2, 1, 4, OpKind::relu).signature(), base);
+  Graph pruned = net(1, 1, 1, 4, OpKind::relu);
+  prune(pruned, PruneOptions{Pattern::parse("unstructured"), 0.5, Allocation::uniform, {}, {"*"}});
+  EXPECT_EQ(pruned.signature(), base);
+  EXPECT_NE(net(1, 1, 2, 4, OpKind::relu).signature(), base);
+  EXPECT_NE(net(1, 1, 1, 5, OpKind::relu).signature(), base);
+  EXPECT_NE(net(1, 1, 1, 4, OpKind::relu6).signature(), base);
+}
+
 TEST(Passes, BatchNormFoldingIsExact) {
   Rng rng(31);
   Builder b(77);

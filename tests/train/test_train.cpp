@@ -186,6 +186,11 @@ TEST(Checkpoint, RoundTripAndMismatch) {
   EXPECT_NE(why.find("another key"), std::string::npos) << why;
   Graph other = build_model("lenet5");
   EXPECT_FALSE(load_checkpoint(path, key, other, meta, why));
+  // The same parameters in another architecture (one stride changed): refused by its signature.
+  Graph restrided = build_model("resnet_mini");
+  restrided.nodes()[static_cast<std::size_t>(restrided.find_node("layer1.0.conv1"))].attrs.stride = {2, 2};
+  EXPECT_FALSE(load_checkpoint(path, key, restrided, meta, why));
+  EXPECT_NE(why.find("another definition of the model"), std::string::npos) << why;
   EXPECT_FALSE(load_checkpoint((dir / "absent").string(), key, h, meta, why));
   fs::resize_file(path, fs::file_size(path) - 10);
   EXPECT_FALSE(load_checkpoint(path, key, h, meta, why));

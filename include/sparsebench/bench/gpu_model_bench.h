@@ -63,6 +63,7 @@ struct GpuModelBenchSide {
 
 struct GpuModelBenchResult {
   std::string model, pattern, dtype, device;  // device: the GPU's name
+  std::string model_signature;           // Graph::signature of the dense model
   double sparsity = 0, achieved_sparsity = 0;
   std::int64_t batch = 1;
   GpuModelBenchSide dense, sparse;

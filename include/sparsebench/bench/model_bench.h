@@ -79,6 +79,7 @@ struct ModelBenchResult {
   ModelBenchSide dense, sparse;
   double speedup = 0;                    // dense median / sparse median, same run
   std::int64_t params_dense = 0, params_pruned = 0;
+  std::string model_signature;           // Graph::signature of the dense model
   std::size_t weight_bytes_dense_f32 = 0;  // sparse executor's weights if all stored dense f32
   std::optional<std::size_t> peak_rss_bytes;  // VmHWM over the cell (both models live)
   bool peak_rss_cell_scope = false;      // true: the mark was reset before the cell; false: process peak

@@ -168,6 +168,13 @@ class Graph {
   NodeCost cost(int node) const;
   std::int64_t param_count() const;
   std::int64_t flops() const;
+  // What the model IS, as 16 hex digits (FNV-1a 64): every node's op, name, wiring, attributes
+  // and parameter names, shapes and dtypes; the inputs' names, dtypes and shapes without the batch
+  // dim. Not the weight values, masks or batch: the same architecture at any batch, trained or
+  // pruned, has one signature; a changed stride, activation or layer width changes it. Cached
+  // checkpoints and resumed studies check it so that results of an older definition of a model
+  // are never mixed with the current one.
+  std::string signature() const;
   // Every parameter as ("<node>.<param>", tensor), in node order: the torch state_dict view.
   std::vector<std::pair<std::string, Tensor>> named_parameters() const;
 
