@@ -82,31 +82,15 @@ std::string default_checkpoint_dir() {
   return ".sparsebench-cache";
 }
 
-// The file train_and_prune would load for this request (its defaults: gradual schedule, magnitude
-// importance, uniform allocation, seed 1), to tell "cached" from "would train".
-std::string expected_checkpoint(const TrainConfig& c) {
-  const TrainRecipe r = default_recipe(c.model, c.recipe);
-  const bool nm = c.pattern.kind == Pattern::Kind::nm;
-  if (c.pattern.kind != Pattern::Kind::dense && (c.sparsity > 0 || nm))
-    return checkpoint_path(c.cache_dir,
-                           checkpoint_key(c.model, r, c.pattern, c.sparsity, c.seed,
-                                          fmt::format("schedule={};importance={};allocation={}",
-                                                      schedule_name(c.schedule), importance_name(c.importance),
-                                                      allocation_name(c.allocation))),
-                           c.model);
-  TrainRecipe d = r;
-  d.finetune_epochs = 0;
-  d.finetune_lr = 0;
-  d.prune_steps = 0;
-  d.taylor_batches = 0;
-  return checkpoint_path(c.cache_dir, checkpoint_key(c.model, d, Pattern{}, 0, c.seed), c.model);
-}
-
+// A study's accuracy cell: the checkpoint of this request (the trainer's defaults: magnitude
+// importance, uniform allocation, seed 1; the study's schedule and lengths), loaded, or trained
+// when missing and the study allows it.
 AccuracyResult study_accuracy(const AccuracyRequest& q, bool tty) {
   TrainConfig c;
   c.model = q.model;
   c.pattern = q.pattern;
   c.sparsity = q.sparsity;
+  c.schedule = parse_schedule(q.settings.schedule);
   c.cache_dir = q.settings.checkpoints.empty() ? default_checkpoint_dir() : q.settings.checkpoints;
   c.threads = available_cpus();
   c.recipe.epochs = q.settings.epochs;
@@ -143,6 +127,7 @@ AccuracyResult study_accuracy(const AccuracyRequest& q, bool tty) {
   out.accuracy_torch = r.accuracy_torch / 100;
   out.dense_accuracy = r.dense_accuracy / 100;
   out.checkpoint = r.checkpoint;
+  out.schedule = schedule_name(c.schedule);
   out.recipe = r.recipe.to_string();
   out.trained = !cached;
   out.seconds = r.seconds;

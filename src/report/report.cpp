@@ -457,6 +457,9 @@ std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, co
       while (std::getline(in, field, ','))
         if (field.rfind("epochs=", 0) == 0 || field.rfind("ft_epochs=", 0) == 0 || field.rfind("train=", 0) == 0)
           keep.push_back(field == "train=0" ? "train=60000" : field);
+      // The schedule, where it is not the trainer's default (the cubic ramp).
+      if (c.extra.contains("schedule") && c.extra["schedule"].is_string() && c.extra["schedule"] != "gradual")
+        keep.push_back("schedule=" + c.extra["schedule"].get<std::string>());
       if (!keep.empty()) recipes[c.key.subject].insert(fmt::format("{}", fmt::join(keep, ", ")));
     }
   }

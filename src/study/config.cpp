@@ -251,7 +251,8 @@ StudyConfig parse_study_config(const std::string& text, const std::string& sourc
   const toml::table* accuracy = r.section("accuracy");
   if (accuracy)
     r.only(*accuracy, "accuracy",
-           {"models", "checkpoints", "epochs", "finetune_epochs", "train_subset", "test_subset", "train_missing"});
+           {"models", "checkpoints", "epochs", "finetune_epochs", "train_subset", "test_subset", "train_missing",
+            "schedule"});
   c.accuracy.models = r.list<std::string>(accuracy, "accuracy", "models");
   for (std::size_t i = 0; i < c.accuracy.models.size(); ++i)
     if (std::find(known.begin(), known.end(), c.accuracy.models[i]) == known.end())
@@ -275,6 +276,10 @@ StudyConfig parse_study_config(const std::string& text, const std::string& sourc
     fail_at(source, r.node(accuracy, "test_subset").source(), "accuracy.test_subset",
             fmt::format("{} (expected an integer >= 0; 0 = all 10000 test images)", c.accuracy.test_subset));
   c.accuracy.train_missing = r.scalar<bool>(accuracy, "accuracy", "train_missing", true);
+  c.accuracy.schedule = r.scalar<std::string>(accuracy, "accuracy", "schedule", "gradual");
+  if (c.accuracy.schedule != "gradual" && c.accuracy.schedule != "oneshot" && c.accuracy.schedule != "srste")
+    fail_at(source, r.node(accuracy, "schedule").source(), "accuracy.schedule",
+            fmt::format("'{}' (expected \"gradual\", \"oneshot\" or \"srste\")", c.accuracy.schedule));
 
   const toml::table* gpu = r.section("gpu");
   if (gpu) {

@@ -203,6 +203,7 @@ void attach_accuracy(Cell& dense, Cell& sparse, const std::optional<AccuracyResu
     sparse.extra["accuracy_torch"] = acc->accuracy_torch;
     sparse.extra["checkpoint"] = acc->checkpoint;
     sparse.extra["recipe"] = acc->recipe;
+    if (!acc->schedule.empty()) sparse.extra["schedule"] = acc->schedule;
     if (!dense.accuracy && acc->dense_accuracy >= 0) {
       dense.accuracy = acc->dense_accuracy;
       dense.accuracy_metric = "top1 (libtorch)";

@@ -366,7 +366,37 @@ PruneReport update_masks(TorchModule& m, const TrainConfig& cfg, double sparsity
 
 double nm_sparsity(const Pattern& p) { return 1.0 - static_cast<double>(p.n) / static_cast<double>(p.m); }
 
+bool prunes(const TrainConfig& cfg) {
+  return cfg.pattern.kind != Pattern::Kind::dense && (cfg.sparsity > 0 || cfg.pattern.kind == Pattern::Kind::nm);
+}
+
+// The pretrained model's key: the recipe without its fine-tuning fields (every pruned model of
+// one pretraining shares it).
+std::string dense_checkpoint_key(const TrainConfig& cfg, const TrainRecipe& r) {
+  TrainRecipe d = r;
+  d.finetune_epochs = 0;
+  d.finetune_lr = 0;
+  d.prune_steps = 0;
+  d.taylor_batches = 0;
+  return checkpoint_key(cfg.model, d, Pattern{}, 0, cfg.seed);
+}
+
+std::string pruned_checkpoint_key(const TrainConfig& cfg, const TrainRecipe& r) {
+  return checkpoint_key(cfg.model, r, cfg.pattern, cfg.sparsity, cfg.seed,
+                        fmt::format("schedule={};importance={};allocation={}{}", schedule_name(cfg.schedule),
+                                    importance_name(cfg.importance), allocation_name(cfg.allocation),
+                                    cfg.schedule == Schedule::srste ? fmt::format(";srste_lambda={:g}", kSrsteLambda)
+                                                                    : ""));
+}
+
 }  // namespace
+
+std::string expected_checkpoint(const TrainConfig& cfg) {
+  if (cfg.cache_dir.empty()) return "";
+  const TrainRecipe r = default_recipe(cfg.model, cfg.recipe);
+  return checkpoint_path(cfg.cache_dir, prunes(cfg) ? pruned_checkpoint_key(cfg, r) : dense_checkpoint_key(cfg, r),
+                         cfg.model);
+}
 
 TrainResult train_and_prune(const TrainConfig& cfg, const ProgressCallback& progress) {
   // Autograd allocates and frees activation-sized buffers (often > 128 KiB) at every op: with
@@ -378,7 +408,7 @@ TrainResult train_and_prune(const TrainConfig& cfg, const ProgressCallback& prog
   SB_CHECK(cfg.sparsity >= 0 && cfg.sparsity < 1, "sparsity {} must be in [0, 1)", cfg.sparsity);
   const TrainRecipe r = default_recipe(cfg.model, cfg.recipe);  // also rejects a model that is not small
   const bool nm = cfg.pattern.kind == Pattern::Kind::nm;
-  const bool pruning = cfg.pattern.kind != Pattern::Kind::dense && (cfg.sparsity > 0 || nm);
+  const bool pruning = prunes(cfg);
   const double target = nm ? nm_sparsity(cfg.pattern) : cfg.sparsity;
   if (cfg.schedule == Schedule::srste && pruning) {
     SB_CHECK(cfg.importance == Importance::magnitude,
@@ -411,18 +441,9 @@ TrainResult train_and_prune(const TrainConfig& cfg, const ProgressCallback& prog
   trainer.message("load", fmt::format("{}: {} training / {} test images, recipe {}", cfg.model, n_train, n_test, r.to_string()));
 
   // Dense pretraining, cached.
-  TrainRecipe dense_recipe = r;
-  dense_recipe.finetune_epochs = 0;
-  dense_recipe.finetune_lr = 0;
-  dense_recipe.prune_steps = 0;
-  dense_recipe.taylor_batches = 0;
-  const std::string dense_key = checkpoint_key(cfg.model, dense_recipe, Pattern{}, 0, cfg.seed);
+  const std::string dense_key = dense_checkpoint_key(cfg, r);
   const std::string dense_path = cfg.cache_dir.empty() ? "" : checkpoint_path(cfg.cache_dir, dense_key, cfg.model);
-  const std::string pruned_key =
-      checkpoint_key(cfg.model, r, cfg.pattern, cfg.sparsity, cfg.seed,
-                     fmt::format("schedule={};importance={};allocation={}{}", schedule_name(cfg.schedule),
-                                 importance_name(cfg.importance), allocation_name(cfg.allocation),
-                                 cfg.schedule == Schedule::srste ? fmt::format(";srste_lambda={:g}", kSrsteLambda) : ""));
+  const std::string pruned_key = pruned_checkpoint_key(cfg, r);
   const std::string pruned_path = cfg.cache_dir.empty() || !pruning ? "" : checkpoint_path(cfg.cache_dir, pruned_key, cfg.model);
 
   std::string meta, why;

@@ -74,6 +74,7 @@ sb::AccuracyResult fake_accuracy(const sb::AccuracyRequest& q) {
   r.accuracy = q.pattern.kind == sb::Pattern::Kind::dense ? 0.90 : 0.88;
   r.dense_accuracy = 0.90;
   r.checkpoint = "fake";
+  r.schedule = "srste";
   r.recipe = "epochs=2,ft_epochs=1,batch=128,opt=sgd,lr=0.05,ft_lr=0.01,wd=0.0005,augment=0,train=5000,test=0";
   return r;
 }
@@ -204,7 +205,8 @@ TEST(Study, ModelCellIsStoredResumedReportedAndCompared) {
       energy = energy || f.rfind("Energy", 0) == 0;
       // The finding names the training behind its figures (a study's recipe is short).
       accuracy = accuracy || (f.rfind("Accuracy of mlp (dense 90.0 %)", 0) == 0 &&
-                              f.find("Trained with epochs=2, ft_epochs=1, train=5000.") != std::string::npos);
+                              f.find("Trained with epochs=2, ft_epochs=1, train=5000, schedule=srste.") !=
+                                  std::string::npos);
     }
     EXPECT_TRUE(energy && accuracy) << ::testing::PrintToString(d.findings);
     std::vector<std::string> ids;

@@ -165,6 +165,10 @@ TEST(StudyConfig, ModelAndAccuracyKeys) {
   EXPECT_EQ(c.accuracy.finetune_epochs, 1);
   EXPECT_EQ(c.accuracy.train_subset, 5000);
   EXPECT_FALSE(c.accuracy.train_missing);
+  EXPECT_EQ(c.accuracy.schedule, "gradual");  // the default
+  EXPECT_EQ(sb::parse_study_config(good + "schedule = \"srste\"\n", "my.toml").accuracy.schedule, "srste");
+  EXPECT_EQ(error_of(good + "schedule = \"cubic\"\n"),
+            "my.toml:24:12: key 'accuracy.schedule': 'cubic' (expected \"gradual\", \"oneshot\" or \"srste\")");
   auto replaced = [&](const std::string& from, const std::string& to) {
     std::string s = good;
     return error_of(s.replace(s.find(from), from.size(), to));
@@ -175,5 +179,5 @@ TEST(StudyConfig, ModelAndAccuracyKeys) {
             "my.toml:23:17: key 'accuracy.train_missing': expected true or false, got an integer");
   EXPECT_EQ(replaced("train_subset", "train_subst"),
             "my.toml:22:1: key 'accuracy.train_subst': unknown key (expected one of: checkpoints, epochs, "
-            "finetune_epochs, models, test_subset, train_missing, train_subset)");
+            "finetune_epochs, models, schedule, test_subset, train_missing, train_subset)");
 }

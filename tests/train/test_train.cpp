@@ -94,6 +94,13 @@ TEST_F(TrainTest, CheckpointCacheAndTaylor) {
   c.importance = Importance::taylor;
   const TrainResult a = train_and_prune(c);
   EXPECT_FALSE(a.pruned_cached);
+  EXPECT_EQ(expected_checkpoint(c), a.checkpoint);  // what the study checks before it trains
+  {
+    TrainConfig dense = c;
+    dense.pattern = Pattern{};
+    dense.sparsity = 0;
+    EXPECT_TRUE(fs::exists(expected_checkpoint(dense))) << expected_checkpoint(dense);
+  }
   EXPECT_GT(a.accuracy_torch, 60.0);
   EXPECT_NEAR(a.accuracy_runtime, a.accuracy_torch, 0.1);
   expect_masks_hold(a.graph);
@@ -127,6 +134,8 @@ TEST_F(TrainTest, SrsteMasksMoveAndStayNm) {
   const TrainResult ste = train_and_prune(c);
   EXPECT_TRUE(ste.dense_cached);  // the same pretrained model as the one-shot run
   EXPECT_FALSE(ste.pruned_cached);  // its own checkpoint key
+  EXPECT_EQ(expected_checkpoint(c), ste.checkpoint);
+  EXPECT_NE(ste.checkpoint, once.checkpoint);
   EXPECT_GT(ste.accuracy_torch, 60.0);
   EXPECT_NEAR(ste.accuracy_runtime, ste.accuracy_torch, 0.1);
   EXPECT_DOUBLE_EQ(ste.achieved_sparsity, 0.5);

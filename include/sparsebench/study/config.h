@@ -27,6 +27,7 @@ struct AccuracySettings {
   std::int64_t train_subset = 0;    // first N training images; 0 = all 60000
   std::int64_t test_subset = 0;     // first N test images; 0 = all 10000
   bool train_missing = true;        // train a checkpoint that is not cached (else: no accuracy for it)
+  std::string schedule = "gradual"; // pruning schedule: "gradual" | "oneshot" | "srste" (sparsebench train)
 };
 
 // [gpu]: how the cells on device "cuda" run (sparsebench kernels / bench --device cuda).

@@ -43,6 +43,7 @@ struct AccuracyResult {
   double dense_accuracy = -1;  // the dense pretrained model, fraction; -1 unknown
   std::string checkpoint;      // the file it came from
   std::string recipe;          // TrainRecipe::to_string()
+  std::string schedule;        // "gradual" | "oneshot" | "srste" (empty: unknown)
   bool trained = false;        // trained by this call (else loaded)
   double seconds = 0;
 };

@@ -98,6 +98,10 @@ struct TrainResult {
 // missing data set (naming the package), etc. The callback (optional) is called from this thread.
 TrainResult train_and_prune(const TrainConfig& config, const ProgressCallback& progress = {});
 
+// The file train_and_prune(config) reads from and writes to the cache: the pruned model's
+// checkpoint when it prunes, else the pretrained one's; "" without a cache directory.
+std::string expected_checkpoint(const TrainConfig& config);
+
 // Test-set accuracy (percent) of `graph` run by our executor with `kernel`, in batches of `batch`.
 // Images u8 [N, 28, 28] are normalised as for training (normalize_images).
 double runtime_accuracy(const Graph& graph, const ImageSet& data, const std::string& kernel = "sparse",
