@@ -824,13 +824,14 @@ std::vector<std::string> write_pages(const ReportData& d, const std::vector<std:
                       r.finished.empty() ? "-" : r.finished, r.status, r.git_revision);
   }
   md += compare ? "\n## Environment (newest run of each machine)\n\n| key |" : "\n## Environment (newest run)\n\n| key |";
-  for (std::size_t m = 0; m < env_cols.size(); ++m) md += " " + (compare ? d.machines[m] : std::string("value")) + " |";
+  // fmt, not " " + s + " |": GCC 12 reports a false -Wrestrict in that concatenation (GCC PR 105651).
+  for (std::size_t m = 0; m < env_cols.size(); ++m) md += fmt::format(" {} |", compare ? d.machines[m] : "value");
   md += "\n|---|";
   for (std::size_t m = 0; m < env_cols.size(); ++m) md += "---|";
   md += "\n";
   for (const std::string& k : env_keys) {
     md += "| " + k + " |";
-    for (std::size_t m = 0; m < env_cols.size(); ++m) md += " " + env_value(m, k) + " |";
+    for (std::size_t m = 0; m < env_cols.size(); ++m) md += fmt::format(" {} |", env_value(m, k));
     md += "\n";
   }
   md += "\n## Cells\n\n| kind | subject | pattern | sparsity | batch/N | threads | device | impl | median ms | p90 ms "
