@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "sparsebench/core/error.h"
+#include "sparsebench/core/hash.h"
 
 namespace sb {
 
@@ -489,12 +490,7 @@ std::string Graph::signature() const {
   }
   text += "out ";
   for (int id : outputs_) text += fmt::format("{},", id);
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return fmt::format("{:016x}", h);
+  return fmt::format("{:016x}", fnv1a64(text));
 }
 
 std::int64_t Graph::flops() const {

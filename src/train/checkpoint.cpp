@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sparsebench/core/error.h"
+#include "sparsebench/core/hash.h"
 #include "sparsebench/prune/mask.h"
 #include "sparsebench/train/train.h"
 
@@ -23,15 +24,6 @@ namespace {
 
 constexpr char kMagic[8] = {'S', 'B', 'C', 'K', 'P', 'T', '0', '1'};
 constexpr const char* kMaskKey = "__mask__";
-
-std::uint64_t fnv1a(const std::string& s) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
 
 std::string sanitize(const std::string& s) {
   std::string out;
@@ -48,7 +40,7 @@ std::string checkpoint_key(const std::string& model, const TrainRecipe& recipe, 
 }
 
 std::string checkpoint_path(const std::string& cache_dir, const std::string& key, const std::string& model) {
-  return (std::filesystem::path(cache_dir) / fmt::format("{}-{:016x}.sbckpt", sanitize(model), fnv1a(key))).string();
+  return (std::filesystem::path(cache_dir) / fmt::format("{}-{:016x}.sbckpt", sanitize(model), fnv1a64(key))).string();
 }
 
 void save_checkpoint(const std::string& path, const std::string& key, const Graph& graph, const std::string& meta) {
