@@ -346,7 +346,7 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
   if (options.resume) {
     std::map<std::string, std::set<std::string>> stored;
     for (const Cell& c : store.cells())
-      if (c.key.kind == "model" && c.extra.contains("model_signature"))
+      if (c.key.kind == "model" && c.extra.contains("model_signature") && c.extra["model_signature"].is_string())
         stored[c.key.subject].insert(c.extra["model_signature"].get<std::string>());
     std::set<std::string> checked;
     for (const Unit& u : units) {
