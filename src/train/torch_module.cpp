@@ -9,6 +9,7 @@
 #include "sparsebench/core/error.h"
 #include "sparsebench/prune/mask.h"
 #include "train/torch_attention.h"
+#include "train/torch_batchnorm.h"
 
 namespace sb::train_detail {
 
@@ -67,6 +68,7 @@ TorchModule::TorchModule(const Graph& graph) : graph_(graph) {
   }
   set_masks_from(graph_);
   apply_masks();
+  plan_fusion();
 }
 
 int TorchModule::find(int node, const char* key) const {
@@ -129,6 +131,25 @@ void TorchModule::export_to(Graph& graph, const Pattern& pattern) const {
   }
 }
 
+void TorchModule::plan_fusion() {
+  const auto& nodes = graph_.nodes();
+  act_after_.assign(nodes.size(), -1);
+  std::vector<int> uses(graph_.values().size(), 0), user(graph_.values().size(), -1);
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    for (int v : nodes[i].inputs) {
+      ++uses[static_cast<std::size_t>(v)];
+      user[static_cast<std::size_t>(v)] = static_cast<int>(i);
+    }
+  for (int o : graph_.outputs()) ++uses[static_cast<std::size_t>(o)];
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].op != OpKind::batch_norm) continue;
+    const auto out = static_cast<std::size_t>(nodes[i].output);
+    if (uses[out] != 1 || user[out] < 0) continue;
+    const Node& next = nodes[static_cast<std::size_t>(user[out])];
+    if ((next.op == OpKind::relu || next.op == OpKind::relu6) && next.inputs.size() == 1) act_after_[i] = user[out];
+  }
+}
+
 std::vector<at::Tensor> TorchModule::forward(const std::vector<at::Tensor>& inputs, bool training) {
   const auto& g = graph_;
   SB_CHECK(inputs.size() == g.inputs().size(), "torch bridge: the graph takes {} input(s), got {}", g.inputs().size(),
@@ -136,8 +157,13 @@ std::vector<at::Tensor> TorchModule::forward(const std::vector<at::Tensor>& inpu
   std::vector<at::Tensor> v(g.values().size());
   for (std::size_t i = 0; i < inputs.size(); ++i) v[static_cast<std::size_t>(g.inputs()[i])] = inputs[i];
   const auto& nodes = g.nodes();
+  std::vector<bool> fused_done(nodes.size(), false);  // activations already applied by their batch_norm
   for (std::size_t ni = 0; ni < nodes.size(); ++ni) {
     const Node& n = nodes[ni];
+    if (fused_done[ni]) {
+      v[static_cast<std::size_t>(n.output)] = v[static_cast<std::size_t>(n.inputs[0])];
+      continue;
+    }
     const Attrs& a = n.attrs;
     auto in = [&](std::size_t k) -> const at::Tensor& { return v[static_cast<std::size_t>(n.inputs[k])]; };
     auto param = [&](const char* key) -> at::Tensor {
@@ -152,10 +178,23 @@ std::vector<at::Tensor> TorchModule::forward(const std::vector<at::Tensor>& inpu
       case OpKind::conv2d:
         out = at::conv2d(in(0), param("weight"), param("bias"), dims(a.stride), dims(a.padding), dims(a.dilation),
                          a.groups);
+        // A 1-channel input is both layouts at once, and torch then keeps NCHW: say it.
+        if (fast_training_) out = out.contiguous(at::MemoryFormat::ChannelsLast);
         break;
       case OpKind::linear: out = at::linear(in(0), param("weight"), param("bias")); break;
       case OpKind::matmul: out = at::matmul(in(0), in(1)); break;
       case OpKind::batch_norm:
+        if (fast_training_ && training && in(0).scalar_type() == at::kFloat && in(0).device().is_cpu() &&
+            (in(0).dim() == 2 || in(0).dim() == 4) && param("weight").defined() && param("bias").defined()) {
+          const int act = act_after_[ni];
+          const BnAct kind = act < 0 ? BnAct::none
+                             : nodes[static_cast<std::size_t>(act)].op == OpKind::relu ? BnAct::relu
+                                                                                       : BnAct::relu6;
+          out = batch_norm_act_train(in(0), param("weight"), param("bias"), param("running_mean"),
+                                     param("running_var"), 0.1, a.eps, kind);
+          if (act >= 0) fused_done[static_cast<std::size_t>(act)] = true;  // it passes this value on
+          break;
+        }
         out = at::batch_norm(in(0), param("weight"), param("bias"), param("running_mean"), param("running_var"),
                              training, 0.1, a.eps, false);
         break;

@@ -35,6 +35,13 @@ class TorchModule {
   // Inputs: one per graph input, any batch size. Returns one tensor per graph output.
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& inputs, bool training);
 
+  // Training speed (the trainer turns it on; TorchGraph's reference execution leaves it off):
+  // convolution outputs are made channels-last, so oneDNN runs them without reordering to and from
+  // its blocked layout, and in training mode each BatchNorm (with the ReLU/ReLU6 that alone
+  // consumes it) runs as one autograd function over channels-last rows (torch_batchnorm.h).
+  // Results are the same function up to float rounding.
+  void set_fast_training(bool on) { fast_training_ = on; }
+
   std::vector<TorchParam>& params() { return params_; }
   const std::vector<TorchParam>& params() const { return params_; }
   // Masks taken from the graph's nodes (u8, weight-shaped); nodes without one become dense.
@@ -54,6 +61,10 @@ class TorchModule {
   std::vector<TorchParam> params_;
   std::vector<std::vector<int>> node_params_; // per node: indices into params_, by key order
   int find(int node, const char* key) const;  // index into params_, or -1
+  void plan_fusion();
+  bool fast_training_ = false;
+  // Per node: for a batch_norm, the relu/relu6 node that is the only consumer of its output, or -1.
+  std::vector<int> act_after_;
 };
 
 }  // namespace sb::train_detail

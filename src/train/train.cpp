@@ -469,6 +469,10 @@ TrainResult train_and_prune(const TrainConfig& cfg, const ProgressCallback& prog
   }
 
   TorchModule module(graph);
+  // Channels-last convolutions and fused BatchNorm+activation (torch_module.h); SB_TRAIN_PLAIN=1
+  // trains with plain ATen ops instead, to compare speed or rule the fast path out.
+  const char* plain = std::getenv("SB_TRAIN_PLAIN");
+  module.set_fast_training(!(plain && std::string(plain) == "1"));
   const std::int64_t per = trainer.steps_per_epoch();
   trainer.plan_steps((have_pruned || have_dense ? 0 : per * r.epochs) + (!have_pruned && pruning ? per * r.finetune_epochs : 0));
   trainer.start_training_clock();
