@@ -291,6 +291,37 @@ at::Tensor batch_norm_act_train(const at::Tensor& x, const at::Tensor& weight, c
                                      static_cast<std::int64_t>(act));
 }
 
+at::Tensor batch_norm_act_eval(const at::Tensor& x_in, const at::Tensor& weight, const at::Tensor& bias,
+                               const at::Tensor& running_mean, const at::Tensor& running_var, double eps, BnAct act) {
+  SB_CHECK(!at::GradMode::is_enabled(), "batch_norm_act_eval: called with autograd enabled");
+  SB_CHECK(x_in.dim() == 2 || x_in.dim() == 4, "batch_norm: input must be [N, C] or [N, C, H, W], got {} dims",
+           x_in.dim());
+  SB_CHECK(x_in.scalar_type() == at::kFloat && x_in.device().is_cpu(), "batch_norm: input must be an f32 CPU tensor");
+  const at::Tensor x = as_rows(x_in);
+  const std::int64_t C = x.size(1), M = x.numel() / C;
+  for (const at::Tensor* t : {&weight, &bias, &running_mean, &running_var})
+    SB_CHECK(t->defined() && t->dim() == 1 && t->size(0) == C && t->scalar_type() == at::kFloat,
+             "batch_norm: weight, bias and running statistics must be defined f32 [{}] tensors", C);
+  const at::Tensor w = weight.contiguous(), bi = bias.contiguous(), rm = running_mean.contiguous(),
+                   rv = running_var.contiguous();
+  std::vector<float> a(static_cast<std::size_t>(C)), b(a.size());
+  for (std::int64_t c = 0; c < C; ++c) {
+    const double is = 1.0 / std::sqrt(static_cast<double>(rv.data_ptr<float>()[c]) + eps);
+    a[static_cast<std::size_t>(c)] = static_cast<float>(w.data_ptr<float>()[c] * is);
+    b[static_cast<std::size_t>(c)] =
+        static_cast<float>(bi.data_ptr<float>()[c] - rm.data_ptr<float>()[c] * w.data_ptr<float>()[c] * is);
+  }
+  at::Tensor y = at::empty_like(x);
+  const float* xp = x.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  const Bounds bd = bounds(act);
+  const bool avx2 = use_avx2();
+  at::parallel_for(0, M, kChunk, [&](std::int64_t lo, std::int64_t hi) {
+    (avx2 ? normalise_avx2 : normalise_generic)(xp, yp, lo, hi, C, a.data(), b.data(), bd);
+  });
+  return y;
+}
+
 at::Tensor batch_norm_act_reference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                                     const at::Tensor& running_mean, const at::Tensor& running_var, double momentum,
                                     double eps, BnAct act) {

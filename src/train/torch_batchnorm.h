@@ -24,6 +24,11 @@ at::Tensor batch_norm_act_train(const at::Tensor& x, const at::Tensor& weight, c
                                 const at::Tensor& running_mean, const at::Tensor& running_var, double momentum,
                                 double eps, BnAct act);
 
+// Inference form, no autograd (callers hold a NoGradGuard): act(x * weight / sqrt(running_var + eps)
+// + bias - running_mean * ...), one pass over channels-last rows.
+at::Tensor batch_norm_act_eval(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                               const at::Tensor& running_mean, const at::Tensor& running_var, double eps, BnAct act);
+
 // The same with ATen ops (at::batch_norm then at::relu / at::hardtanh), any floating type: the
 // tests' reference.
 at::Tensor batch_norm_act_reference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,

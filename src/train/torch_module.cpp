@@ -184,14 +184,19 @@ std::vector<at::Tensor> TorchModule::forward(const std::vector<at::Tensor>& inpu
       case OpKind::linear: out = at::linear(in(0), param("weight"), param("bias")); break;
       case OpKind::matmul: out = at::matmul(in(0), in(1)); break;
       case OpKind::batch_norm:
-        if (fast_training_ && training && in(0).scalar_type() == at::kFloat && in(0).device().is_cpu() &&
-            (in(0).dim() == 2 || in(0).dim() == 4) && param("weight").defined() && param("bias").defined()) {
+        // The fast path: training mode, or inference without autograd (evaluation; Taylor scoring
+        // differentiates through eval mode and keeps ATen's ops).
+        if (fast_training_ && (training || !at::GradMode::is_enabled()) && in(0).scalar_type() == at::kFloat &&
+            in(0).device().is_cpu() && (in(0).dim() == 2 || in(0).dim() == 4) && param("weight").defined() &&
+            param("bias").defined()) {
           const int act = act_after_[ni];
           const BnAct kind = act < 0 ? BnAct::none
                              : nodes[static_cast<std::size_t>(act)].op == OpKind::relu ? BnAct::relu
                                                                                        : BnAct::relu6;
-          out = batch_norm_act_train(in(0), param("weight"), param("bias"), param("running_mean"),
-                                     param("running_var"), 0.1, a.eps, kind);
+          out = training ? batch_norm_act_train(in(0), param("weight"), param("bias"), param("running_mean"),
+                                                param("running_var"), 0.1, a.eps, kind)
+                         : batch_norm_act_eval(in(0), param("weight"), param("bias"), param("running_mean"),
+                                               param("running_var"), a.eps, kind);
           if (act >= 0) fused_done[static_cast<std::size_t>(act)] = true;  // it passes this value on
           break;
         }

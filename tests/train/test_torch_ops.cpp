@@ -98,6 +98,22 @@ INSTANTIATE_TEST_SUITE_P(
                       // More rows than one chunk of the partial sums, not a multiple of it.
                       std::make_tuple(9, 24, 31, 29, BnAct::relu6, true)));
 
+TEST(BatchNormAct, EvalMatchesAten) {
+  torch::manual_seed(5);
+  const at::Tensor x = at::randn({5, 19, 6, 7}) * 2 + 1, w = at::randn({19}), b = at::randn({19}),
+                   rm = at::randn({19}), rv = at::rand({19}) + 0.1;
+  EXPECT_THROW(batch_norm_act_eval(x, w, b, rm, rv, 1e-5, BnAct::none), Error);  // autograd on
+  at::NoGradGuard no_grad;
+  for (BnAct act : {BnAct::none, BnAct::relu, BnAct::relu6}) {
+    at::Tensor y = at::batch_norm(x.to(at::kDouble), w.to(at::kDouble), b.to(at::kDouble), rm.to(at::kDouble),
+                                  rv.to(at::kDouble), false, 0.1, 1e-5, false);
+    y = act == BnAct::relu ? at::relu(y) : act == BnAct::relu6 ? at::hardtanh(y, 0.0, 6.0) : y;
+    EXPECT_LT(rel_err(batch_norm_act_eval(x, w, b, rm, rv, 1e-5, act), y), 1e-5);
+    EXPECT_LT(rel_err(batch_norm_act_eval(x.contiguous(at::MemoryFormat::ChannelsLast), w, b, rm, rv, 1e-5, act), y),
+              1e-5);
+  }
+}
+
 TEST(BatchNormAct, RejectsBadInput) {
   const at::Tensor w = at::ones({4}), b = at::zeros({4}), rm = at::zeros({4}), rv = at::ones({4});
   EXPECT_THROW(batch_norm_act_train(at::randn({1, 4}), w, b, rm, rv, 0.1, 1e-5, BnAct::none), Error);  // one row
