@@ -12,6 +12,10 @@ namespace sb::rt {
 // (absolute error <= 1.5e-7), the same formula as the portable loop. x and y may be equal.
 void gelu_avx512(const float* x, float* y, std::int64_t n);
 
+// dx[i] = dy[i] * gelu'(x[i]), gelu'(x) = Phi(x) + x phi(x), with the same erf and exp as
+// gelu_avx512 (for training: src/train/torch_linear.cpp). dx may equal dy.
+void gelu_backward_avx512(const float* x, const float* dy, float* dx, std::int64_t n);
+
 // In place: row[j] = exp(row[j] - max) / sum over the n contiguous elements of row.
 void softmax_row_avx512(float* row, std::int64_t n);
 

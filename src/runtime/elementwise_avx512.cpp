@@ -30,9 +30,10 @@ inline __m512 exp_ps(__m512 x0) {
   return _mm512_maskz_mov_ps(static_cast<__mmask16>(~tiny), _mm512_scalef_ps(e, n));
 }
 
-inline __m512 gelu_ps(__m512 x) {
+// erf(x) by Abramowitz & Stegun 7.1.26; `e` gets exp(-x^2) (GELU's backward needs it too).
+inline __m512 erf_ps(__m512 x, __m512& e) {
   const __m512 sign = _mm512_set1_ps(-0.f);
-  const __m512 z = _mm512_mul_ps(_mm512_andnot_ps(sign, x), _mm512_set1_ps(0.70710678118654752f));
+  const __m512 z = _mm512_andnot_ps(sign, x);
   const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.f), _mm512_fmadd_ps(z, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.f)));
   __m512 p = _mm512_set1_ps(1.061405429f);
   p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
@@ -40,9 +41,23 @@ inline __m512 gelu_ps(__m512 x) {
   p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
   p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
   p = _mm512_mul_ps(p, t);
-  const __m512 erf_abs = _mm512_fnmadd_ps(p, exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(z, z))), _mm512_set1_ps(1.f));
-  const __m512 erf = _mm512_or_ps(erf_abs, _mm512_and_ps(sign, x));
+  e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(z, z)));
+  const __m512 erf_abs = _mm512_fnmadd_ps(p, e, _mm512_set1_ps(1.f));
+  return _mm512_or_ps(erf_abs, _mm512_and_ps(sign, x));
+}
+
+inline __m512 gelu_ps(__m512 x) {
+  __m512 e;
+  const __m512 erf = erf_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f)), e);
   return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(_mm512_set1_ps(1.f), erf));
+}
+
+// d gelu(x) / dx = Phi(x) + x phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
+inline __m512 gelu_grad_ps(__m512 x) {
+  __m512 e;  // exp(-x^2 / 2)
+  const __m512 erf = erf_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f)), e);
+  const __m512 cdf = _mm512_mul_ps(_mm512_set1_ps(0.5f), _mm512_add_ps(_mm512_set1_ps(1.f), erf));
+  return _mm512_fmadd_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.39894228040143268f)), e, cdf);
 }
 
 // Horizontal max / sum through memory: _mm512_reduce_*_ps trip GCC 12's -Wuninitialized inside
@@ -69,6 +84,17 @@ void gelu_avx512(const float* x, float* y, std::int64_t n) {
   if (i < n) {
     const auto m = static_cast<__mmask16>((1u << (n - i)) - 1u);
     _mm512_mask_storeu_ps(y + i, m, gelu_ps(_mm512_maskz_loadu_ps(m, x + i)));
+  }
+}
+
+void gelu_backward_avx512(const float* x, const float* dy, float* dx, std::int64_t n) {
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(dx + i, _mm512_mul_ps(_mm512_loadu_ps(dy + i), gelu_grad_ps(_mm512_loadu_ps(x + i))));
+  if (i < n) {
+    const auto m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    _mm512_mask_storeu_ps(dx + i, m,
+                          _mm512_mul_ps(_mm512_maskz_loadu_ps(m, dy + i), gelu_grad_ps(_mm512_maskz_loadu_ps(m, x + i))));
   }
 }
 

@@ -436,7 +436,7 @@ Gemm Executor::Impl::choose(const SpmmDesc& desc, const SpmmWeight& w, bool prun
     cands.push_back(&reg.select(desc, w, Format::dense));
   }
   Gemm best;
-  if (cands.size() == 1) {
+  if (cands.size() == 1 || !opt.measure) {
     best.impl = cands[0];
   } else {
     const std::string key = fmt::format("{}x{}x{} b{} r{} {} {:.4f} t{} {}", desc.m, desc.k, desc.n, desc.has_bias,

@@ -281,6 +281,40 @@ struct BatchNormActFunction : torch::autograd::Function<BatchNormActFunction> {
   }
 };
 
+// relu(a + b): one pass forward (read a and b, write y) where ATen makes two (add, then relu),
+// and one backward (dy where y > 0, the same gradient for both inputs).
+struct AddReluFunction : torch::autograd::Function<AddReluFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& a, const at::Tensor& b) {
+    at::Tensor y = at::empty_like(a);
+    const float *ap = a.data_ptr<float>(), *bp = b.data_ptr<float>();
+    float* yp = y.data_ptr<float>();
+    at::parallel_for(0, a.numel(), 32768, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t i = lo; i < hi; ++i) yp[i] = std::max(ap[i] + bp[i], 0.f);
+    });
+    ctx->save_for_backward({y});
+    return y;
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const at::Tensor y = ctx->get_saved_variables()[0];
+    if (!grads[0].defined()) return {at::Tensor(), at::Tensor()};
+    at::Tensor dy = grads[0];
+    if (dy.strides() != y.strides()) dy = dy.contiguous(y.suggest_memory_format());
+    if (dy.strides() != y.strides()) {  // not a layout the flat loop can walk: ATen
+      const at::Tensor g = dy * (y > 0);
+      return {g, g};
+    }
+    at::Tensor g = at::empty_like(y);
+    const float *yp = y.data_ptr<float>(), *dp = dy.data_ptr<float>();
+    float* gp = g.data_ptr<float>();
+    at::parallel_for(0, y.numel(), 32768, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t i = lo; i < hi; ++i) gp[i] = yp[i] > 0.f ? dp[i] : 0.f;
+    });
+    return {g, g};
+  }
+};
+
 }  // namespace
 
 at::Tensor batch_norm_act_train(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
@@ -332,6 +366,18 @@ at::Tensor batch_norm_act_reference(const at::Tensor& x, const at::Tensor& weigh
     case BnAct::relu6: return at::hardtanh(y, 0.0, 6.0);
     default: return y;
   }
+}
+
+bool add_relu_fusable(const at::Tensor& a, const at::Tensor& b) {
+  return a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat && a.device().is_cpu() &&
+         b.device().is_cpu() && a.sizes() == b.sizes() && a.strides() == b.strides() &&
+         a.is_non_overlapping_and_dense() && a.numel() > 0;
+}
+
+at::Tensor add_relu(const at::Tensor& a, const at::Tensor& b) {
+  SB_CHECK(add_relu_fusable(a, b), "add_relu: a {} and b {} must be f32 CPU tensors of one shape and layout",
+           fmt::format("{}", a.sizes()), fmt::format("{}", b.sizes()));
+  return AddReluFunction::apply(a, b);
 }
 
 }  // namespace sb::train_detail

@@ -29,6 +29,12 @@ at::Tensor batch_norm_act_train(const at::Tensor& x, const at::Tensor& weight, c
 at::Tensor batch_norm_act_eval(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                                const at::Tensor& running_mean, const at::Tensor& running_var, double eps, BnAct act);
 
+// relu(a + b) as one autograd function (the residual add of a ResNet block and the ReLU after it):
+// one pass forward, one backward, where ATen makes two of each. a and b: f32 CPU tensors of the
+// same shape and strides (add_relu_fusable says whether they are); the result has their layout.
+bool add_relu_fusable(const at::Tensor& a, const at::Tensor& b);
+at::Tensor add_relu(const at::Tensor& a, const at::Tensor& b);
+
 // The same with ATen ops (at::batch_norm then at::relu / at::hardtanh), any floating type: the
 // tests' reference.
 at::Tensor batch_norm_act_reference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,

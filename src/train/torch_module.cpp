@@ -9,6 +9,7 @@
 #include "sparsebench/core/error.h"
 #include "sparsebench/prune/mask.h"
 #include "train/torch_attention.h"
+#include "train/torch_linear.h"
 #include "train/torch_batchnorm.h"
 
 namespace sb::train_detail {
@@ -25,6 +26,8 @@ at::ScalarType torch_type(DType t) {
 }
 
 std::vector<std::int64_t> dims(const std::array<std::int64_t, 2>& a) { return {a[0], a[1]}; }
+
+bool f32_cpu(const at::Tensor& t) { return t.scalar_type() == at::kFloat && t.device().is_cpu(); }
 
 }  // namespace
 
@@ -142,11 +145,12 @@ void TorchModule::plan_fusion() {
     }
   for (int o : graph_.outputs()) ++uses[static_cast<std::size_t>(o)];
   for (std::size_t i = 0; i < nodes.size(); ++i) {
-    if (nodes[i].op != OpKind::batch_norm) continue;
+    if (nodes[i].op != OpKind::batch_norm && nodes[i].op != OpKind::add) continue;
     const auto out = static_cast<std::size_t>(nodes[i].output);
     if (uses[out] != 1 || user[out] < 0) continue;
     const Node& next = nodes[static_cast<std::size_t>(user[out])];
-    if ((next.op == OpKind::relu || next.op == OpKind::relu6) && next.inputs.size() == 1) act_after_[i] = user[out];
+    const bool act = next.op == OpKind::relu || (next.op == OpKind::relu6 && nodes[i].op == OpKind::batch_norm);
+    if (act && next.inputs.size() == 1) act_after_[i] = user[out];  // add: ReLU only (add_relu)
   }
 }
 
@@ -157,7 +161,7 @@ std::vector<at::Tensor> TorchModule::forward(const std::vector<at::Tensor>& inpu
   std::vector<at::Tensor> v(g.values().size());
   for (std::size_t i = 0; i < inputs.size(); ++i) v[static_cast<std::size_t>(g.inputs()[i])] = inputs[i];
   const auto& nodes = g.nodes();
-  std::vector<bool> fused_done(nodes.size(), false);  // activations already applied by their batch_norm
+  std::vector<bool> fused_done(nodes.size(), false);  // activations already applied by their batch_norm / add
   for (std::size_t ni = 0; ni < nodes.size(); ++ni) {
     const Node& n = nodes[ni];
     if (fused_done[ni]) {
@@ -181,7 +185,10 @@ std::vector<at::Tensor> TorchModule::forward(const std::vector<at::Tensor>& inpu
         // A 1-channel input is both layouts at once, and torch then keeps NCHW: say it.
         if (fast_training_) out = out.contiguous(at::MemoryFormat::ChannelsLast);
         break;
-      case OpKind::linear: out = at::linear(in(0), param("weight"), param("bias")); break;
+      case OpKind::linear:
+        out = fast_training_ && f32_cpu(in(0)) ? train_detail::linear(in(0), param("weight"), param("bias"))  // torch_linear.h
+                                               : at::linear(in(0), param("weight"), param("bias"));
+        break;
       case OpKind::matmul: out = at::matmul(in(0), in(1)); break;
       case OpKind::batch_norm:
         // The fast path: training mode, or inference without autograd (evaluation; Taylor scoring
@@ -205,8 +212,15 @@ std::vector<at::Tensor> TorchModule::forward(const std::vector<at::Tensor>& inpu
         break;
       case OpKind::relu: out = at::relu(in(0)); break;
       case OpKind::relu6: out = at::hardtanh(in(0), 0.0, 6.0); break;
-      case OpKind::gelu: out = at::gelu(in(0)); break;
-      case OpKind::add: out = at::add(in(0), in(1)); break;
+      case OpKind::gelu: out = fast_training_ && f32_cpu(in(0)) && gelu_available() ? train_detail::gelu(in(0)) : at::gelu(in(0)); break;
+      case OpKind::add:
+        if (fast_training_ && act_after_[ni] >= 0 && add_relu_fusable(in(0), in(1))) {
+          out = add_relu(in(0), in(1));  // torch_batchnorm.h
+          fused_done[static_cast<std::size_t>(act_after_[ni])] = true;
+          break;
+        }
+        out = at::add(in(0), in(1));
+        break;
       case OpKind::max_pool:
         out = at::max_pool2d(in(0), dims(a.kernel), dims(a.stride), dims(a.padding), {1, 1}, false);
         break;
@@ -225,7 +239,9 @@ std::vector<at::Tensor> TorchModule::forward(const std::vector<at::Tensor>& inpu
       }
       case OpKind::transpose: out = in(0).transpose(a.axis, a.axis2); break;
       case OpKind::layer_norm:
-        out = at::layer_norm(in(0), {in(0).size(-1)}, param("weight"), param("bias"), a.eps);
+        out = fast_training_ && f32_cpu(in(0)) && param("weight").defined() && param("bias").defined()
+                  ? train_detail::layer_norm(in(0), param("weight"), param("bias"), a.eps)  // torch_linear.h
+                  : at::layer_norm(in(0), {in(0).size(-1)}, param("weight"), param("bias"), a.eps);
         break;
       case OpKind::softmax: out = at::softmax(in(0), axis(a.axis, in(0).dim())); break;
       case OpKind::attention: {

@@ -63,7 +63,8 @@ class TorchModule {
   int find(int node, const char* key) const;  // index into params_, or -1
   void plan_fusion();
   bool fast_training_ = false;
-  // Per node: for a batch_norm, the relu/relu6 node that is the only consumer of its output, or -1.
+  // Per node: for a batch_norm, the relu/relu6 node that is the only consumer of its output; for
+  // an add, such a relu (fused by add_relu); else -1.
   std::vector<int> act_after_;
 };
 

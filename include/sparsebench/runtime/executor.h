@@ -39,6 +39,9 @@ struct CompileOptions {
   bool fold_batch_norm = true;   // fold BatchNorm into the preceding conv2d (see passes.h)
   bool fuse_activations = true;  // ReLU / ReLU6 after a conv / linear / add run inside its step
   // auto: minimum timed runs and seconds per candidate when measuring a layer.
+  // false: no timing, the first candidate runs (a dense layer: oneDNN sgemm); for runs where only
+  // the arithmetic matters (accuracy), which then skip measuring every layer on random data.
+  bool measure = true;
   int auto_min_reps = 5;
   double auto_min_seconds = 0.01;
   // Debug: fill the activation arena with NaN at compile time and before every run, so that an
