@@ -27,6 +27,7 @@
 #include "commands.h"
 #include "sparsebench/core/error.h"
 #include "sparsebench/core/threads.h"
+#include "sparsebench/models/zoo.h"
 #include "sparsebench/prune/allocation.h"
 #include "sparsebench/prune/pattern.h"
 
@@ -197,19 +198,26 @@ int run_train(const TrainOptions& o) {
 // Floating-point results depend on the thread count a model trains with (oneDNN's and ATen's
 // reductions split by thread): every result says its `threads`.
 
-const std::vector<std::string> kSmallZoo = {"mlp", "lenet5", "resnet_mini", "mobilenet_mini", "vit_mini"};
+// The zoo's small (28x28) models: what `train` can train, in the zoo's order.
+std::vector<std::string> small_zoo() {
+  std::vector<std::string> out;
+  for (const auto& m : model_names())
+    if (model_info(m).small) out.push_back(m);
+  return out;
+}
 
 std::vector<std::string> parse_models(const std::string& spec) {
+  const std::vector<std::string> zoo = small_zoo();
   std::vector<std::string> out;
   std::stringstream ss(spec);
   std::string m;
   while (std::getline(ss, m, ',')) {
     if (m == "all") {
-      for (const auto& z : kSmallZoo)
+      for (const auto& z : zoo)
         if (std::find(out.begin(), out.end(), z) == out.end()) out.push_back(z);
       continue;
     }
-    if (std::find(kSmallZoo.begin(), kSmallZoo.end(), m) == kSmallZoo.end()) {
+    if (std::find(zoo.begin(), zoo.end(), m) == zoo.end()) {
       try {
         (void)default_recipe(m);  // the library's word on what it trains
       } catch (const Error& e) {
