@@ -140,16 +140,17 @@ at::Tensor labels_to_torch(const Tensor& labels, std::int64_t count) {
   return train_detail::to_torch(labels).narrow(0, 0, count).to(at::kLong);
 }
 
-// SGD (momentum, Nesterov) or AdamW, written out so that masks provably hold: the gradient is
-// masked before the update, and the weight and the optimizer state are masked after it.
-// With `shadow` (SR-STE), a masked parameter whose shadow is defined is updated differently: the
-// whole gradient (straight-through) plus kSrsteLambda * (1 - mask) * shadow moves the dense shadow
-// weights, the optimizer state stays dense, and the parameter becomes shadow * mask.
+// Whether `t` (undefined, or like `like`) suits the one-pass optimizer updates (train/optim.h).
 bool fusable(const at::Tensor& t, const at::Tensor& like) {
   return !t.defined() || (t.scalar_type() == at::kFloat && t.is_contiguous() && t.numel() == like.numel() &&
                           t.device().is_cpu());
 }
 
+// SGD (momentum, Nesterov) or AdamW, written out so that masks provably hold: the gradient is
+// masked before the update, and the weight and the optimizer state are masked after it.
+// With `shadow` (SR-STE), a masked parameter whose shadow is defined is updated differently: the
+// whole gradient (straight-through) plus kSrsteLambda * (1 - mask) * shadow moves the dense shadow
+// weights, the optimizer state stays dense, and the parameter becomes shadow * mask.
 class Optimizer {
  public:
   Optimizer(std::vector<TorchParam>& params, const TrainRecipe& r, std::vector<at::Tensor>* shadow = nullptr)
@@ -170,15 +171,15 @@ class Optimizer {
       at::Tensor g = p.value.grad();
       const double wd = p.decay ? r_.weight_decay : 0.0;
       if (!ste && fusable(w, w) && fusable(g, w) && fusable(a_[i], w) && fusable(b_[i], w) && fusable(p.mask, w)) {
-        float* mask = p.mask.defined() ? p.mask.data_ptr<float>() : nullptr;
+        const float* mask = p.mask.defined() ? p.mask.data_ptr<float>() : nullptr;
+        const auto f = [](double x) { return static_cast<float>(x); };
         if (r_.optimizer == "sgd")
           train_detail::sgd_step(w.data_ptr<float>(), g.data_ptr<float>(), a_[i].data_ptr<float>(), mask, w.numel(),
-                   static_cast<float>(lr), static_cast<float>(wd), static_cast<float>(kMomentum));
+                                 f(lr), f(wd), f(kMomentum));
         else
-          train_detail::adamw_step(w.data_ptr<float>(), g.data_ptr<float>(), a_[i].data_ptr<float>(), b_[i].data_ptr<float>(), mask,
-                     w.numel(), static_cast<float>(lr), static_cast<float>(wd), static_cast<float>(kBeta1),
-                     static_cast<float>(kBeta2), static_cast<float>(1.0 - std::pow(kBeta1, t_)),
-                     static_cast<float>(1.0 - std::pow(kBeta2, t_)), static_cast<float>(kEps));
+          train_detail::adamw_step(w.data_ptr<float>(), g.data_ptr<float>(), a_[i].data_ptr<float>(),
+                                   b_[i].data_ptr<float>(), mask, w.numel(), f(lr), f(wd), f(kBeta1), f(kBeta2),
+                                   f(1.0 - std::pow(kBeta1, t_)), f(1.0 - std::pow(kBeta2, t_)), f(kEps));
         continue;
       }
       // The general form (SR-STE's shadows, other layouts).
