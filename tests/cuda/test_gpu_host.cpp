@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <random>
 
 #include "sparsebench/core/error.h"
+#include "kernels/cuda/fast_div.h"
 #include "sparsebench/kernels/cuda_spmm.h"
 
 namespace sb::gpu {
@@ -91,6 +94,24 @@ TEST(GpuHost, EnergyMeterNeverThrows) {
   } else {
     std::uint64_t a = 0;
     EXPECT_TRUE(meter.total_energy_mj(&a));
+  }
+}
+
+// The balanced kernel finds an entry's bank by fast_div: it must equal n / d over the kernel's whole
+// domain (n * d < 2^32, d = entries kept per bank, 1 to 256): every n below 2^16, the top of the
+// domain, and random n in between.
+TEST(GpuHost, FastDivisionIsExactOverItsDomain) {
+  std::mt19937_64 rng(7);
+  for (std::uint32_t d = 1; d <= 256; ++d) {
+    const FastDiv f = make_fast_div(d);
+    const std::uint32_t limit = static_cast<std::uint32_t>(((std::uint64_t{1} << 32) - 1) / d);  // n * d < 2^32
+    auto check = [&](std::uint32_t n) {
+      ASSERT_EQ(fast_div(n, f), n / d) << "n " << n << " d " << d;
+    };
+    for (std::uint32_t n = 0; n < (1u << 16); ++n) check(n);
+    for (std::uint32_t n = limit > 4096 ? limit - 4096 : 0; n < limit; ++n) check(n);
+    check(limit);
+    for (int i = 0; i < 20000; ++i) check(static_cast<std::uint32_t>(rng() % (std::uint64_t{limit} + 1)));
   }
 }
 

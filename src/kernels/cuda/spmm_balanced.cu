@@ -43,7 +43,8 @@ __global__ void balanced_skinny(BalancedDevice w, const T* __restrict__ x, T* __
   if (row < w.m) {
     const uint4* vrow = reinterpret_cast<const uint4*>(static_cast<const T*>(w.values) + row * w.row_stride);
     const uint2* orow = reinterpret_cast<const uint2*>(w.offsets + row * w.row_stride);
-    const int chunks = w.row_stride / 8, entries = w.banks * w.kb;
+    const int chunks = w.row_stride / 8;
+    const unsigned last_bank = static_cast<unsigned>(w.banks - 1);
     for (int c = lane; c < chunks; c += L) {
       const uint4 vv = __ldg(vrow + c);
       const uint2 oo = __ldg(orow + c);
@@ -51,14 +52,14 @@ __global__ void balanced_skinny(BalancedDevice w, const T* __restrict__ x, T* __
       const std::uint8_t* os = reinterpret_cast<const std::uint8_t*>(&oo);
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
-        const int e = c * 8 + i;
-        if (e < entries) {
-          const float v = Elem<T>::to_f(vs[i]);
-          float xv[NC];
-          load_x_run<T, NC, VEC>(x + (static_cast<long long>(e / w.kb) * w.bank + os[i]) * w.n, col0, w.n, xv);
+        // The entry's bank by a multiply-high, not a division; the row's padding past the last
+        // bank (value 0, offset 0) is read as the last bank's first column, so no branch.
+        const unsigned b = min(fast_div(static_cast<unsigned>(c * 8 + i), w.kb_div), last_bank);
+        const float v = Elem<T>::to_f(vs[i]);
+        float xv[NC];
+        load_x_run<T, NC, VEC>(x + (static_cast<long long>(b) * w.bank + os[i]) * w.n, col0, w.n, xv);
 #pragma unroll
-          for (int j = 0; j < NC; ++j) acc[j] += v * xv[j];
-        }
+        for (int j = 0; j < NC; ++j) acc[j] += v * xv[j];
       }
     }
   }

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/fast_div.h"
+
 namespace sb::gpu {
 
 // The device copy of a balanced weight. Every row holds banks * kb entries (bank b's kb entries
@@ -17,6 +19,7 @@ struct BalancedDevice {
   const std::uint8_t* offsets = nullptr;  // [m][row_stride]
   std::int64_t m = 0, k = 0, n = 0;
   int bank = 0, kb = 0, banks = 0, row_stride = 0;
+  FastDiv kb_div;  // divides an entry's index by kb (its bank), exact since row_stride * kb < 2^32
 };
 
 enum class BalancedVariant {

@@ -57,6 +57,7 @@ class BalancedOp final : public GpuSpmmOp {
     dev_.kb = kb;
     dev_.banks = banks;
     dev_.row_stride = stride;
+    dev_.kb_div = make_fast_div(static_cast<std::uint32_t>(kb));
   }
   void run(const void* x, void* y, void* stream) override {
     SB_CUDA_CHECK(launch_spmm_balanced(dev_, x, y, bf16_, variant_, as_stream(stream)));
@@ -88,6 +89,7 @@ class BalancedImpl final : public GpuSpmmImpl {
       return reject(why, fmt::format("the weight is not {}-pruned (pattern {})", nm_ ? "N:M" : "bank-balanced", w.pattern.to_string()));
     if (std::min<std::int64_t>(pattern_bank(w.pattern), d.k) > 256) return reject(why, "banks wider than 256 need u16 offsets");
     if (d.m * d.n >= (1LL << 31) * 256) return reject(why, "too large for the launch grid");
+    if (d.k >= (1LL << 23)) return reject(why, "k of 2^23 or more (the kernel's bank division needs row length x bank < 2^32)");
     return true;
   }
   std::unique_ptr<GpuSpmmOp> initialize(const GpuSpmmDesc& d, const SpmmWeight& w) const override {
