@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -23,6 +24,7 @@
 #ifdef SB_WITH_TRAIN
 #include "sparsebench/core/threads.h"
 #include "sparsebench/train/train.h"
+#include "train_jobs.h"
 #endif
 
 namespace sb::cli {
@@ -74,29 +76,29 @@ std::string duration(double s) {
 }
 
 #ifdef SB_WITH_TRAIN
-// The trainer's default cache (as `sparsebench train`): $XDG_CACHE_HOME/sparsebench/checkpoints,
-// else ~/.cache/sparsebench/checkpoints.
-std::string default_checkpoint_dir() {
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/sparsebench/checkpoints";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/sparsebench/checkpoints";
-  return ".sparsebench-cache";
+// The trainer's options for a study's accuracy request: the trainer's defaults (magnitude
+// importance, uniform allocation, seed 1) with the study's schedule and lengths. One function for
+// the units' own training and the side-by-side training before them, so both make the same
+// checkpoint.
+TrainOptions study_train_options(const AccuracyRequest& q) {
+  TrainOptions o;
+  o.model = q.model;
+  o.pattern = q.pattern.to_string();
+  o.sparsity = q.sparsity;
+  o.schedule = q.settings.schedule;
+  o.cache = q.settings.checkpoints;  // empty: the trainer's default cache
+  o.threads = available_cpus();
+  o.epochs = q.settings.epochs;
+  o.finetune_epochs = q.settings.finetune_epochs;
+  o.train_subset = q.settings.train_subset;
+  o.test_subset = q.settings.test_subset;
+  return o;
 }
 
-// A study's accuracy cell: the checkpoint of this request (the trainer's defaults: magnitude
-// importance, uniform allocation, seed 1; the study's schedule and lengths), loaded, or trained
-// when missing and the study allows it.
+// A study's accuracy cell: the checkpoint of this request, loaded, or trained when missing and
+// the study allows it.
 AccuracyResult study_accuracy(const AccuracyRequest& q, bool tty) {
-  TrainConfig c;
-  c.model = q.model;
-  c.pattern = q.pattern;
-  c.sparsity = q.sparsity;
-  c.schedule = parse_schedule(q.settings.schedule);
-  c.cache_dir = q.settings.checkpoints.empty() ? default_checkpoint_dir() : q.settings.checkpoints;
-  c.threads = available_cpus();
-  c.recipe.epochs = q.settings.epochs;
-  c.recipe.finetune_epochs = q.settings.finetune_epochs;
-  c.recipe.train_subset = q.settings.train_subset;
-  c.recipe.test_subset = q.settings.test_subset;
+  const TrainConfig c = train_config(study_train_options(q));
   AccuracyResult out;
   const std::string expected = expected_checkpoint(c);
   if (!q.settings.train_missing && !fs::exists(expected)) {
@@ -132,6 +134,46 @@ AccuracyResult study_accuracy(const AccuracyRequest& q, bool tty) {
   out.trained = !cached;
   out.seconds = r.seconds;
   return out;
+}
+
+// Before the units: the study's missing checkpoints trained side by side, one process per
+// checkpoint with the cores shared out (train_jobs.h), the dense models first (a pruned model
+// starts from its model's dense checkpoint, which two trainings must not both make), then the
+// pruned ones, longest first. With one core, or fewer than two trainings to do, nothing happens
+// here and the units train what they miss one at a time. A failed training is left to its unit,
+// which tries again and records the failure in the results.
+void study_prepare(const std::vector<AccuracyRequest>& reqs) {
+  const int cores = available_cpus();
+  if (reqs.empty() || !reqs.front().settings.train_missing || cores < 2) return;
+  std::vector<TrainJob> dense, pruned;
+  std::set<std::string> dense_queued;
+  auto missing = [](const TrainOptions& o) { return !fs::exists(expected_checkpoint(train_config(o))); };
+  auto label = [](const AccuracyRequest& q) {
+    return q.pattern.kind == Pattern::Kind::dense ? q.model
+                                                  : fmt::format("{} {} {:.0f} %", q.model, q.pattern.to_string(),
+                                                                q.sparsity * 100);
+  };
+  for (const AccuracyRequest& q : reqs) {
+    AccuracyRequest dq = q;
+    dq.pattern = Pattern{};
+    dq.sparsity = 0;
+    const TrainOptions d = study_train_options(dq);
+    if (!dense_queued.count(q.model) && missing(d)) {
+      dense.push_back({label(dq), d});
+      dense_queued.insert(q.model);
+    }
+    if (q.pattern.kind == Pattern::Kind::dense) continue;
+    const TrainOptions o = study_train_options(q);
+    if (missing(o)) pruned.push_back({label(q), o});
+  }
+  if (dense.size() + pruned.size() < 2) return;
+  std::cerr << fmt::format("accuracy: {} checkpoint{} to train ({} dense, {} pruned), side by side first\n",
+                           dense.size() + pruned.size(), dense.size() + pruned.size() == 1 ? "" : "s", dense.size(),
+                           pruned.size());
+  for (const auto* stage : {&dense, &pruned}) {
+    const TrainJobsOutcome out = run_train_jobs(*stage, cores, 0, false);
+    for (const std::string& f : out.failures) std::cerr << "accuracy: training failed (its unit will try again): " << f << "\n";
+  }
 }
 #endif
 
@@ -201,6 +243,7 @@ Command add_study(CLI::App& root) {
             opts.plan_cache = default_plan_cache_path();
 #ifdef SB_WITH_TRAIN
             hooks.accuracy = [tty](const AccuracyRequest& q) { return study_accuracy(q, tty); };
+            hooks.prepare_accuracy = study_prepare;
 #endif
 
             StudySummary summary;

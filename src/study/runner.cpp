@@ -360,15 +360,40 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
     }
   }
 
+  auto is_accuracy_model = [&](const std::string& m) {
+    return std::find(config.accuracy.models.begin(), config.accuracy.models.end(), m) != config.accuracy.models.end();
+  };
+  if (hooks.accuracy && hooks.prepare_accuracy) {
+    std::vector<AccuracyRequest> wanted;
+    std::set<std::tuple<std::string, std::string, double>> seen;
+    auto want = [&](const std::string& m, const Pattern& p, double sp) {
+      const double s = p.kind == Pattern::Kind::dense ? 0.0 : sp;
+      if (seen.insert({m, p.to_string(), s}).second) wanted.push_back(AccuracyRequest{m, p, s, config.accuracy});
+    };
+    for (const Unit& u : units) {
+      if (!u.model || !is_accuracy_model(u.name) || (options.resume && store.has_cell(u.key))) continue;
+      want(u.name, Pattern{}, 0);
+      want(u.name, u.pattern, u.sparsity);
+    }
+    if (!wanted.empty()) {
+      try {
+        hooks.prepare_accuracy(wanted);
+      } catch (const std::exception& e) {
+        summary.notes.push_back(
+            fmt::format("accuracy: training the missing checkpoints side by side failed ({}); the units trained "
+                        "what they missed one at a time",
+                        e.what()));
+      }
+    }
+  }
+
   // Accuracy: once per (model, pattern, sparsity), shared by that model's cells of every batch and
   // thread count; the dense model's figure goes to the dense rows.
   std::map<std::tuple<std::string, std::string, double>, AccuracyResult> acc_cache;
   int acc_missing = 0, acc_failed = 0;
   std::string acc_first_problem;
   auto accuracy_of = [&](const std::string& m, const Pattern& p, double sp) -> std::optional<AccuracyResult> {
-    if (std::find(config.accuracy.models.begin(), config.accuracy.models.end(), m) == config.accuracy.models.end() ||
-        !hooks.accuracy)
-      return std::nullopt;
+    if (!is_accuracy_model(m) || !hooks.accuracy) return std::nullopt;
     const auto k = std::make_tuple(m, p.to_string(), p.kind == Pattern::Kind::dense ? 0.0 : sp);
     auto it = acc_cache.find(k);
     if (it == acc_cache.end()) {

@@ -7,12 +7,15 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "sparsebench/bench/energy.h"
+#include "sparsebench/core/error.h"
 #include "sparsebench/core/system_info.h"
 #include "sparsebench/kernels/cuda_spmm.h"
+#include "sparsebench/models/zoo.h"
 #include "sparsebench/report/report.h"
 #include "sparsebench/study/config.h"
 #include "sparsebench/study/study.h"
@@ -258,6 +261,69 @@ TEST(Study, WithoutAccuracyHookTheSummarySaysWhy) {
   EXPECT_FALSE(cells[1].accuracy.has_value());
   EXPECT_DOUBLE_EQ(cells[1].speedup, 2.0);
   fs::remove_all(a);
+}
+
+// prepare_accuracy (the CLI trains missing checkpoints side by side there) gets every request the
+// units will make, each once, dense first, before any unit asks; units already stored when
+// resuming ask nothing; a failing prepare becomes a note and the units still get their accuracy.
+TEST(Study, AccuracyRequestsAreHandedOverOnceBeforeTheUnits) {
+  const fs::path a = temp_dir("prepare");
+  const sb::StudyConfig config = sb::parse_study_config(kTiny, "tiny.toml");
+  sb::ResultStore store((a / "results.db").string());
+  int asked = 0, prepared = 0;
+  std::vector<sb::AccuracyRequest> got;
+  sb::StudyHooks hooks;
+  hooks.model_bench = [](const sb::ModelBenchConfig& c) {
+    sb::ModelBenchResult r = fake_model_bench(c);
+    r.model_signature = sb::build_model(c.model).signature();  // what --resume checks
+    return r;
+  };
+  hooks.accuracy = [&](const sb::AccuracyRequest& q) {
+    ++asked;
+    return fake_accuracy(q);
+  };
+  hooks.prepare_accuracy = [&](const std::vector<sb::AccuracyRequest>& reqs) {
+    EXPECT_EQ(asked, 0) << "prepare_accuracy must come before the units";
+    ++prepared;
+    got = reqs;
+  };
+  {
+    const auto id = store.begin_run({});
+    sb::run_study(config, store, id, {}, hooks);
+  }
+  EXPECT_EQ(prepared, 1);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].model, "mlp");
+  EXPECT_EQ(got[0].pattern.kind, sb::Pattern::Kind::dense);
+  EXPECT_EQ(got[0].sparsity, 0.0);
+  EXPECT_EQ(got[1].pattern.to_string(), "unstructured");
+  EXPECT_DOUBLE_EQ(got[1].sparsity, 0.7);
+  EXPECT_FALSE(got[1].settings.train_missing);  // the study's [accuracy] settings travel with each request
+  EXPECT_EQ(asked, 2);
+
+  sb::StudyOptions resume;
+  resume.resume = true;
+  {
+    const auto id = store.begin_run({});
+    sb::run_study(config, store, id, resume, hooks);
+  }
+  EXPECT_EQ(prepared, 1) << "every unit was stored: nothing to prepare";
+
+  const fs::path b = temp_dir("prepare_fails");
+  sb::ResultStore store_b((b / "results.db").string());
+  hooks.prepare_accuracy = [](const std::vector<sb::AccuracyRequest>&) { throw sb::Error("no processes left"); };
+  asked = 0;
+  const auto id = store_b.begin_run({});
+  const sb::StudySummary s = sb::run_study(config, store_b, id, {}, hooks);
+  bool noted = false;
+  for (const auto& n : s.notes) noted = noted || n.find("no processes left") != std::string::npos;
+  EXPECT_TRUE(noted);
+  EXPECT_EQ(asked, 2);
+  const auto cells = store_b.cells();
+  ASSERT_EQ(cells.size(), 2u);
+  EXPECT_TRUE(cells[1].accuracy.has_value());
+  fs::remove_all(a);
+  fs::remove_all(b);
 }
 
 // devices = ["cpu", "cuda"]: the CPU cells are measured; without a GPU the summary says why the

@@ -53,6 +53,11 @@ struct StudyHooks {
   std::function<void(const StudyProgress&)> progress;
   // Accuracy of a small model (see AccuracyRequest); empty: no accuracy (a build without libtorch).
   std::function<AccuracyResult(const AccuracyRequest&)> accuracy;
+  // Called once before the units (with `accuracy` set) with every accuracy request they will make,
+  // each once, in unit order (units already stored when resuming left out): a chance to train the
+  // missing checkpoints side by side before anything is timed (the CLI: one process per
+  // checkpoint). May be empty; an exception becomes a note and the units train what is missing.
+  std::function<void(const std::vector<AccuracyRequest>&)> prepare_accuracy;
   // Replaces run_model_bench for model cells (tests); empty: run_model_bench.
   std::function<ModelBenchResult(const ModelBenchConfig&)> model_bench;
 };
