@@ -128,11 +128,11 @@ int run_many(const TrainOptions& o, const std::vector<std::string>& models) {
   nlohmann::json results = nlohmann::json::array();
   for (const auto& r : out.results)
     if (!r.is_null()) results.push_back(r);
-  const double wall = out.wall_seconds;
-  const int njobs = out.jobs, threads = out.threads;
-  const std::vector<std::string>& failures = out.failures;
   if (o.format == "json") {
-    std::cout << nlohmann::json{{"jobs", njobs}, {"threads_per_job", threads}, {"wall_seconds", wall}, {"results", results}}
+    std::cout << nlohmann::json{{"jobs", out.jobs},
+                                {"threads_per_job", out.threads},
+                                {"wall_seconds", out.wall_seconds},
+                                {"results", results}}
                      .dump(1)
               << "\n";
   } else {
@@ -143,12 +143,13 @@ int run_many(const TrainOptions& o, const std::vector<std::string>& models) {
                                r.value("model", ""), r.value("pattern", ""), r.value("achieved_sparsity", 0.0),
                                r.value("dense_accuracy", 0.0), r.value("accuracy_torch", 0.0),
                                r.value("accuracy_runtime", 0.0), r.value("seconds", 0.0), r.value("threads", 0));
-    std::cout << fmt::format("wall time {:.1f} s for {} model{}: {} at a time, {} thread{} each\n", wall, models.size(),
-                             models.size() == 1 ? "" : "s", njobs, threads, threads == 1 ? "" : "s");
+    std::cout << fmt::format("wall time {:.1f} s for {} model{}: {} at a time, {} thread{} each\n", out.wall_seconds,
+                             models.size(), models.size() == 1 ? "" : "s", out.jobs, out.threads,
+                             out.threads == 1 ? "" : "s");
   }
-  if (!failures.empty()) {
-    std::string msg = fmt::format("{} of {} trainings failed: ", failures.size(), models.size());
-    for (std::size_t i = 0; i < failures.size(); ++i) msg += (i ? "; " : "") + failures[i];
+  if (!out.failures.empty()) {
+    std::string msg = fmt::format("{} of {} trainings failed: ", out.failures.size(), models.size());
+    for (std::size_t i = 0; i < out.failures.size(); ++i) msg += (i ? "; " : "") + out.failures[i];
     fail(msg);
   }
   return 0;

@@ -363,12 +363,17 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
   auto is_accuracy_model = [&](const std::string& m) {
     return std::find(config.accuracy.models.begin(), config.accuracy.models.end(), m) != config.accuracy.models.end();
   };
+  // One accuracy figure per (model, pattern, sparsity); a dense model has no sparsity.
+  using AccKey = std::tuple<std::string, std::string, double>;
+  auto acc_key = [](const std::string& m, const Pattern& p, double sp) {
+    return AccKey{m, p.to_string(), p.kind == Pattern::Kind::dense ? 0.0 : sp};
+  };
   if (hooks.accuracy && hooks.prepare_accuracy) {
     std::vector<AccuracyRequest> wanted;
-    std::set<std::tuple<std::string, std::string, double>> seen;
+    std::set<AccKey> seen;
     auto want = [&](const std::string& m, const Pattern& p, double sp) {
-      const double s = p.kind == Pattern::Kind::dense ? 0.0 : sp;
-      if (seen.insert({m, p.to_string(), s}).second) wanted.push_back(AccuracyRequest{m, p, s, config.accuracy});
+      const AccKey k = acc_key(m, p, sp);
+      if (seen.insert(k).second) wanted.push_back(AccuracyRequest{m, p, std::get<2>(k), config.accuracy});
     };
     for (const Unit& u : units) {
       if (!u.model || !is_accuracy_model(u.name) || (options.resume && store.has_cell(u.key))) continue;
@@ -389,15 +394,15 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
 
   // Accuracy: once per (model, pattern, sparsity), shared by that model's cells of every batch and
   // thread count; the dense model's figure goes to the dense rows.
-  std::map<std::tuple<std::string, std::string, double>, AccuracyResult> acc_cache;
+  std::map<AccKey, AccuracyResult> acc_cache;
   int acc_missing = 0, acc_failed = 0;
   std::string acc_first_problem;
   auto accuracy_of = [&](const std::string& m, const Pattern& p, double sp) -> std::optional<AccuracyResult> {
     if (!is_accuracy_model(m) || !hooks.accuracy) return std::nullopt;
-    const auto k = std::make_tuple(m, p.to_string(), p.kind == Pattern::Kind::dense ? 0.0 : sp);
+    const AccKey k = acc_key(m, p, sp);
     auto it = acc_cache.find(k);
     if (it == acc_cache.end()) {
-      AccuracyRequest req{m, p, p.kind == Pattern::Kind::dense ? 0.0 : sp, config.accuracy};
+      AccuracyRequest req{m, p, std::get<2>(k), config.accuracy};
       AccuracyResult r;
       try {
         r = hooks.accuracy(req);
