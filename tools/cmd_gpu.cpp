@@ -113,6 +113,8 @@ nlohmann::json gpu_model_json(const GpuModelBenchResult& r) {
                         {"samples_ms", s.stats.samples_ms}, {"throughput_samples_per_s", s.throughput},
                         {"weight_bytes", s.weight_bytes}, {"workspace_bytes", s.workspace_bytes}};
     j["energy_j"] = s.energy_j ? nlohmann::json(*s.energy_j) : nlohmann::json(nullptr);
+    j["graph"] = {{"median_ms", s.graph.median_ms}, {"p10_ms", s.graph.p10_ms}, {"p90_ms", s.graph.p90_ms},
+                  {"cv", s.graph.cv}, {"noisy", s.graph.noisy}, {"samples_ms", s.graph.samples_ms}};
     return j;
   };
   nlohmann::json layers = nlohmann::json::array();
@@ -132,6 +134,8 @@ nlohmann::json gpu_model_json(const GpuModelBenchResult& r) {
           {"dense", side(r.dense)},
           {"sparse", side(r.sparse)},
           {"speedup", r.speedup},
+          {"graph_speedup", r.graph_speedup},
+          {"graph_note", r.graph_note},
           {"noisy", r.noisy},
           {"covered_flops", r.covered_flops},
           {"total_flops", r.total_flops},
@@ -163,7 +167,11 @@ int run_bench_cuda(const GpuModelBenchConfig& c, const std::string& format) {
   };
   row("dense", r.dense);
   row("pruned", r.sparse);
-  std::cout << fmt::format("speedup {:.2f}x; energy: {}\n\n", r.speedup, r.energy_note);
+  std::cout << fmt::format("speedup {:.2f}x (sum of per-layer calls, each between two events); energy: {}\n", r.speedup,
+                           r.energy_note);
+  std::cout << fmt::format("one pass as a CUDA graph: dense {:.4f} ms, pruned {:.4f} ms, speedup {:.2f}x{} ({})\n\n",
+                           r.dense.graph.median_ms, r.sparse.graph.median_ms, r.graph_speedup,
+                           r.dense.graph.noisy || r.sparse.graph.noisy ? " (noisy)" : "", r.graph_note);
   std::cout << fmt::format("{:<36} {:<7} {:>16} {:>6} {:<24} {:<28} {:>9} {:>9}\n", "layer", "op", "m x k x n", "sparse",
                            "dense impl", "sparse impl", "dense ms", "ms");
   for (const GpuModelBenchLayer& l : r.layers)

@@ -170,8 +170,10 @@ Command add_kernels(CLI::App& root) {
   app->add_flag("--no-verify", o->no_verify, "skip the check against the reference kernel");
   app->add_flag("--all-isas", o->all_isas,
                 "also time our AVX2 and scalar fallbacks (default: only the best ISA this CPU offers, as dispatched)");
-  app->add_option("--cache", o->cache, "hot: one buffer set; cold: rotate copies exceeding the LLC")
-      ->check(CLI::IsMember({"hot", "cold"}));
+  app->add_option("--cache", o->cache,
+                  "hot: one buffer set; cold: rotate copies exceeding the LLC (GPU: L2 flushed before each timed call); "
+                  "stream (GPU only): weight copies exceeding 2x L2, called back to back in one CUDA graph")
+      ->check(CLI::IsMember({"hot", "cold", "stream"}));
   app->add_option("--reps", o->reps, "minimum timed calls per implementation and case")->capture_default_str();
   app->add_option("--min-time", o->min_time, "minimum timed seconds per implementation and case")->capture_default_str();
   app->add_option("--warmup", o->warmup, "untimed calls first")->capture_default_str();

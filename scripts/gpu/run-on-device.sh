@@ -78,8 +78,8 @@ nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,clocks.mem,power.draw,power.
 run 20 "$BIN/sparsebench" info
 
 # SB_GPU_STEPS: which groups run (default all): tests (+ compute-sanitizer), kernels (BERT, 4096
-# GEMMs, DLMC, energy), models, study
-STEPS=${SB_GPU_STEPS:-tests,kernels,models,study}
+# GEMMs, DLMC, energy), stream (cold vs --cache stream on BERT and LLM-class layers), models, study
+STEPS=${SB_GPU_STEPS:-tests,kernels,stream,models,study}
 want() { case ",$STEPS," in *",$1,"*) return 0 ;; esac; return 1; }
 if want tests; then
 step "GPU tests (every implementation vs the double reference)"
@@ -127,6 +127,26 @@ run 45 "$BIN/sparsebench" kernels "${COMMON[@]}" --energy --shapes 3072x768x1,30
 
 fi  # kernels
 
+# The stream group: the same question without the per-call floor of the cold protocol (one call
+# between two events after an L2 flush costs >= 6.2 us on an H100 whatever the kernel). --cache
+# stream: copies of each operator whose weights together exceed twice the L2, called back to back
+# in one CUDA graph; per-call time = graph time / copies. BERT-base and LLM-class layers (4096 and
+# 11008 x 4096, 30-90 MB in f16: where a dense GEMV is bandwidth-bound) at batch 1 and 16, cold
+# and stream side by side, so that the report shows what the protocol changes.
+if want stream; then
+step "stream vs cold: BERT-base and LLM-class layers at batch 1 and 16, 90 %, f16 (cuBLAS vs ours)"
+BIG=""
+for n in 1 16; do for s in 768x768 3072x768 768x3072 4096x4096 11008x4096 4096x11008; do BIG="$BIG${BIG:+,}${s}x$n"; done; done
+for mode in stream cold; do
+  run 110 "$BIN/sparsebench" kernels "${COMMON[@]}" --no-verify --no-peers --cache "$mode" --shapes "$BIG" \
+      --patterns unstructured,balanced:bank=32,nm:1:8 --sparsity 0.9 --dtype f16 > "$OUT/big_$mode.json"
+done
+step "stream: cuSPARSELt 2:4 and cuSPARSE on the LLM-class layers (peers on; cuSPARSE re-initialized per copy)"
+run 90 "$BIN/sparsebench" kernels "${COMMON[@]}" --no-verify --cache stream \
+    --shapes 4096x4096x16,11008x4096x16,4096x11008x16,4096x4096x256 --patterns nm:2:4,unstructured --sparsity 0.5,0.9 \
+    --dtype f16 > "$OUT/big_peers_stream.json"
+fi  # stream
+
 if want models; then
 step "whole models on the GPU (bench --device cuda): conv / linear layers, fastest cuBLAS vs fastest sparse per layer"
 for spec in "bert_base balanced:bank=32 1" "bert_base unstructured 1" "bert_base balanced:bank=32 16" \
@@ -159,6 +179,9 @@ for f in sorted(glob.glob(os.path.join(out, "*.json")) + glob.glob(os.path.join(
         print(f"\n{os.path.basename(f)}: {j['model']} {j['pattern']} {j['sparsity']} batch {j['batch']} {j['dtype']}: "
               f"dense {j['dense']['median_ms']:.4f} ms, sparse {j['sparse']['median_ms']:.4f} ms, speedup {j['speedup']:.2f}x, "
               f"covered {100.0 * j['covered_flops'] / max(j['total_flops'], 1):.1f} % of FLOPs; energy: {j['energy']}")
+        if "graph_speedup" in j:
+            print(f"  one pass as a CUDA graph: dense {j['dense']['graph']['median_ms']:.4f} ms, "
+                  f"sparse {j['sparse']['graph']['median_ms']:.4f} ms, speedup {j['graph_speedup']:.2f}x ({j['graph_note']})")
         for e in j.get("excluded", [])[:5]:
             print(f"  excluded: {e}")
         continue
@@ -171,7 +194,8 @@ for f in sorted(glob.glob(os.path.join(out, "*.json")) + glob.glob(os.path.join(
     for r in ok:
         if r["library"] in ("sparsebench", "cusparselt", "cusparse"):
             print(f"  {r['m']:>5}x{r['k']:<5}x{r['n']:<5} {r['pattern']:<18} {r['dtype']:<4} {r['impl']:<28} "
-                  f"{r['median_ms']:.4f} ms  {r['speedup']:.2f}x cuBLAS  {r.get('speedup_vs_cusparse', 0):.2f}x cuSPARSE")
+                  f"{r['median_ms']:.4f} ms  {r['speedup']:.2f}x cuBLAS  {r.get('speedup_vs_cusparse', 0):.2f}x cuSPARSE"
+                  f"  [{r.get('cache', '?')}, {r.get('copies', 1)} copies]")
     for g in j.get("geomeans", []):
         if g["cases"] >= 2:
             print(f"  geomean {g['set']} {g['pattern']} {g['dtype']} {g['impl']}: {g['geomean_speedup_vs_cublas']:.2f}x cuBLAS, "

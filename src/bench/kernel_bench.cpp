@@ -24,12 +24,20 @@
 
 namespace sb {
 
-const char* cache_mode_name(CacheMode c) { return c == CacheMode::hot ? "hot" : "cold"; }
+const char* cache_mode_name(CacheMode c) {
+  switch (c) {
+    case CacheMode::hot: return "hot";
+    case CacheMode::cold: return "cold";
+    case CacheMode::stream: return "stream";
+  }
+  return "?";
+}
 
 CacheMode parse_cache_mode(const std::string& text) {
   if (text == "hot") return CacheMode::hot;
   if (text == "cold") return CacheMode::cold;
-  fail(fmt::format("unknown cache mode '{}': expected hot or cold", text));
+  if (text == "stream") return CacheMode::stream;
+  fail(fmt::format("unknown cache mode '{}': expected hot, cold or stream", text));
 }
 
 namespace {
@@ -423,6 +431,9 @@ std::vector<MatrixCase> list_matrix_cases(const std::string& path, std::int64_t 
 }
 
 std::vector<KernelRecord> run_kernel_bench(const KernelBenchConfig& cfg) {
+  SB_CHECK(cfg.cache != CacheMode::stream,
+           "kernel bench: cache mode 'stream' is for --device cuda (weight copies called back to back in a CUDA graph); "
+           "on the CPU use hot or cold");
   SB_CHECK(!cfg.threads.empty(), "kernel bench: no thread count given");
   for (int t : cfg.threads) SB_CHECK(t >= 1, "kernel bench: thread count {} must be at least 1", t);
   for (double s : cfg.sparsities) SB_CHECK(s >= 0 && s < 1, "kernel bench: sparsity {} outside [0, 1)", s);

@@ -294,9 +294,11 @@ StudyConfig parse_study_config(const std::string& text, const std::string& sourc
     if (c.gpu.dtypes.empty())
       fail_at(source, r.node(gpu, "dtypes").source(), "gpu.dtypes", "empty (expected e.g. [\"f16\"])");
     c.gpu.cache = r.scalar<std::string>(gpu, "gpu", "cache", c.gpu.cache);
-    if (c.gpu.cache != "cold" && c.gpu.cache != "hot")
+    if (c.gpu.cache != "cold" && c.gpu.cache != "hot" && c.gpu.cache != "stream")
       fail_at(source, r.node(gpu, "cache").source(), "gpu.cache",
-              fmt::format("'{}' (expected \"cold\": L2 flushed between calls, or \"hot\")", c.gpu.cache));
+              fmt::format("'{}' (expected \"cold\": L2 flushed between calls, \"hot\", or \"stream\": weight copies "
+                          "back to back in a CUDA graph)",
+                          c.gpu.cache));
   }
   return c;
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <map>
 
 #include "sparsebench/core/error.h"
@@ -109,13 +110,26 @@ TEST_P(EveryGpuImpl, MatchesReference) {
         std::vector<float> y(ref.size());
         const std::string label = ::testing::PrintToString(s.m) + "x" + std::to_string(s.k) + "x" + std::to_string(s.n) +
                                   " " + pc.pattern + " @" + std::to_string(pc.sparsity) + " " + gpu_dtype_name(dt);
+        // The clone (CacheMode::stream's copies), where offered, is checked too, and after its
+        // original is gone: it must own its weight and keep what it shares alive.
+        std::vector<float> yc;
         try {
           auto op = impl->initialize(d, weight);
           run_on_host_data(*op, d, x.data(), y.data());
+          if (auto copy = op->clone()) {
+            op.reset();
+            yc.resize(y.size());
+            run_on_host_data(*copy, d, x.data(), yc.data());
+          }
         } catch (const std::exception& e) {
           ADD_FAILURE() << impl->name() << " " << label << ": " << e.what();
           return;
         }
+        if (!yc.empty())
+          for (std::size_t i = 0; i < y.size(); ++i)
+            ASSERT_EQ(std::memcmp(&y[i], &yc[i], sizeof(float)), 0)
+                << impl->name() << " " << label << ": the clone's output (" << i / s.n << ", " << i % s.n << ") is "
+                << yc[i] << ", the original's " << y[i];
         double max_err = 0, norm = 0;
         for (std::size_t i = 0; i < ref.size(); ++i) {
           ASSERT_TRUE(std::isfinite(y[i])) << impl->name() << " " << label << ": output (" << i / s.n << ", " << i % s.n
@@ -172,6 +186,83 @@ TEST(GpuReference, DoubleLoopMatchesTheRegistryReference) {
       for (std::int64_t j = 0; j < k; ++j) acc += static_cast<double>(wd[i * k + j]) * x[j * n + t];
       ASSERT_NEAR(y[i * n + t], acc, 1e-5 * (1 + std::fabs(acc))) << ref->name() << " at (" << i << ", " << t << ")";
     }
+}
+
+// A sequence of calls captured into a CUDA graph computes what the calls compute one by one:
+// two different weights, each into its own (poisoned) Y, in one graph.
+TEST(GpuTiming, GraphOfCallsComputesWhatTheCallsDo) {
+  if (const std::string why = gpu_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+  const GpuSpmmDesc d{96, 256, 16, GpuDType::f16};
+  std::vector<const GpuSpmmImpl*> impls{find_gpu_impl("spmm_balanced_fast__cuda"), find_gpu_impl("cublaslt_gemm")};
+  const Pattern p = Pattern::parse("balanced:bank=32");
+  Rng rng(0x6a9);
+  std::vector<float> x(static_cast<std::size_t>(d.k * d.n));
+  for (float& v : x) v = round_to(rng.uniform(-1.f, 1.f), d.dtype);
+  const std::vector<std::uint8_t> xb = to_storage(x.data(), x.size(), d.dtype);
+  DeviceBuffer xd(xb.size());
+  xd.upload(xb.data(), xb.size());
+  std::vector<std::unique_ptr<GpuSpmmOp>> ops;
+  std::vector<DeviceBuffer> ys;
+  std::vector<std::vector<float>> expect;
+  std::vector<GpuCall> calls;
+  for (const GpuSpmmImpl* impl : impls) {
+    ASSERT_NE(impl, nullptr);
+    Tensor w = Tensor::empty({d.m, d.k});
+    rng.fill_uniform(w, -1.f, 1.f);
+    MaskResult mr = make_mask(w, p, 0.9);
+    apply_mask(w, mr.mask);
+    const SpmmWeight weight{w, mr.mask, p};
+    ASSERT_TRUE(impl->can_implement(d, weight, nullptr)) << impl->name();
+    ops.push_back(impl->initialize(d, weight));
+    expect.emplace_back(static_cast<std::size_t>(d.m * d.n));
+    run_on_host_data(*ops.back(), d, x.data(), expect.back().data());
+    ys.emplace_back(static_cast<std::size_t>(d.m * d.n) * y_elem_bytes(d.dtype));
+  }
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    ys[i].fill_bytes(0xFF);
+    calls.push_back({ops[i].get(), xd.get(), ys[i].get()});
+  }
+  std::string how;
+  const Stats st = time_gpu_calls(calls, 1, 3, 0.0, true, &how);
+  EXPECT_EQ(st.samples_ms.size(), 3u);
+  EXPECT_NE(how.find("one CUDA graph"), std::string::npos) << how;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    std::vector<std::uint8_t> yb(ys[i].bytes());
+    ys[i].download(yb.data(), yb.size());
+    std::vector<float> y(expect[i].size());
+    from_storage(yb.data(), y.size(), d.dtype, y.data());
+    for (std::size_t j = 0; j < y.size(); ++j)
+      ASSERT_EQ(y[j], expect[i][j]) << impls[i]->name() << ": element " << j << " of the graph's output";
+  }
+}
+
+// --cache stream: every implementation that runs is timed over >= 8 copies; ours and cuBLAS in one
+// CUDA graph (a library that cannot be captured is launched back to back and says so).
+TEST(GpuTiming, StreamModeTimesCopiesInAGraph) {
+  if (const std::string why = gpu_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+  KernelBenchConfig cfg;
+  cfg.shapes = {parse_shape("256x512x16")};
+  cfg.patterns = {Pattern::parse("unstructured"), Pattern::parse("balanced:bank=32"), Pattern::parse("nm:2:4")};
+  cfg.sparsities = {0.5};
+  cfg.cache = CacheMode::stream;
+  cfg.min_reps = 3;
+  cfg.min_seconds = 0;
+  cfg.warmup = 1;
+  int ok = 0;
+  for (const GpuKernelRecord& g : run_gpu_kernel_bench(cfg, GpuBenchOptions{})) {
+    const KernelRecord& r = g.base;
+    EXPECT_EQ(r.cache, CacheMode::stream);
+    if (r.status.starts_with("skipped")) continue;
+    ASSERT_TRUE(r.ok()) << r.impl << " " << r.pattern << ": " << r.status;
+    ++ok;
+    EXPECT_GE(r.copies, 8) << r.impl;
+    EXPECT_GE(r.stats.samples_ms.size(), 3u) << r.impl;
+    EXPECT_GT(r.stats.median_ms, 0) << r.impl;
+    if (r.library == "sparsebench" || r.library == "cublas")
+      EXPECT_NE(g.note.find("one CUDA graph"), std::string::npos) << r.impl << ": " << g.note;
+    std::cout << "[ info ] " << r.impl << " " << r.pattern << ": " << g.note << "\n";
+  }
+  EXPECT_GT(ok, 0);
 }
 
 TEST(GpuList, HoldsEveryExpectedImplementation) {

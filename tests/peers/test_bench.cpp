@@ -201,6 +201,20 @@ TEST(KernelBench, ColdCacheRotatesCopies) {
   }
 }
 
+TEST(KernelBench, StreamCacheModeIsGpuOnly) {
+  KernelBenchConfig cfg = tiny_config();
+  cfg.cache = CacheMode::stream;
+  try {
+    run_kernel_bench(cfg);
+    FAIL() << "the CPU bench accepted --cache stream";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'stream' is for --device cuda"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(parse_cache_mode("stream"), CacheMode::stream);
+  EXPECT_STREQ(cache_mode_name(CacheMode::stream), "stream");
+  EXPECT_THROW(parse_cache_mode("warm"), Error);
+}
+
 TEST(KernelBench, PatternThatDoesNotFitIsReportedNotDropped) {
   KernelBenchConfig cfg = tiny_config();
   cfg.patterns = {Pattern::parse("block:64x64")};  // larger than the 40 x 72 weight

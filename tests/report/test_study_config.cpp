@@ -140,6 +140,7 @@ TEST(StudyConfig, GpuSection) {
   EXPECT_NE(error_of(base + "[gpu]\ndtypes = [\"f8\"]\n").find("key 'gpu.dtypes': unknown GPU dtype 'f8'"),
             std::string::npos);
   EXPECT_NE(error_of(base + "[gpu]\ncache = \"warm\"\n").find("key 'gpu.cache'"), std::string::npos);
+  EXPECT_EQ(sb::parse_study_config(base + "[gpu]\ncache = \"stream\"\n", "g.toml").gpu.cache, "stream");
   EXPECT_NE(error_of(base + "[gpu]\ndtypes = []\n").find("key 'gpu.dtypes'"), std::string::npos);
   EXPECT_NE(error_of(base + "[gpu]\nthreads = 2\n").find("gpu.threads"), std::string::npos);
 }

@@ -54,7 +54,11 @@ struct GpuModelBenchLayer {
 };
 
 struct GpuModelBenchSide {
-  Stats stats;                           // per pass (one batch) over the covered layers, ms
+  Stats stats;                           // per pass (one batch) over the covered layers, ms: the sum
+                                         // of each layer's own samples (one call between two events)
+  Stats graph;                           // per pass, the covered layers' calls back to back in one
+                                         // CUDA graph, one sample per pass (L2 flushed before each
+                                         // pass when flush_l2): no per-call event or launch floor
   double throughput = 0;                 // samples per second at the median
   std::size_t weight_bytes = 0;          // device bytes of the covered layers' weights
   std::size_t workspace_bytes = 0;       // library workspaces / plans
@@ -68,6 +72,8 @@ struct GpuModelBenchResult {
   std::int64_t batch = 1;
   GpuModelBenchSide dense, sparse;
   double speedup = 0;                    // dense median / sparse median, same run
+  double graph_speedup = 0;              // the same for the graph passes
+  std::string graph_note;                // how the passes ran ("N calls in one CUDA graph", ...)
   bool noisy = false;
   std::int64_t covered_flops = 0, total_flops = 0;
   std::vector<std::string> excluded;     // "name (op): why" for each weight layer not covered

@@ -23,10 +23,15 @@ namespace sb {
 enum class CacheMode {
   hot,   // one buffer set, reused: weights and activations stay in cache when they fit
   cold,  // rotate among copies of (packed weight, X, Y) that together exceed the last-level cache,
-         // as a layer inside a real network sees them
+         // as a layer inside a real network sees them. On the GPU: the L2 is flushed (a write of
+         // twice its size) before each timed call, one call between two CUDA events.
+  stream,  // GPU only: copies of the operator whose weights together exceed twice the L2, called
+           // back to back in one CUDA graph (one X and Y, as a layer's activations arrive from
+           // the layer before): every call streams its weight from HBM, but no call pays the
+           // per-call event / launch floor of `cold`. Per-call time = graph time / copies.
 };
 const char* cache_mode_name(CacheMode c);
-CacheMode parse_cache_mode(const std::string& text);  // "hot" | "cold"
+CacheMode parse_cache_mode(const std::string& text);  // "hot" | "cold" | "stream"
 
 // A real pruned matrix (DLMC .smtx[.gz]): its pattern, with random values, and its N.
 struct MatrixCase {

@@ -51,6 +51,7 @@ class DeviceBuffer {
   void upload(const void* host, std::size_t bytes, std::size_t offset = 0);   // synchronous
   void download(void* host, std::size_t bytes, std::size_t offset = 0) const; // synchronous
   void fill_bytes(int value);                                                 // synchronous
+  DeviceBuffer copy() const;  // a new buffer of the same size and contents (device to device)
 
  private:
   void* ptr_ = nullptr;
@@ -83,6 +84,11 @@ class GpuSpmmOp {
   virtual std::size_t workspace_bytes() const { return 0; }
   // What initialize chose (algorithm, tile), for the record; may be empty.
   virtual std::string note() const { return {}; }
+  // Another operator computing the same, on its own device copy of the weight (copied device to
+  // device; handles, plans and workspace shared with this one, so the two must not run at the
+  // same time on different streams); nullptr where not offered: the caller then initializes
+  // afresh. Used by CacheMode::stream, which needs many copies of one weight.
+  virtual std::unique_ptr<GpuSpmmOp> clone() const { return nullptr; }
 };
 
 class GpuSpmmImpl {
@@ -118,6 +124,34 @@ void run_on_host_data(GpuSpmmOp& op, const GpuSpmmDesc& d, const float* x, float
 // between samples, outside the events. At least min_reps samples and min_seconds of timed time.
 Stats time_gpu_op(GpuSpmmOp& op, const void* x, void* y, int warmup, int min_reps, double min_seconds,
                   bool flush_l2);
+
+// One call of a sequence: op->run(x, y) on device pointers.
+struct GpuCall {
+  GpuSpmmOp* op = nullptr;
+  const void* x = nullptr;
+  void* y = nullptr;
+};
+
+// The calls, in order, as one sample between two CUDA events, captured once into a CUDA graph on
+// a stream of their own (after one eager pass on that stream, so that a library allocates what it
+// allocates on first use outside the capture); where capture fails (a library call that cannot be
+// captured) the calls are launched back to back instead. With flush_l2 the L2 is flushed before
+// each sample (outside the events). Samples are whole sequences, in ms. *how says graph or not
+// (and why), for the record.
+Stats time_gpu_calls(const std::vector<GpuCall>& calls, int warmup, int min_reps, double min_seconds, bool flush_l2,
+                     std::string* how);
+
+// CacheMode::stream: `ops` are copies of one operator (same desc, same weight, each its own device
+// copy), run in order, back to back, between two CUDA events; each sample is that time divided
+// by ops.size() (time_gpu_calls with one X and Y and no flush), so that neither the host's launch
+// rate nor the per-call event floor shows.
+Stats time_gpu_ops_stream(const std::vector<GpuSpmmOp*>& ops, const void* x, void* y, int warmup, int min_reps,
+                          double min_seconds, std::string* how);
+
+// The current device's L2 cache in bytes (cudaDevAttrL2CacheSize); 0 when unavailable.
+std::size_t gpu_l2_bytes();
+// Free device memory in bytes (cudaMemGetInfo); 0 when unavailable.
+std::size_t device_memory_free();
 
 // Back-to-back calls (batches of launches, no per-call events) for at least `seconds` of wall
 // time, synchronized at the end; returns the number of calls. For energy windows.

@@ -33,7 +33,8 @@ struct AccuracySettings {
 // [gpu]: how the cells on device "cuda" run (sparsebench kernels / bench --device cuda).
 struct GpuSettings {
   std::vector<std::string> dtypes{"f16"};  // f32, tf32, f16, bf16 (kernel cells also i8)
-  std::string cache = "cold";              // "cold": L2 flushed between timed calls; "hot"
+  std::string cache = "cold";              // "cold": L2 flushed between timed calls; "hot"; "stream":
+                                           // weight copies (> 2x L2) back to back in one CUDA graph
 };
 
 struct StudyConfig {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 
 #include "kernels/cuda/cuda_check.h"
 
@@ -44,117 +45,132 @@ DeviceBuffer upload_dense(const SpmmWeight& w, GpuDType t) {
   return buf;
 }
 
+// The handle, layouts, chosen algorithm and workspace: one per initialize, shared by the clones.
+struct LtPlan {
+  cublasLtHandle_t lt = nullptr;
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  DeviceBuffer ws;
+  int best_index = -1, tried = 0;
+  LtPlan() = default;
+  LtPlan(const LtPlan&) = delete;
+  LtPlan& operator=(const LtPlan&) = delete;
+  ~LtPlan() {
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (c) cublasLtMatrixLayoutDestroy(c);
+    if (op) cublasLtMatmulDescDestroy(op);
+    if (lt) cublasLtDestroy(lt);
+  }
+  cublasStatus_t matmul(const void* w, const void* x, void* y, cudaStream_t s) const {
+    const float alpha = 1.f, beta = 0.f;
+    return cublasLtMatmul(lt, op, &alpha, x, a, w, b, &beta, y, c, y, c, &algo, ws.get(), ws.bytes(), s);
+  }
+};
+
+std::shared_ptr<LtPlan> make_lt_plan(const GpuSpmmDesc& d, const DeviceBuffer& w) {
+  auto p = std::make_shared<LtPlan>();
+  p->ws = DeviceBuffer(kWorkspaceBytes);
+  SB_CUBLAS_CHECK(cublasLtCreate(&p->lt));
+  const cudaDataType_t dt = data_type(d.dtype);
+  SB_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, compute_type(d.dtype), CUDA_R_32F));
+  SB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, dt, d.n, d.k, d.n));  // X^T: n x k, ld n
+  SB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, dt, d.k, d.m, d.k));  // W^T: k x m, ld k
+  SB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, dt, d.n, d.m, d.n));  // Y^T: n x m, ld n
+  cublasLtMatmulPreference_t pref = nullptr;
+  SB_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  const std::uint64_t ws = kWorkspaceBytes;
+  SB_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+  cublasLtMatmulHeuristicResult_t res[kAlgosTried] = {};
+  int returned = 0;
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(p->lt, p->op, p->a, p->b, p->c, p->c, pref, kAlgosTried, res, &returned);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (st != CUBLAS_STATUS_SUCCESS || returned == 0)
+    fail(fmt::format("cublasLtMatmulAlgoGetHeuristic found no algorithm ({}) for {}x{}x{} {}", cublasGetStatusName(st), d.m,
+                     d.k, d.n, gpu_dtype_name(d.dtype)));
+  // Time each candidate on scratch X / Y (values do not change the speed of a dense GEMM).
+  DeviceBuffer x(static_cast<std::size_t>(d.k * d.n) * x_elem_bytes(d.dtype));
+  DeviceBuffer y(static_cast<std::size_t>(d.m * d.n) * y_elem_bytes(d.dtype));
+  x.fill_bytes(0);
+  cudaEvent_t e0, e1;
+  SB_CUDA_CHECK(cudaEventCreate(&e0));
+  SB_CUDA_CHECK(cudaEventCreate(&e1));
+  float best = std::numeric_limits<float>::max();
+  for (int i = 0; i < returned; ++i) {
+    if (res[i].state != CUBLAS_STATUS_SUCCESS) continue;
+    p->algo = res[i].algo;
+    if (p->matmul(w.get(), x.get(), y.get(), nullptr) != CUBLAS_STATUS_SUCCESS) continue;
+    cudaEventRecord(e0);
+    for (int r = 0; r < 10; ++r) p->matmul(w.get(), x.get(), y.get(), nullptr);
+    cudaEventRecord(e1);
+    cudaEventSynchronize(e1);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, e0, e1);
+    if (ms < best) {
+      best = ms;
+      p->best_index = i;
+    }
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  if (p->best_index < 0) fail(fmt::format("none of the {} cuBLASLt algorithms ran", returned));
+  p->algo = res[p->best_index].algo;
+  p->tried = returned;
+  return p;
+}
+
 class LtOp final : public GpuSpmmOp {
  public:
-  LtOp(const GpuSpmmDesc& d, const SpmmWeight& w) : d_(d), w_(upload_dense(w, d.dtype)), ws_(kWorkspaceBytes) {
-    SB_CUBLAS_CHECK(cublasLtCreate(&lt_));
-    const cudaDataType_t dt = data_type(d.dtype);
-    SB_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op_, compute_type(d.dtype), CUDA_R_32F));
-    SB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&a_, dt, d.n, d.k, d.n));  // X^T: n x k, ld n
-    SB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&b_, dt, d.k, d.m, d.k));  // W^T: k x m, ld k
-    SB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&c_, dt, d.n, d.m, d.n));  // Y^T: n x m, ld n
-    cublasLtMatmulPreference_t pref = nullptr;
-    SB_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    const std::uint64_t ws = kWorkspaceBytes;
-    SB_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
-    cublasLtMatmulHeuristicResult_t res[kAlgosTried] = {};
-    int returned = 0;
-    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt_, op_, a_, b_, c_, c_, pref, kAlgosTried, res, &returned);
-    cublasLtMatmulPreferenceDestroy(pref);
-    if (st != CUBLAS_STATUS_SUCCESS || returned == 0) {
-      destroy();
-      fail(fmt::format("cublasLtMatmulAlgoGetHeuristic found no algorithm ({}) for {}x{}x{} {}", cublasGetStatusName(st),
-                       d.m, d.k, d.n, gpu_dtype_name(d.dtype)));
-    }
-    // Time each candidate on scratch X / Y (values do not change the speed of a dense GEMM).
-    DeviceBuffer x(static_cast<std::size_t>(d.k * d.n) * x_elem_bytes(d.dtype));
-    DeviceBuffer y(static_cast<std::size_t>(d.m * d.n) * y_elem_bytes(d.dtype));
-    x.fill_bytes(0);
-    cudaEvent_t e0, e1;
-    SB_CUDA_CHECK(cudaEventCreate(&e0));
-    SB_CUDA_CHECK(cudaEventCreate(&e1));
-    float best = std::numeric_limits<float>::max();
-    for (int i = 0; i < returned; ++i) {
-      if (res[i].state != CUBLAS_STATUS_SUCCESS) continue;
-      algo_ = res[i].algo;
-      if (matmul(x.get(), y.get(), nullptr) != CUBLAS_STATUS_SUCCESS) continue;
-      cudaEventRecord(e0);
-      for (int r = 0; r < 10; ++r) matmul(x.get(), y.get(), nullptr);
-      cudaEventRecord(e1);
-      cudaEventSynchronize(e1);
-      float ms = 0;
-      cudaEventElapsedTime(&ms, e0, e1);
-      if (ms < best) {
-        best = ms;
-        best_index_ = i;
-      }
-    }
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-    if (best_index_ < 0) {
-      destroy();
-      fail(fmt::format("none of the {} cuBLASLt algorithms ran", returned));
-    }
-    algo_ = res[best_index_].algo;
-    tried_ = returned;
-  }
-  ~LtOp() override { destroy(); }
+  LtOp(const GpuSpmmDesc& d, const SpmmWeight& w) : w_(upload_dense(w, d.dtype)), plan_(make_lt_plan(d, w_)) {}
+  LtOp(std::shared_ptr<LtPlan> plan, DeviceBuffer w) : w_(std::move(w)), plan_(std::move(plan)) {}
 
   void run(const void* x, void* y, void* stream) override {
-    const cublasStatus_t st = matmul(x, y, as_stream(stream));
+    const cublasStatus_t st = plan_->matmul(w_.get(), x, y, as_stream(stream));
     if (st != CUBLAS_STATUS_SUCCESS) fail(fmt::format("cublasLtMatmul failed: {}", cublasGetStatusName(st)));
   }
   std::size_t weight_bytes() const override { return w_.bytes(); }
-  std::size_t workspace_bytes() const override { return ws_.bytes(); }
-  std::string note() const override { return fmt::format("heuristic algorithm #{} of {} (fastest)", best_index_, tried_); }
+  std::size_t workspace_bytes() const override { return plan_->ws.bytes(); }
+  std::string note() const override {
+    return fmt::format("heuristic algorithm #{} of {} (fastest)", plan_->best_index, plan_->tried);
+  }
+  std::unique_ptr<GpuSpmmOp> clone() const override { return std::make_unique<LtOp>(plan_, w_.copy()); }
 
  private:
-  cublasStatus_t matmul(const void* x, void* y, cudaStream_t s) {
-    const float alpha = 1.f, beta = 0.f;
-    return cublasLtMatmul(lt_, op_, &alpha, x, a_, w_.get(), b_, &beta, y, c_, y, c_, &algo_, ws_.get(), ws_.bytes(), s);
-  }
-  void destroy() {
-    if (a_) cublasLtMatrixLayoutDestroy(a_);
-    if (b_) cublasLtMatrixLayoutDestroy(b_);
-    if (c_) cublasLtMatrixLayoutDestroy(c_);
-    if (op_) cublasLtMatmulDescDestroy(op_);
-    if (lt_) cublasLtDestroy(lt_);
-    a_ = b_ = c_ = nullptr;
-    op_ = nullptr;
-    lt_ = nullptr;
-  }
+  DeviceBuffer w_;
+  std::shared_ptr<LtPlan> plan_;
+};
 
-  GpuSpmmDesc d_;
-  DeviceBuffer w_, ws_;
-  cublasLtHandle_t lt_ = nullptr;
-  cublasLtMatmulDesc_t op_ = nullptr;
-  cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, c_ = nullptr;
-  cublasLtMatmulAlgo_t algo_{};
-  int best_index_ = -1, tried_ = 0;
+struct BlasHandle {
+  cublasHandle_t h = nullptr;
+  BlasHandle() { SB_CUBLAS_CHECK(cublasCreate(&h)); }
+  BlasHandle(const BlasHandle&) = delete;
+  BlasHandle& operator=(const BlasHandle&) = delete;
+  ~BlasHandle() { cublasDestroy(h); }
 };
 
 class GemmExOp final : public GpuSpmmOp {
  public:
-  GemmExOp(const GpuSpmmDesc& d, const SpmmWeight& w) : d_(d), w_(upload_dense(w, d.dtype)) {
-    SB_CUBLAS_CHECK(cublasCreate(&h_));
-  }
-  ~GemmExOp() override { cublasDestroy(h_); }
+  GemmExOp(const GpuSpmmDesc& d, const SpmmWeight& w)
+      : d_(d), w_(upload_dense(w, d.dtype)), h_(std::make_shared<BlasHandle>()) {}
+  GemmExOp(const GpuSpmmDesc& d, DeviceBuffer w, std::shared_ptr<BlasHandle> h) : d_(d), w_(std::move(w)), h_(std::move(h)) {}
   void run(const void* x, void* y, void* stream) override {
-    cublasSetStream(h_, as_stream(stream));
+    cublasSetStream(h_->h, as_stream(stream));
     const float alpha = 1.f, beta = 0.f;
     const cudaDataType_t dt = data_type(d_.dtype);
-    const cublasStatus_t st = cublasGemmEx(h_, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(d_.n), static_cast<int>(d_.m),
+    const cublasStatus_t st = cublasGemmEx(h_->h, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(d_.n), static_cast<int>(d_.m),
                                            static_cast<int>(d_.k), &alpha, x, dt, static_cast<int>(d_.n), w_.get(), dt,
                                            static_cast<int>(d_.k), &beta, y, dt, static_cast<int>(d_.n),
                                            compute_type(d_.dtype), CUBLAS_GEMM_DEFAULT);
     if (st != CUBLAS_STATUS_SUCCESS) fail(fmt::format("cublasGemmEx failed: {}", cublasGetStatusName(st)));
   }
   std::size_t weight_bytes() const override { return w_.bytes(); }
+  std::unique_ptr<GpuSpmmOp> clone() const override { return std::make_unique<GemmExOp>(d_, w_.copy(), h_); }
 
  private:
   GpuSpmmDesc d_;
   DeviceBuffer w_;
-  cublasHandle_t h_ = nullptr;
+  std::shared_ptr<BlasHandle> h_;
 };
 
 template <class Op>

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include <cusparse.h>  // cusparseStatus_t, cusparseOperation_t, cusparseOrder_t
 
@@ -135,72 +136,88 @@ cudaDataType value_type(GpuDType t) {
   }
 }
 
+// The handle, descriptors, plan (with the configuration its search chose) and workspace: one per
+// initialize, shared by the clones, which differ only in their compressed weight.
+struct LtState {
+  const LtLib& L;
+  LtOpaque h{}, a{}, b{}, c{}, mm{}, alg{}, plan{};
+  bool live = false, descs = false, alg_live = false, plan_live = false;
+  DeviceBuffer ws;
+  explicit LtState(const LtLib& lib) : L(lib) {}
+  LtState(const LtState&) = delete;
+  LtState& operator=(const LtState&) = delete;
+  ~LtState() {
+    if (plan_live) L.plan_destroy(&plan);
+    if (alg_live && L.alg_destroy) L.alg_destroy(&alg);
+    if (descs) {
+      L.desc_destroy(&a);
+      L.desc_destroy(&b);
+      L.desc_destroy(&c);
+    }
+    if (live) L.destroy(&h);
+  }
+};
+
 class LtOp final : public GpuSpmmOp {
  public:
-  LtOp(const GpuSpmmDesc& d, const SpmmWeight& w) : L_(lt()) {
+  LtOp(const GpuSpmmDesc& d, const SpmmWeight& w) : st_(std::make_shared<LtState>(lt())) {
+    LtState& S = *st_;
+    const LtLib& L = S.L;
     const cudaDataType vt = value_type(d.dtype);
     const cudaDataType ct = d.dtype == GpuDType::i8 ? CUDA_R_32I : vt;
     const int compute = d.dtype == GpuDType::i8 ? kCompute32I : kCompute32F;
-    SB_LT_CHECK(L_.init(&h_));
-    live_ = true;
+    SB_LT_CHECK(L.init(&S.h));
+    S.live = true;
     // Row-major throughout: A = W (m x k, structured), B = X (k x n), C = D = Y (m x n).
-    SB_LT_CHECK(L_.struct_init(&h_, &a_, d.m, d.k, d.k, 16, vt, CUSPARSE_ORDER_ROW, kSparsity50));
-    SB_LT_CHECK(L_.dense_init(&h_, &b_, d.k, d.n, d.n, 16, vt, CUSPARSE_ORDER_ROW));
-    SB_LT_CHECK(L_.dense_init(&h_, &c_, d.m, d.n, d.n, 16, ct, CUSPARSE_ORDER_ROW));
-    descs_ = true;
-    SB_LT_CHECK(L_.matmul_init(&h_, &mm_, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE, &a_, &b_,
-                               &c_, &c_, compute));
-    SB_LT_CHECK(L_.alg_init(&h_, &alg_, &mm_, kAlgDefault));
-    alg_live_ = true;
-    SB_LT_CHECK(L_.plan_init(&h_, &plan_, &mm_, &alg_));
-    plan_live_ = true;
+    SB_LT_CHECK(L.struct_init(&S.h, &S.a, d.m, d.k, d.k, 16, vt, CUSPARSE_ORDER_ROW, kSparsity50));
+    SB_LT_CHECK(L.dense_init(&S.h, &S.b, d.k, d.n, d.n, 16, vt, CUSPARSE_ORDER_ROW));
+    SB_LT_CHECK(L.dense_init(&S.h, &S.c, d.m, d.n, d.n, 16, ct, CUSPARSE_ORDER_ROW));
+    S.descs = true;
+    SB_LT_CHECK(L.matmul_init(&S.h, &S.mm, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE, &S.a, &S.b,
+                              &S.c, &S.c, compute));
+    SB_LT_CHECK(L.alg_init(&S.h, &S.alg, &S.mm, kAlgDefault));
+    S.alg_live = true;
+    SB_LT_CHECK(L.plan_init(&S.h, &S.plan, &S.mm, &S.alg));
+    S.plan_live = true;
     // The pruned dense weight, uploaded, then compressed by the library into its own layout.
     const HostWeight hw = host_weight(w, d.dtype);
     const std::vector<std::uint8_t> dense = to_storage(hw.values.data(), hw.values.size(), d.dtype);
     DeviceBuffer dense_dev(dense.size());
     dense_dev.upload(dense.data(), dense.size());
     std::size_t csize = 0, cbuf = 0;
-    SB_LT_CHECK(L_.compressed_size(&h_, &plan_, &csize, &cbuf));
+    SB_LT_CHECK(L.compressed_size(&S.h, &S.plan, &csize, &cbuf));
     compressed_ = DeviceBuffer(csize);
     DeviceBuffer scratch(cbuf);
-    SB_LT_CHECK(L_.compress(&h_, &plan_, dense_dev.get(), compressed_.get(), scratch.get(), nullptr));
+    SB_LT_CHECK(L.compress(&S.h, &S.plan, dense_dev.get(), compressed_.get(), scratch.get(), nullptr));
     std::size_t ws = 0;
-    SB_LT_CHECK(L_.workspace(&h_, &plan_, &ws));
-    ws_ = DeviceBuffer(ws);
+    SB_LT_CHECK(L.workspace(&S.h, &S.plan, &ws));
+    S.ws = DeviceBuffer(ws);
     // The library's own search over its kernel configurations, on scratch X / Y.
     DeviceBuffer xs(static_cast<std::size_t>(d.k * d.n) * x_elem_bytes(d.dtype));
     DeviceBuffer ys(static_cast<std::size_t>(d.m * d.n) * y_elem_bytes(d.dtype));
     xs.fill_bytes(0);
     const float alpha = 1.f, beta = 0.f;
-    SB_LT_CHECK(L_.search(&h_, &plan_, &alpha, compressed_.get(), xs.get(), &beta, ys.get(), ys.get(), ws_.get(), nullptr, 0));
-    SB_LT_CHECK(L_.workspace(&h_, &plan_, &ws));  // the chosen configuration may need more
-    if (ws > ws_.bytes()) ws_ = DeviceBuffer(ws);
+    SB_LT_CHECK(L.search(&S.h, &S.plan, &alpha, compressed_.get(), xs.get(), &beta, ys.get(), ys.get(), S.ws.get(), nullptr, 0));
+    SB_LT_CHECK(L.workspace(&S.h, &S.plan, &ws));  // the chosen configuration may need more
+    if (ws > S.ws.bytes()) S.ws = DeviceBuffer(ws);
     SB_CUDA_CHECK(cudaDeviceSynchronize());
   }
-  ~LtOp() override {
-    if (plan_live_) L_.plan_destroy(&plan_);
-    if (alg_live_ && L_.alg_destroy) L_.alg_destroy(&alg_);
-    if (descs_) {
-      L_.desc_destroy(&a_);
-      L_.desc_destroy(&b_);
-      L_.desc_destroy(&c_);
-    }
-    if (live_) L_.destroy(&h_);
-  }
+  LtOp(std::shared_ptr<LtState> st, DeviceBuffer compressed) : st_(std::move(st)), compressed_(std::move(compressed)) {}
+
   void run(const void* x, void* y, void* stream) override {
     const float alpha = 1.f, beta = 0.f;
     cudaStream_t s = as_stream(stream);
-    SB_LT_CHECK(L_.matmul(&h_, &plan_, &alpha, compressed_.get(), x, &beta, y, y, ws_.get(), &s, 1));
+    LtState& S = *st_;
+    SB_LT_CHECK(S.L.matmul(&S.h, &S.plan, &alpha, compressed_.get(), x, &beta, y, y, S.ws.get(), &s, 1));
   }
   std::size_t weight_bytes() const override { return compressed_.bytes(); }
-  std::size_t workspace_bytes() const override { return ws_.bytes(); }
-  std::string note() const override { return fmt::format("{} (version {})", L_.path, L_.version); }
+  std::size_t workspace_bytes() const override { return st_->ws.bytes(); }
+  std::string note() const override { return fmt::format("{} (version {})", st_->L.path, st_->L.version); }
+  std::unique_ptr<GpuSpmmOp> clone() const override { return std::make_unique<LtOp>(st_, compressed_.copy()); }
 
  private:
-  const LtLib& L_;
-  LtOpaque h_{}, a_{}, b_{}, c_{}, mm_{}, alg_{}, plan_{};
-  bool live_ = false, descs_ = false, alg_live_ = false, plan_live_ = false;
-  DeviceBuffer compressed_, ws_;
+  std::shared_ptr<LtState> st_;
+  DeviceBuffer compressed_;
 };
 
 class LtImpl final : public GpuSpmmImpl {

@@ -63,6 +63,12 @@ void DeviceBuffer::fill_bytes(int value) {
   if (bytes_) SB_CUDA_CHECK(cudaMemset(ptr_, value, bytes_));
 }
 
+DeviceBuffer DeviceBuffer::copy() const {
+  DeviceBuffer out(bytes_);
+  if (bytes_) SB_CUDA_CHECK(cudaMemcpy(out.ptr_, ptr_, bytes_, cudaMemcpyDeviceToDevice));
+  return out;
+}
+
 const std::vector<std::unique_ptr<GpuSpmmImpl>>& gpu_spmm_impls() {
   static const ImplList list = [] {
     ImplList l;
@@ -144,6 +150,127 @@ Stats time_gpu_op(GpuSpmmOp& op, const void* x, void* y, int warmup, int min_rep
   }
   SB_CUDA_CHECK(cudaGetLastError());
   return summarize(std::move(samples));
+}
+
+namespace {
+struct StreamGuard {
+  cudaStream_t s = nullptr;
+  ~StreamGuard() {
+    if (s) cudaStreamDestroy(s);
+  }
+};
+struct GraphExecGuard {
+  cudaGraphExec_t g = nullptr;
+  ~GraphExecGuard() {
+    if (g) cudaGraphExecDestroy(g);
+  }
+};
+
+// Captures the calls, in order, on `s`; "" and *exec on success, else the reason (the stream is
+// left out of capture mode and the sticky error cleared either way).
+std::string capture_calls(const std::vector<GpuCall>& calls, cudaStream_t s, cudaGraphExec_t* exec) {
+  // Relaxed: a library may still call cudaMalloc / cudaGetDevice inside; nothing it does outside
+  // the stream is captured, and the eager calls before made its first-use allocations already.
+  cudaError_t err = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return fmt::format("cudaStreamBeginCapture: {}", cudaGetErrorString(err));
+  }
+  std::string why;
+  try {
+    for (const GpuCall& c : calls) c.op->run(c.x, c.y, s);
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  cudaGraph_t graph = nullptr;
+  err = cudaStreamEndCapture(s, &graph);
+  if (why.empty() && err != cudaSuccess) why = fmt::format("cudaStreamEndCapture: {}", cudaGetErrorString(err));
+  if (why.empty() && graph) {
+    err = cudaGraphInstantiateWithFlags(exec, graph, 0);
+    if (err != cudaSuccess) {
+      *exec = nullptr;
+      why = fmt::format("cudaGraphInstantiate: {}", cudaGetErrorString(err));
+    }
+  }
+  if (graph) cudaGraphDestroy(graph);
+  cudaGetLastError();
+  return why;
+}
+}  // namespace
+
+Stats time_gpu_calls(const std::vector<GpuCall>& calls, int warmup, int min_reps, double min_seconds, bool flush_l2,
+                     std::string* how) {
+  SB_CHECK(!calls.empty(), "time_gpu_calls: no call");
+  StreamGuard stream;
+  SB_CUDA_CHECK(cudaStreamCreateWithFlags(&stream.s, cudaStreamNonBlocking));
+  for (const GpuCall& c : calls) c.op->run(c.x, c.y, stream.s);  // first use of this stream, outside any capture
+  SB_CUDA_CHECK(cudaGetLastError());
+  SB_CUDA_CHECK(cudaStreamSynchronize(stream.s));
+  GraphExecGuard exec;
+  const std::string why = capture_calls(calls, stream.s, &exec.g);
+  // A failed capture may have left work half-issued: wait for the stream before going on.
+  SB_CUDA_CHECK(cudaStreamSynchronize(stream.s));
+  auto pass = [&] {
+    if (exec.g) {
+      SB_CUDA_CHECK(cudaGraphLaunch(exec.g, stream.s));
+    } else {
+      for (const GpuCall& c : calls) c.op->run(c.x, c.y, stream.s);
+    }
+  };
+  for (int i = 0; i < std::max(warmup, 1); ++i) pass();
+  SB_CUDA_CHECK(cudaGetLastError());
+  SB_CUDA_CHECK(cudaStreamSynchronize(stream.s));
+  DeviceBuffer* flush = flush_l2 ? &flush_buffer() : nullptr;
+  EventPair ev;
+  std::vector<double> samples;
+  double total_ms = 0;
+  constexpr int kMaxReps = 100000;
+  while ((static_cast<int>(samples.size()) < min_reps || total_ms < min_seconds * 1e3) &&
+         static_cast<int>(samples.size()) < kMaxReps) {
+    if (flush)
+      SB_CUDA_CHECK(cudaMemsetAsync(flush->get(), static_cast<int>(samples.size() & 0xFF), flush->bytes(), stream.s));
+    SB_CUDA_CHECK(cudaEventRecord(ev.a, stream.s));
+    pass();
+    SB_CUDA_CHECK(cudaEventRecord(ev.b, stream.s));
+    SB_CUDA_CHECK(cudaEventSynchronize(ev.b));
+    float ms = 0;
+    SB_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.a, ev.b));
+    samples.push_back(ms);
+    total_ms += ms;
+  }
+  SB_CUDA_CHECK(cudaGetLastError());
+  if (how)
+    *how = exec.g ? fmt::format("{} calls in one CUDA graph", calls.size())
+                  : fmt::format("{} calls launched back to back (graph capture failed: {})", calls.size(), why);
+  return summarize(std::move(samples));
+}
+
+Stats time_gpu_ops_stream(const std::vector<GpuSpmmOp*>& ops, const void* x, void* y, int warmup, int min_reps,
+                          double min_seconds, std::string* how) {
+  std::vector<GpuCall> calls;
+  for (GpuSpmmOp* op : ops) calls.push_back({op, x, y});
+  const Stats whole = time_gpu_calls(calls, warmup, min_reps, min_seconds, false, how);
+  std::vector<double> per_call = whole.samples_ms;
+  for (double& v : per_call) v /= static_cast<double>(ops.size());
+  return summarize(std::move(per_call));
+}
+
+std::size_t gpu_l2_bytes() {
+  int dev = 0, l2 = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return static_cast<std::size_t>(std::max(l2, 0));
+}
+
+std::size_t device_memory_free() {
+  std::size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return free_b;
 }
 
 std::int64_t run_back_to_back(GpuSpmmOp& op, const void* x, void* y, double seconds) {

@@ -25,6 +25,7 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
 void DeviceBuffer::upload(const void*, std::size_t, std::size_t) { fail(kWhy); }
 void DeviceBuffer::download(void*, std::size_t, std::size_t) const { fail(kWhy); }
 void DeviceBuffer::fill_bytes(int) { fail(kWhy); }
+DeviceBuffer DeviceBuffer::copy() const { fail(kWhy); }
 
 const std::vector<std::unique_ptr<GpuSpmmImpl>>& gpu_spmm_impls() {
   static const std::vector<std::unique_ptr<GpuSpmmImpl>> none;
@@ -35,7 +36,15 @@ void run_on_host_data(GpuSpmmOp&, const GpuSpmmDesc&, const float*, float*) { fa
 
 Stats time_gpu_op(GpuSpmmOp&, const void*, void*, int, int, double, bool) { fail(kWhy); }
 
+Stats time_gpu_calls(const std::vector<GpuCall>&, int, int, double, bool, std::string*) { fail(kWhy); }
+
+Stats time_gpu_ops_stream(const std::vector<GpuSpmmOp*>&, const void*, void*, int, int, double, std::string*) {
+  fail(kWhy);
+}
+
 std::size_t device_memory_used() { return 0; }
+std::size_t device_memory_free() { return 0; }
+std::size_t gpu_l2_bytes() { return 0; }
 
 void gpu_synchronize() { fail(kWhy); }
 

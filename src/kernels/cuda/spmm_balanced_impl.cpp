@@ -66,8 +66,16 @@ class BalancedOp final : public GpuSpmmOp {
   std::string note() const override {
     return fmt::format("bank {}, {} per bank, row stride {}", dev_.bank, dev_.kb, dev_.row_stride);
   }
+  std::unique_ptr<GpuSpmmOp> clone() const override { return std::unique_ptr<GpuSpmmOp>(new BalancedOp(*this)); }
 
  private:
+  // The clone: the same arrays, copied on the device, and the device view pointed at them.
+  BalancedOp(const BalancedOp& o)
+      : variant_(o.variant_), bf16_(o.bf16_), values_(o.values_.copy()), offsets_(o.offsets_.copy()), dev_(o.dev_) {
+    dev_.values = values_.get();
+    dev_.offsets = static_cast<const std::uint8_t*>(offsets_.get());
+  }
+
   BalancedVariant variant_;
   bool bf16_;
   DeviceBuffer values_, offsets_;

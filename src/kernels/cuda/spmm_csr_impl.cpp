@@ -56,8 +56,19 @@ class CsrKernelOp final : public GpuSpmmOp {
   }
   std::size_t weight_bytes() const override { return bytes_; }
   std::string note() const override { return fmt::format("mean padded row {} entries", dev_.mean_row); }
+  std::unique_ptr<GpuSpmmOp> clone() const override { return std::unique_ptr<GpuSpmmOp>(new CsrKernelOp(*this)); }
 
  private:
+  // The clone: the same arrays, copied on the device, and the device view pointed at them.
+  CsrKernelOp(const CsrKernelOp& o)
+      : variant_(o.variant_), bf16_(o.bf16_), values_(o.values_.copy()), cols_(o.cols_.copy()), ptr_(o.ptr_.copy()),
+        order_(o.order_.copy()), dev_(o.dev_), bytes_(o.bytes_) {
+    dev_.values = values_.get();
+    dev_.cols = static_cast<const std::uint16_t*>(cols_.get());
+    dev_.row_ptr = static_cast<const std::int32_t*>(ptr_.get());
+    dev_.row_order = static_cast<const std::int32_t*>(order_.get());
+  }
+
   CsrVariant variant_;
   bool bf16_;
   DeviceBuffer values_, cols_, ptr_, order_;
