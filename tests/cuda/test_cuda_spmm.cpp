@@ -23,7 +23,7 @@ struct Shape3 {
 // n = 2, exact multiples of 16/32 (so cuSPARSELt and Blocked-ELL run) and k above one X tile.
 const Shape3 kShapes[] = {{1, 1, 1},    {7, 13, 1},    {33, 67, 13},  {67, 129, 200}, {129, 67, 1},
                           {64, 64, 128}, {96, 256, 16}, {128, 128, 2}, {256, 512, 64}, {20, 520, 17},
-                          {64, 9000, 3}, {32, 3072, 1}, {128, 768, 33}};
+                          {64, 9000, 3}, {32, 3072, 1}, {128, 768, 33}, {40, 4200, 1}, {300, 4096, 1}};
 
 struct PatternCase {
   const char* pattern;
@@ -53,7 +53,8 @@ double tolerance(GpuDType t, std::int64_t k) {
 // The names the list must hold, so that a missing registration fails instead of passing silently.
 const char* const kExpected[] = {"cublaslt_gemm",           "cublas_gemmex",          "cusparse_csr",
                                  "cusparse_blocked_ell",    "cusparselt_24",          "spmm_balanced_fast__cuda",
-                                 "spmm_nm_fast__cuda",      "spmm_balanced_simple__cuda", "spmm_nm_simple__cuda",
+                                 "spmm_nm_fast__cuda",      "spmm_balanced_gemv__cuda", "spmm_nm_gemv__cuda",
+                                 "spmm_balanced_simple__cuda", "spmm_nm_simple__cuda",
                                  "spmm_csr_fast__cuda",     "spmm_csr_simple__cuda"};
 
 class EveryGpuImpl : public ::testing::TestWithParam<std::string> {

@@ -2,11 +2,15 @@
 // unavailable paths. These run on every machine (no GPU needed).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
+#include <vector>
 
 #include "sparsebench/core/error.h"
+#include "kernels/cuda/balanced_gemv_layout.h"
 #include "kernels/cuda/fast_div.h"
 #include "sparsebench/kernels/cuda_spmm.h"
 
@@ -112,6 +116,114 @@ TEST(GpuHost, FastDivisionIsExactOverItsDomain) {
     for (std::uint32_t n = limit > 4096 ? limit - 4096 : 0; n < limit; ++n) check(n);
     check(limit);
     for (int i = 0; i < 20000; ++i) check(static_cast<std::uint32_t>(rng() % (std::uint64_t{limit} + 1)));
+  }
+}
+
+// The balanced GEMV kernel (spmm_balanced.cu, variant gemv) run on the host: its layout, packing,
+// X staging and per-lane loops, step by step as the kernel does them, on random bank-balanced
+// weights (full and partial last banks, banks of 2 to 256, tails with and without full groups of
+// 128 banks), against a double reference; and the property the layout exists for: at every step
+// the 32 lanes gather X from 32 different shared-memory banks.
+TEST(GpuHost, BalancedGemvLayoutComputesTheProduct) {
+  struct Case {
+    std::int64_t m, k;
+    int bank, keep;
+  };
+  const Case cases[] = {{1, 1, 1, 1},     {7, 13, 4, 2},     {33, 768, 32, 3},  {5, 3072, 8, 1},  {3, 4200, 32, 3},
+                        {4, 4200, 8, 2},  {2, 4200, 256, 26}, {9, 300, 16, 16}, {6, 1000, 2, 1},  {3, 9000, 4, 2},
+                        {2, 16384, 32, 4}, {1, 130, 7, 3}};
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<float> uni(-1.f, 1.f);
+  for (const Case& c : cases) {
+    const int bank = static_cast<int>(std::min<std::int64_t>(c.bank, c.k));
+    const int banks = static_cast<int>((c.k + bank - 1) / bank);
+    std::vector<float> w(static_cast<std::size_t>(c.m * c.k), 0.f), x(static_cast<std::size_t>(c.k));
+    std::vector<std::uint8_t> kept(w.size(), 0);
+    int kb = 1;
+    for (std::int64_t r = 0; r < c.m; ++r)
+      for (int b = 0; b < banks; ++b) {
+        const int width = static_cast<int>(std::min<std::int64_t>(bank, c.k - static_cast<std::int64_t>(b) * bank));
+        std::vector<int> cols(static_cast<std::size_t>(width));
+        for (int i = 0; i < width; ++i) cols[i] = i;
+        std::shuffle(cols.begin(), cols.end(), rng);
+        const int keep = std::min(c.keep, width);
+        kb = std::max(kb, keep);
+        for (int i = 0; i < keep; ++i) {
+          const std::int64_t j = static_cast<std::int64_t>(b) * bank + cols[i];
+          kept[r * c.k + j] = 1;
+          w[r * c.k + j] = uni(rng);
+        }
+      }
+    for (float& v : x) v = uni(rng);
+    const GemvLayout l = make_gemv_layout(c.k, bank, kb);
+    ASSERT_EQ(l.smem_stride % 32, 0);
+    ASSERT_GE(l.smem_stride, l.banks);
+    ASSERT_EQ(l.row_stride % 4, 0);
+    ASSERT_EQ(l.main % kGemvGroup, 0);
+    const GemvPacked p = pack_gemv(l, c.m, w.data(), kept.data());
+    const std::string label = std::to_string(c.m) + "x" + std::to_string(c.k) + " bank " + std::to_string(bank);
+
+    // X staging, warp by warp and lane by lane: every (offset, bank) slot written exactly once.
+    const int seg = gemv_stage_seg(l), segs = gemv_stage_segs(l), jobs = gemv_stage_jobs(l);
+    std::vector<float> xs(static_cast<std::size_t>(l.bank) * l.smem_stride, std::numeric_limits<float>::quiet_NaN());
+    std::vector<int> writes(xs.size(), 0);
+    for (int job = 0; job < jobs; ++job) {
+      std::vector<float> stage(static_cast<std::size_t>(32 * (seg + 1)), std::numeric_limits<float>::quiet_NaN());
+      for (int lane = 0; lane < 32; ++lane)
+        for (int e = 0; e < seg; ++e) {
+          const int pe = lane + 32 * e;
+          const int b = 32 * (job / segs) + pe / seg;
+          const int o = seg * (job % segs) + pe % seg;
+          const long long col = static_cast<long long>(b) * l.bank + o;
+          stage[(pe / seg) * (seg + 1) + pe % seg] = (b < l.banks && o < l.bank && col < l.k) ? x[col] : 0.f;
+        }
+      const int b0 = 32 * (job / segs), o0 = seg * (job % segs);
+      for (int lane = 0; lane < 32; ++lane)
+        for (int cc = 0; cc < seg && o0 + cc < l.bank; ++cc) {
+          const int idx = gemv_smem_index(l, o0 + cc, b0 + lane);
+          xs[idx] = stage[lane * (seg + 1) + cc];
+          ++writes[idx];
+        }
+    }
+    for (int o = 0; o < l.bank; ++o)
+      for (int b = 0; b < l.smem_stride; ++b) {
+        const int idx = gemv_smem_index(l, o, b);
+        ASSERT_EQ(writes[idx], 1) << label << ": xs(" << o << ", " << b << ") written " << writes[idx] << " times";
+        const long long col = static_cast<long long>(b) * l.bank + o;
+        ASSERT_EQ(xs[idx], b < l.banks && col < l.k ? x[col] : 0.f) << label << ": xs(" << o << ", " << b << ")";
+      }
+
+    // The rows: the kernel's loops, lane by lane; at each step the lanes' shared-memory banks differ.
+    for (std::int64_t r = 0; r < c.m; ++r) {
+      const float* vr = p.values.data() + r * l.row_stride;
+      const std::uint8_t* orow = p.offsets.data() + r * l.row_stride;
+      double acc = 0;
+      for (int g = 0; g < l.groups; ++g)
+        for (int i = 0; i < l.kb; ++i)
+          for (int q = 0; q < 4; ++q) {
+            std::vector<int> used(32, 0);
+            for (int lane = 0; lane < 32; ++lane) {
+              const int pos = gemv_main_pos(l, i, g, lane, 0) + q;  // the q-th of the lane's 4-entry load
+              ASSERT_EQ((gemv_main_pos(l, i, g, lane, 0) % 4), 0);
+              const int idx = gemv_smem_index(l, orow[pos], gemv_main_bank(g, lane, q));
+              ASSERT_EQ(used[idx % 32]++, 0) << label << ": a shared-memory bank conflict";
+              acc += static_cast<double>(vr[pos]) * xs[idx];
+            }
+          }
+      for (int lane = 0; lane < 32; ++lane)
+        for (int t = lane; t < l.tail; t += 32)
+          for (int i = 0; i < l.kb; ++i) {
+            const int pos = gemv_tail_pos(l, i, t);
+            ASSERT_EQ(gemv_smem_index(l, orow[pos], l.main + t) % 32, lane) << label << ": a tail bank conflict";
+            acc += static_cast<double>(vr[pos]) * xs[gemv_smem_index(l, orow[pos], l.main + t)];
+          }
+      double ref = 0, scale = 0;
+      for (std::int64_t j = 0; j < c.k; ++j) {
+        ref += static_cast<double>(w[r * c.k + j]) * x[j];
+        scale += std::fabs(static_cast<double>(w[r * c.k + j]) * x[j]);
+      }
+      ASSERT_NEAR(acc, ref, 1e-9 * (scale + 1)) << label << " row " << r;
+    }
   }
 }
 

@@ -66,6 +66,106 @@ __global__ void balanced_skinny(BalancedDevice w, const T* __restrict__ x, T* __
   reduce_store<T, L, NC>(acc, lane, row < w.m ? row : -1, col0, w.n, y);
 }
 
+// n = 1 (see balanced_gemv_layout.h). First the block stages X bank-interleaved in shared memory:
+// each warp takes tiles of 32 banks x seg offsets, loads them coalesced (a lane holds up to
+// kGemvJobsPerPass tiles in registers, so that their loads are in flight together), transposes them
+// through a padded per-warp staging tile and writes xs rows of 32 consecutive banks. Then each warp
+// takes rows: per group of 128 banks and slot, lane j loads 4 values (8 bytes) and 4 offsets
+// (4 bytes) -- banks j, 32 + j, 64 + j, 96 + j -- and gathers their X from shared-memory bank j; the
+// tail banks one per lane. A shuffle reduction ends the row.
+template <class T>
+__global__ void __launch_bounds__(kGemvWarps * 32) balanced_gemv(BalancedGemvDevice w, const T* __restrict__ x, T* __restrict__ y) {
+  extern __shared__ float smem[];
+  const GemvLayout l = w.layout;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int seg = gemv_stage_seg(l), segs = gemv_stage_segs(l), jobs = gemv_stage_jobs(l);
+  float* xs = smem;
+  float* stage = smem + static_cast<long long>(l.bank) * l.smem_stride + warp * 32 * (seg + 1);
+  for (int j0 = warp; j0 < jobs; j0 += kGemvJobsPerPass * kGemvWarps) {
+    float v[kGemvJobsPerPass][kGemvStageSeg];
+#pragma unroll
+    for (int u = 0; u < kGemvJobsPerPass; ++u) {
+      const int job = j0 + u * kGemvWarps;
+#pragma unroll
+      for (int e = 0; e < kGemvStageSeg; ++e) {
+        v[u][e] = 0.f;
+        if (job < jobs && e < seg) {
+          const int p = lane + 32 * e;  // the tile's element: bank row p / seg, offset column p % seg
+          const int b = 32 * (job / segs) + p / seg;
+          const int o = seg * (job % segs) + p % seg;
+          const long long col = static_cast<long long>(b) * l.bank + o;
+          if (b < l.banks && o < l.bank && col < l.k) v[u][e] = Elem<T>::to_f(x[col]);
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kGemvJobsPerPass; ++u) {
+      const int job = j0 + u * kGemvWarps;
+      if (job >= jobs) break;  // the same for every lane of the warp
+#pragma unroll
+      for (int e = 0; e < kGemvStageSeg; ++e)
+        if (e < seg) {
+          const int p = lane + 32 * e;
+          stage[(p / seg) * (seg + 1) + p % seg] = v[u][e];
+        }
+      __syncwarp();
+      const int b0 = 32 * (job / segs), o0 = seg * (job % segs);
+      for (int c = 0; c < seg && o0 + c < l.bank; ++c) xs[gemv_smem_index(l, o0 + c, b0 + lane)] = stage[lane * (seg + 1) + c];
+      __syncwarp();
+    }
+  }
+  __syncthreads();
+
+  for (long long row = static_cast<long long>(blockIdx.x) * kGemvWarps + warp; row < w.m;
+       row += static_cast<long long>(gridDim.x) * kGemvWarps) {
+    const T* vr = static_cast<const T*>(w.values) + row * l.row_stride;
+    const std::uint8_t* orow = w.offsets + row * l.row_stride;
+    float acc = 0.f;
+    for (int g = 0; g < l.groups; ++g) {
+#pragma unroll 4
+      for (int i = 0; i < l.kb; ++i) {
+        const int pos = gemv_main_pos(l, i, g, lane, 0);
+        const uint2 vv = __ldg(reinterpret_cast<const uint2*>(vr + pos));
+        const unsigned oo = __ldg(reinterpret_cast<const unsigned*>(orow + pos));
+        const T* v4 = reinterpret_cast<const T*>(&vv);
+#pragma unroll
+        for (int q = 0; q < 4; ++q)
+          acc += Elem<T>::to_f(v4[q]) * xs[gemv_smem_index(l, static_cast<int>((oo >> (8 * q)) & 0xFFu), gemv_main_bank(g, lane, q))];
+      }
+    }
+    for (int t = lane; t < l.tail; t += 32) {
+#pragma unroll 4
+      for (int i = 0; i < l.kb; ++i) {
+        const int pos = gemv_tail_pos(l, i, t);
+        acc += Elem<T>::to_f(vr[pos]) * xs[gemv_smem_index(l, __ldg(orow + pos), l.main + t)];
+      }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    if (lane == 0) y[row] = Elem<T>::from_f(acc);
+  }
+}
+
+template <class T>
+cudaError_t gemv(const BalancedGemvDevice& w, const T* x, T* y, cudaStream_t s) {
+  if (w.m == 0) return cudaSuccess;
+  const std::size_t smem = gemv_smem_bytes(w.layout);
+  if (smem > (std::size_t{48} << 10)) {
+    const cudaError_t e = cudaFuncSetAttribute(balanced_gemv<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    if (e != cudaSuccess) return e;
+  }
+  int per_sm = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, balanced_gemv<T>, kGemvWarps * 32, smem) != cudaSuccess) {
+    cudaGetLastError();
+    per_sm = 1;
+  }
+  // Every block stages X once: no more blocks than fill the GPU, no more than there are rows.
+  const long long blocks = std::min<long long>((w.m + kGemvWarps - 1) / kGemvWarps,
+                                               static_cast<long long>(sm_count()) * std::max(per_sm, 1));
+  balanced_gemv<T><<<static_cast<unsigned>(blocks), kGemvWarps * 32, smem, s>>>(w, x, y);
+  return cudaGetLastError();
+}
+
 template <class T, int L, int NC>
 cudaError_t skinny(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
   const long long passes = (w.n + NC - 1) / NC;
@@ -112,6 +212,23 @@ cudaError_t launch(const BalancedDevice& w, const void* xv, void* yv, BalancedVa
 }
 
 }  // namespace
+
+cudaError_t launch_spmm_balanced_gemv(const BalancedGemvDevice& w, const void* x, void* y, bool bf16, cudaStream_t stream) {
+  return bf16 ? gemv<__nv_bfloat16>(w, static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), stream)
+              : gemv<__half>(w, static_cast<const __half*>(x), static_cast<__half*>(y), stream);
+}
+
+std::size_t gemv_smem_limit() {
+  static const std::size_t limit = [] {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+      cudaGetLastError();
+      return std::size_t{48} << 10;
+    }
+    return static_cast<std::size_t>(v);
+  }();
+  return limit;
+}
 
 cudaError_t launch_spmm_balanced(const BalancedDevice& w, const void* x, void* y, bool bf16, BalancedVariant v,
                                  cudaStream_t stream) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/balanced_gemv_layout.h"
 #include "kernels/cuda/fast_div.h"
 
 namespace sb::gpu {
@@ -22,14 +23,28 @@ struct BalancedDevice {
   FastDiv kb_div;  // divides an entry's index by kb (its bank), exact since row_stride * kb < 2^32
 };
 
+// The device copy of a weight packed for the GEMV kernel (balanced_gemv_layout.h).
+struct BalancedGemvDevice {
+  const void* values = nullptr;           // [m][layout.row_stride], f16 or bf16
+  const std::uint8_t* offsets = nullptr;  // [m][layout.row_stride]
+  std::int64_t m = 0;
+  GemvLayout layout;
+};
+
 enum class BalancedVariant {
   simple,  // one thread per output element: the obviously-correct version
   fast,    // a subwarp per row splitting its 8-entry chunks (16-byte loads), up to 16 columns per
            // lane read from the read-only cache, shuffle reduction; fixed work per row and bank
+  gemv,    // n = 1: X staged bank-interleaved in shared memory (conflict-free gathers), the weight
+           // slot-major in 8-byte loads per lane, a warp per row (BalancedGemvDevice)
 };
 
 // x: device [k x n], y: device [m x n], both of the values' type (bf16 when `bf16`, else f16).
 cudaError_t launch_spmm_balanced(const BalancedDevice& w, const void* x, void* y, bool bf16, BalancedVariant v,
                                  cudaStream_t stream);
+// n = 1 only: x device [k], y device [m].
+cudaError_t launch_spmm_balanced_gemv(const BalancedGemvDevice& w, const void* x, void* y, bool bf16, cudaStream_t stream);
+// The most dynamic shared memory a block may opt in to on the current device, bytes.
+std::size_t gemv_smem_limit();
 
 }  // namespace sb::gpu

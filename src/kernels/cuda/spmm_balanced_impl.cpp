@@ -30,6 +30,19 @@ class BalancedOp final : public GpuSpmmOp {
           count += h.kept[i * d.k + j];
         kb = std::max(kb, count);
       }
+    if (v == BalancedVariant::gemv) {
+      const GemvLayout layout = make_gemv_layout(d.k, bank, kb);
+      const GemvPacked packed = pack_gemv(layout, d.m, h.values.data(), h.kept.data());
+      const std::vector<std::uint8_t> vb = to_storage(packed.values.data(), packed.values.size(), d.dtype);
+      values_ = DeviceBuffer(std::max<std::size_t>(vb.size(), 16));
+      values_.upload(vb.data(), vb.size());
+      offsets_ = DeviceBuffer(std::max<std::size_t>(packed.offsets.size(), 16));
+      offsets_.upload(packed.offsets.data(), packed.offsets.size());
+      gemv_.m = d.m;
+      gemv_.layout = layout;
+      point_at_buffers();
+      return;
+    }
     const int stride = (banks * kb + 7) / 8 * 8;
     std::vector<float> vals(static_cast<std::size_t>(d.m) * stride, 0.f);
     std::vector<std::uint8_t> offs(static_cast<std::size_t>(d.m) * stride, 0);
@@ -48,8 +61,6 @@ class BalancedOp final : public GpuSpmmOp {
     values_.upload(vb.data(), vb.size());
     offsets_ = DeviceBuffer(std::max<std::size_t>(offs.size(), 16));
     offsets_.upload(offs.data(), offs.size());
-    dev_.values = values_.get();
-    dev_.offsets = static_cast<const std::uint8_t*>(offsets_.get());
     dev_.m = d.m;
     dev_.k = d.k;
     dev_.n = d.n;
@@ -58,12 +69,20 @@ class BalancedOp final : public GpuSpmmOp {
     dev_.banks = banks;
     dev_.row_stride = stride;
     dev_.kb_div = make_fast_div(static_cast<std::uint32_t>(kb));
+    point_at_buffers();
   }
   void run(const void* x, void* y, void* stream) override {
-    SB_CUDA_CHECK(launch_spmm_balanced(dev_, x, y, bf16_, variant_, as_stream(stream)));
+    if (variant_ == BalancedVariant::gemv)
+      SB_CUDA_CHECK(launch_spmm_balanced_gemv(gemv_, x, y, bf16_, as_stream(stream)));
+    else
+      SB_CUDA_CHECK(launch_spmm_balanced(dev_, x, y, bf16_, variant_, as_stream(stream)));
   }
   std::size_t weight_bytes() const override { return values_.bytes() + offsets_.bytes(); }
   std::string note() const override {
+    if (variant_ == BalancedVariant::gemv)
+      return fmt::format("bank {}, {} per bank, {} groups of 128 banks + {} tail banks, {} KB shared memory",
+                         gemv_.layout.bank, gemv_.layout.kb, gemv_.layout.groups, gemv_.layout.tail,
+                         gemv_smem_bytes(gemv_.layout) / 1024);
     return fmt::format("bank {}, {} per bank, row stride {}", dev_.bank, dev_.kb, dev_.row_stride);
   }
   std::unique_ptr<GpuSpmmOp> clone() const override { return std::unique_ptr<GpuSpmmOp>(new BalancedOp(*this)); }
@@ -71,15 +90,20 @@ class BalancedOp final : public GpuSpmmOp {
  private:
   // The clone: the same arrays, copied on the device, and the device view pointed at them.
   BalancedOp(const BalancedOp& o)
-      : variant_(o.variant_), bf16_(o.bf16_), values_(o.values_.copy()), offsets_(o.offsets_.copy()), dev_(o.dev_) {
-    dev_.values = values_.get();
-    dev_.offsets = static_cast<const std::uint8_t*>(offsets_.get());
+      : variant_(o.variant_), bf16_(o.bf16_), values_(o.values_.copy()), offsets_(o.offsets_.copy()), dev_(o.dev_),
+        gemv_(o.gemv_) {
+    point_at_buffers();
+  }
+  void point_at_buffers() {
+    dev_.values = gemv_.values = values_.get();
+    dev_.offsets = gemv_.offsets = static_cast<const std::uint8_t*>(offsets_.get());
   }
 
   BalancedVariant variant_;
   bool bf16_;
   DeviceBuffer values_, offsets_;
-  BalancedDevice dev_;
+  BalancedDevice dev_;     // simple / fast
+  BalancedGemvDevice gemv_;  // gemv
 };
 
 class BalancedImpl final : public GpuSpmmImpl {
@@ -98,6 +122,14 @@ class BalancedImpl final : public GpuSpmmImpl {
     if (std::min<std::int64_t>(pattern_bank(w.pattern), d.k) > 256) return reject(why, "banks wider than 256 need u16 offsets");
     if (d.m * d.n >= (1LL << 31) * 256) return reject(why, "too large for the launch grid");
     if (d.k >= (1LL << 23)) return reject(why, "k of 2^23 or more (the kernel's bank division needs row length x bank < 2^32)");
+    if (variant_ == BalancedVariant::gemv) {
+      if (d.n != 1) return reject(why, "n = 1 only (the shared-memory GEMV; other n run the fast kernel)");
+      const int bank = static_cast<int>(std::min<std::int64_t>(pattern_bank(w.pattern), d.k));
+      const std::size_t smem = gemv_smem_bytes(make_gemv_layout(d.k, bank, 1));
+      if (smem > gemv_smem_limit())
+        return reject(why, fmt::format("X staged in shared memory needs {} KB, over the device's {} KB per block", smem / 1024,
+                                       gemv_smem_limit() / 1024));
+    }
     return true;
   }
   std::unique_ptr<GpuSpmmOp> initialize(const GpuSpmmDesc& d, const SpmmWeight& w) const override {
@@ -115,6 +147,8 @@ class BalancedImpl final : public GpuSpmmImpl {
 void add_balanced_impls(ImplList& out) {
   out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_fast__cuda", false, BalancedVariant::fast));
   out.push_back(std::make_unique<BalancedImpl>("spmm_nm_fast__cuda", true, BalancedVariant::fast));
+  out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_gemv__cuda", false, BalancedVariant::gemv));
+  out.push_back(std::make_unique<BalancedImpl>("spmm_nm_gemv__cuda", true, BalancedVariant::gemv));
   out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_simple__cuda", false, BalancedVariant::simple));
   out.push_back(std::make_unique<BalancedImpl>("spmm_nm_simple__cuda", true, BalancedVariant::simple));
 }

@@ -72,11 +72,8 @@ inline int skinny_columns(long long n) {
   return p;
 }
 
-// Threads per block (128, 64 or 32) for a grid of `rows` rows, `rows_per_warp32` of them per 32
-// threads, `grid_y` column tiles: the largest block that still gives about two blocks per SM, so
-// small layers (BERT at batch 1 to 16: a few hundred rows) spread over the whole GPU instead of a
-// few large blocks. The SM count is read once from the device.
-inline int pick_threads(long long rows, int rows_per_warp32, long long grid_y) {
+// The device's SM count, read once.
+inline int sm_count() {
   static const int sms = [] {
     int dev = 0, n = 0;
     if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
@@ -85,6 +82,15 @@ inline int pick_threads(long long rows, int rows_per_warp32, long long grid_y) {
     }
     return n;
   }();
+  return sms;
+}
+
+// Threads per block (128, 64 or 32) for a grid of `rows` rows, `rows_per_warp32` of them per 32
+// threads, `grid_y` column tiles: the largest block that still gives about two blocks per SM, so
+// small layers (BERT at batch 1 to 16: a few hundred rows) spread over the whole GPU instead of a
+// few large blocks. The SM count (sm_count) is read once from the device.
+inline int pick_threads(long long rows, int rows_per_warp32, long long grid_y) {
+  const int sms = sm_count();
   for (int t : {128, 64}) {
     const long long per_block = static_cast<long long>(rows_per_warp32) * (t / 32);
     if ((rows + per_block - 1) / per_block * grid_y >= 2LL * sms) return t;
