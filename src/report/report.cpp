@@ -414,6 +414,24 @@ std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, co
     if (!never.empty()) s += fmt::format("; never pays: {}", fmt::join(never, ", "));
     out.push_back(s + ".");
   }
+  // GPU models: the same passes with every layer back to back in one CUDA graph (no per-call event
+  // or launch floor), beside the per-layer sum the speedups above use.
+  std::map<std::tuple<std::string, std::string, int>, std::vector<std::string>> graph;
+  for (const Cell& c : cells) {
+    if (c.key.kind != "model" || c.status != "ok" || c.role == "baseline" || !c.extra.contains("graph_pass")) continue;
+    const nlohmann::json& g = c.extra["graph_pass"];
+    const double gs = g.value("speedup", 0.0);
+    if (gs <= 0) continue;
+    graph[{c.key.device, c.key.subject, c.key.batch}].push_back(fmt::format(
+        "{} at {} {:.2f}x (per-layer sum {:.2f}x){}", c.key.pattern, pct(c.key.sparsity), gs, c.speedup,
+        g.value("noisy", false) ? ", noisy" : ""));
+  }
+  for (const auto& [k, parts] : graph) {
+    const auto& [device, subject, batch] = k;
+    out.push_back(fmt::format("On {}, {} at batch {} as one CUDA graph per pass (layers back to back, no per-call "
+                              "floor), sparse vs dense: {}.",
+                              device, subject, batch, fmt::join(parts, "; ")));
+  }
   // Memory: per model, at its highest measured sparsity, what each pattern's weights cost.
   std::map<std::string, double> dense_bytes;
   std::map<std::string, double> top_sparsity;

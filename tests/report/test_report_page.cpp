@@ -73,6 +73,11 @@ std::string make_store(const std::string& name) {
   f.accuracy = 0.98;
   f.accuracy_metric = "top1";
   store.add_cell(id, f);
+  // A GPU model cell carries its pass as one CUDA graph beside the per-layer sum.
+  sb::Cell g = cell("model", "bert_base", "balanced:bank=32", 0.9, "gpu_layers:auto", "ours", "balanced", 0.5, 0.66);
+  g.key.device = "cuda";
+  g.extra["graph_pass"] = {{"median_ms", 0.3}, {"speedup", 1.41}, {"noisy", false}, {"how", "fixture"}};
+  store.add_cell(id, g);
   sb::Cell dense_mlp = cell("model", "mlp", "dense", 0, "sb_executor", "baseline", "dense", 0.1, 1.0);
   dense_mlp.accuracy = 0.985;
   store.add_cell(id, dense_mlp);
@@ -86,7 +91,8 @@ TEST(Report, BreakEvenAndFindingsComeFromTheCells) {
   const std::string db = make_store("data.db");
   sb::ResultStore store(db);
   const sb::ReportData d = sb::build_report(store);
-  ASSERT_EQ(d.break_even.size(), 5u);  // kernel unstructured, nm:2:4; model unstructured, block:4x4, filter:l1
+  // kernel unstructured, nm:2:4; model unstructured, block:4x4, filter:l1; bert_base on cuda
+  ASSERT_EQ(d.break_even.size(), 6u);
   for (const auto& r : d.break_even) {
     if (r.kind == "kernel" && r.pattern == "unstructured") EXPECT_DOUBLE_EQ(r.break_even, 0.7);
     if (r.kind == "kernel" && r.pattern == "nm:2:4") EXPECT_DOUBLE_EQ(r.break_even, 0.5);
@@ -107,6 +113,12 @@ TEST(Report, BreakEvenAndFindingsComeFromTheCells) {
                "weights)") != std::string::npos)
       accuracy = true;
   EXPECT_TRUE(accuracy) << ::testing::PrintToString(d.findings);
+  bool graph = false;
+  for (const auto& f : d.findings)
+    if (f.find("On cuda, bert_base at batch 1 as one CUDA graph per pass") != std::string::npos &&
+        f.find("balanced:bank=32 at 90 % 1.41x (per-layer sum 0.66x)") != std::string::npos)
+      graph = true;
+  EXPECT_TRUE(graph) << ::testing::PrintToString(d.findings);
   EXPECT_EQ(d.charts.size(), 6u);  // model and kernel speedup, model and format memory, accuracy, pareto
   fs::remove(db);
 }
