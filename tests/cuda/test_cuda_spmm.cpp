@@ -19,11 +19,14 @@ namespace {
 struct Shape3 {
   std::int64_t m, k, n;
 };
-// Off every tile (8-entry chunks, 2-column lanes, 16/32-row blocks, banks of 32) plus n = 1 (GEMV),
-// n = 2, exact multiples of 16/32 (so cuSPARSELt and Blocked-ELL run) and k above one X tile.
+// Off every tile (8-entry chunks, 2-column lanes, 16/32-row blocks, banks of 32) plus n = 1 (GEMV:
+// tails alone, groups of 128 banks and tails), n = 2, exact multiples of 16/32 (so cuSPARSELt and
+// Blocked-ELL run), k above one X tile, and n % 8 == 0 with several k-slices, a short last chunk
+// and a short last slice (split-K).
 const Shape3 kShapes[] = {{1, 1, 1},    {7, 13, 1},    {33, 67, 13},  {67, 129, 200}, {129, 67, 1},
                           {64, 64, 128}, {96, 256, 16}, {128, 128, 2}, {256, 512, 64}, {20, 520, 17},
-                          {64, 9000, 3}, {32, 3072, 1}, {128, 768, 33}, {40, 4200, 1}, {300, 4096, 1}};
+                          {64, 9000, 3}, {32, 3072, 1}, {128, 768, 33}, {40, 4200, 1}, {300, 4096, 1},
+                          {130, 4100, 16}};
 
 struct PatternCase {
   const char* pattern;
@@ -54,6 +57,7 @@ double tolerance(GpuDType t, std::int64_t k) {
 const char* const kExpected[] = {"cublaslt_gemm",           "cublas_gemmex",          "cusparse_csr",
                                  "cusparse_blocked_ell",    "cusparselt_24",          "spmm_balanced_fast__cuda",
                                  "spmm_nm_fast__cuda",      "spmm_balanced_gemv__cuda", "spmm_nm_gemv__cuda",
+                                 "spmm_balanced_splitk__cuda", "spmm_nm_splitk__cuda",
                                  "spmm_balanced_simple__cuda", "spmm_nm_simple__cuda",
                                  "spmm_csr_fast__cuda",     "spmm_csr_simple__cuda"};
 

@@ -11,6 +11,7 @@
 
 #include "sparsebench/core/error.h"
 #include "kernels/cuda/balanced_gemv_layout.h"
+#include "kernels/cuda/balanced_splitk_layout.h"
 #include "kernels/cuda/fast_div.h"
 #include "sparsebench/kernels/cuda_spmm.h"
 
@@ -224,6 +225,136 @@ TEST(GpuHost, BalancedGemvLayoutComputesTheProduct) {
       }
       ASSERT_NEAR(acc, ref, 1e-9 * (scale + 1)) << label << " row " << r;
     }
+  }
+}
+
+// The split-K kernel (variant splitk) run on the host block by block, warp by warp, lane by lane:
+// layout, packing, X staging (every slot unit written once), the reads (the 8 lanes of each 128-bit
+// phase in 8 different 16-byte groups whatever their offsets), the reduce-scatter (emulated
+// shuffles) and the atomic adds, against a double reference; n of 8 and 16 per tile, several
+// tiles, short last chunks and k-slices, banks of 2 to 64.
+TEST(GpuHost, BalancedSplitKLayoutComputesTheProduct) {
+  struct Case {
+    std::int64_t m, k, n;
+    int bank, keep;
+  };
+  const Case cases[] = {{3, 768, 16, 32, 3},  {5, 3072, 8, 8, 1},   {2, 4200, 16, 32, 3}, {4, 1000, 24, 4, 2},
+                        {3, 130, 16, 64, 7},  {2, 9000, 32, 16, 2}, {1, 13, 8, 2, 1},     {6, 4096, 16, 8, 1},
+                        {2, 2050, 40, 64, 6}};
+  std::mt19937_64 rng(13);
+  std::uniform_real_distribution<float> uni(-1.f, 1.f);
+  for (const Case& c : cases) {
+    const int bank = static_cast<int>(std::min<std::int64_t>(c.bank, c.k));
+    const int banks = static_cast<int>((c.k + bank - 1) / bank);
+    std::vector<float> w(static_cast<std::size_t>(c.m * c.k), 0.f), x(static_cast<std::size_t>(c.k * c.n));
+    std::vector<std::uint8_t> kept(w.size(), 0);
+    int kb = 1;
+    for (std::int64_t r = 0; r < c.m; ++r)
+      for (int b = 0; b < banks; ++b) {
+        const int width = static_cast<int>(std::min<std::int64_t>(bank, c.k - static_cast<std::int64_t>(b) * bank));
+        std::vector<int> cols(static_cast<std::size_t>(width));
+        for (int i = 0; i < width; ++i) cols[i] = i;
+        std::shuffle(cols.begin(), cols.end(), rng);
+        const int keep = std::min(c.keep, width);
+        kb = std::max(kb, keep);
+        for (int i = 0; i < keep; ++i) {
+          const std::int64_t j = static_cast<std::int64_t>(b) * bank + cols[i];
+          kept[r * c.k + j] = 1;
+          w[r * c.k + j] = uni(rng);
+        }
+      }
+    for (float& v : x) v = uni(rng);
+    const SplitkLayout l = make_splitk_layout(c.k, bank, kb, c.n);
+    const SplitkPacked p = pack_splitk(l, c.m, w.data(), kept.data());
+    const std::string label = std::to_string(c.m) + "x" + std::to_string(c.k) + "x" + std::to_string(c.n) + " bank " +
+                              std::to_string(bank);
+    ASSERT_GE(l.ck, 1);
+    ASSERT_LE(splitk_smem_bytes(l), std::size_t{64} << 10) << label;
+    const int units = l.nc / 8;
+    std::vector<double> ws(static_cast<std::size_t>(c.m * c.n), 0.0);
+    const int coltiles = static_cast<int>((c.n + l.nc - 1) / l.nc);
+    for (int kt = 0; kt < l.ktiles; ++kt)
+      for (int ct = 0; ct < coltiles; ++ct) {
+        // Staging: units of 8 columns (NaN where never written).
+        const int c0 = kt * l.ck, cend = std::min(c0 + l.ck, l.chunks);
+        const long long col0 = static_cast<long long>(ct) * l.nc;
+        std::vector<float> xs(splitk_smem_bytes(l) / 2, std::numeric_limits<float>::quiet_NaN());  // 8 per unit
+        std::vector<int> writes(xs.size() / 8, 0);
+        const int slice_rows = (cend - c0) * 32 * l.bank;
+        const long long row0 = static_cast<long long>(c0) * 32 * l.bank;
+        for (int u = 0; u < slice_rows * units; ++u) {
+          const int lr = u / units, h = u % units;
+          const long long xr = row0 + lr;
+          const int unit = splitk_unit(l, lr % l.bank, lr / l.bank, h);
+          ASSERT_GE(unit, 0);
+          ASSERT_LT(static_cast<std::size_t>(unit), writes.size()) << label;
+          ++writes[unit];
+          for (int e = 0; e < 8; ++e)
+            xs[static_cast<std::size_t>(unit) * 8 + e] = (xr < c.k && col0 + 8 * h < c.n) ? x[xr * c.n + col0 + 8 * h + e] : 0.f;
+        }
+        for (int u = 0; u < slice_rows * units; ++u) ASSERT_LE(writes[u], 1) << label;
+        for (std::int64_t r = 0; r < c.m; ++r) {
+          std::vector<std::vector<float>> acc(32, std::vector<float>(static_cast<std::size_t>(l.nc), 0.f));
+          for (int ch = c0; ch < cend; ++ch) {
+            const int width = splitk_width(l, ch);
+            for (int i = 0; i < l.kb; ++i)
+              for (int h = 0; h < units; ++h) {
+                std::vector<int> used(8 * 4, 0);  // per 8-lane phase, its 8 groups
+                for (int lane = 0; lane < width; ++lane) {
+                  const int pos = splitk_pos(l, ch, i, lane);
+                  const float v = p.values[r * l.row_stride + pos];
+                  const int o = p.offsets[r * l.row_stride + pos];
+                  const int unit = splitk_unit(l, o, 32 * (ch - c0) + lane, h);
+                  ASSERT_EQ(writes[unit], 1) << label << ": a read of an unwritten unit";
+                  ASSERT_EQ(used[(lane / 8) * 8 + unit % 8]++, 0) << label << ": a shared-memory conflict";
+                  for (int e = 0; e < 8; ++e) acc[lane][8 * h + e] += v * xs[static_cast<std::size_t>(unit) * 8 + e];
+                }
+              }
+          }
+          // The reduce-scatter, lane by lane as the shuffles do it.
+          auto step = [&](int half, int s) {
+            std::vector<std::vector<float>> next = acc;
+            for (int lane = 0; lane < 32; ++lane) {
+              const bool upper = (lane & s) != 0;
+              const int partner = lane ^ s;
+              const bool pupper = (partner & s) != 0;
+              for (int j = 0; j < half; ++j) {
+                const float keep = upper ? acc[lane][j + half] : acc[lane][j];
+                const float recv = pupper ? acc[partner][j] : acc[partner][j + half];
+                next[lane][j] = keep + recv;
+              }
+            }
+            acc = next;
+          };
+          auto sum0 = [&](int s) {
+            std::vector<std::vector<float>> next = acc;
+            for (int lane = 0; lane < 32; ++lane) next[lane][0] = acc[lane][0] + acc[lane ^ s][0];
+            acc = next;
+          };
+          if (l.nc == 16) {
+            step(8, 16), step(4, 8), step(2, 4), step(1, 2), sum0(1);
+          } else {
+            step(4, 16), step(2, 8), step(1, 4), sum0(2), sum0(1);
+          }
+          std::vector<int> stored(static_cast<std::size_t>(l.nc), 0);
+          for (int lane = 0; lane < 32; ++lane) {
+            const long long col = col0 + splitk_reduce_col(l.nc, lane);
+            if (!splitk_stores(l.nc, lane)) continue;
+            ++stored[splitk_reduce_col(l.nc, lane)];
+            if (col < c.n) ws[r * c.n + col] += acc[lane][0];
+          }
+          for (int j = 0; j < l.nc; ++j) ASSERT_EQ(stored[j], 1) << label << ": column " << j << " stored " << stored[j];
+        }
+      }
+    for (std::int64_t r = 0; r < c.m; ++r)
+      for (std::int64_t col = 0; col < c.n; ++col) {
+        double ref = 0, scale = 0;
+        for (std::int64_t j = 0; j < c.k; ++j) {
+          ref += static_cast<double>(w[r * c.k + j]) * x[j * c.n + col];
+          scale += std::fabs(static_cast<double>(w[r * c.k + j]) * x[j * c.n + col]);
+        }
+        ASSERT_NEAR(ws[r * c.n + col], ref, 1e-5 * (scale + 1)) << label << " (" << r << ", " << col << ")";
+      }
   }
 }
 

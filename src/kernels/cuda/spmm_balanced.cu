@@ -166,6 +166,130 @@ cudaError_t gemv(const BalancedGemvDevice& w, const T* x, T* y, cudaStream_t s) 
   return cudaGetLastError();
 }
 
+// One reduce-scatter step over lane stride s: lanes with bit s set keep the upper HALF columns,
+// the others the lower, each adding its partner's half.
+template <int HALF>
+__device__ __forceinline__ void rs_step(float* acc, int lane, int s) {
+  const bool upper = (lane & s) != 0;
+#pragma unroll
+  for (int j = 0; j < HALF; ++j) {
+    const float send = upper ? acc[j] : acc[j + HALF];
+    const float keep = upper ? acc[j + HALF] : acc[j];
+    acc[j] = keep + __shfl_xor_sync(0xffffffffu, send, s);
+  }
+}
+
+// Split-K (see balanced_splitk_layout.h). Grid: x = row tiles of `rows` rows, y = k-slices, z =
+// column tiles of NC. Stage the slice of X (16-byte units, coalesced reads; n % 8 == 0 keeps every
+// unit inside a row of X and aligned), then each warp takes rows: lane j < width works on bank
+// 32 c + j, slot by slot, FMAs NC columns from one or two conflict-free 16-byte shared-memory
+// reads; a reduce-scatter leaves one column per lane pair (NC = 16) or quad (NC = 8), added into
+// the fp32 workspace.
+template <class T, int NC>
+__global__ void __launch_bounds__(kSplitkWarps * 32)
+    balanced_splitk(BalancedSplitkDevice w, const T* __restrict__ x, int rows) {
+  extern __shared__ uint4 xs[];
+  const SplitkLayout l = w.layout;
+  constexpr int kUnits = NC / 8;
+  const int c0 = blockIdx.y * l.ck;
+  const int cend = min(c0 + l.ck, l.chunks);
+  const long long col0 = static_cast<long long>(blockIdx.z) * NC;
+  const int slice_rows = (cend - c0) * 32 * l.bank;  // rows of X in the slice (past k: zeros)
+  const long long row0 = static_cast<long long>(c0) * 32 * l.bank;
+  for (int u = threadIdx.x; u < slice_rows * kUnits; u += blockDim.x) {
+    const int lr = u / kUnits, h = u % kUnits;
+    const long long c = row0 + lr;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (c < l.k && col0 + 8 * h < w.n) v = __ldg(reinterpret_cast<const uint4*>(x + c * w.n + col0 + 8 * h));
+    xs[splitk_unit(l, lr % l.bank, lr / l.bank, h)] = v;
+  }
+  // The slice's unused banks of a short last k-slice (cend - c0 < ck) are never read.
+  __syncthreads();
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const long long first = static_cast<long long>(blockIdx.x) * rows;
+  const long long last = min(first + rows, static_cast<long long>(w.m));
+  for (long long r = first + warp; r < last; r += kSplitkWarps) {
+    const T* vr = static_cast<const T*>(w.values) + r * l.row_stride;
+    const std::uint8_t* orow = w.offsets + r * l.row_stride;
+    float acc[NC];
+#pragma unroll
+    for (int j = 0; j < NC; ++j) acc[j] = 0.f;
+    for (int c = c0; c < cend; ++c) {
+      const int width = splitk_width(l, c);
+      if (lane >= width) continue;
+      const int lb = 32 * (c - c0) + lane;
+#pragma unroll 4
+      for (int i = 0; i < l.kb; ++i) {
+        const int pos = splitk_pos(l, c, i, lane);
+        const float v = Elem<T>::to_f(vr[pos]);
+        const int o = orow[pos];
+#pragma unroll
+        for (int h = 0; h < kUnits; ++h) {
+          const uint4 u = xs[splitk_unit(l, o, lb, h)];
+          const T* t = reinterpret_cast<const T*>(&u);
+#pragma unroll
+          for (int e = 0; e < 8; ++e) acc[8 * h + e] += v * Elem<T>::to_f(t[e]);
+        }
+      }
+    }
+    if constexpr (NC == 16) {
+      rs_step<8>(acc, lane, 16);
+      rs_step<4>(acc, lane, 8);
+      rs_step<2>(acc, lane, 4);
+      rs_step<1>(acc, lane, 2);
+      acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], 1);
+    } else {
+      rs_step<4>(acc, lane, 16);
+      rs_step<2>(acc, lane, 8);
+      rs_step<1>(acc, lane, 4);
+      acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], 2);
+      acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], 1);
+    }
+    const long long col = col0 + splitk_reduce_col(NC, lane);
+    if (splitk_stores(NC, lane) && col < w.n) atomicAdd(w.workspace + r * w.n + col, acc[0]);
+  }
+}
+
+// Y = the workspace in the storage type; the workspace back to zero for the next call.
+template <class T>
+__global__ void splitk_finish(float* __restrict__ ws, T* __restrict__ y, long long count) {
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    y[i] = Elem<T>::from_f(ws[i]);
+    ws[i] = 0.f;
+  }
+}
+
+template <class T, int NC>
+cudaError_t splitk_nc(const BalancedSplitkDevice& w, const T* x, T* y, cudaStream_t s) {
+  const std::size_t smem = splitk_smem_bytes(w.layout);
+  if (smem > (std::size_t{48} << 10)) {
+    const cudaError_t e =
+        cudaFuncSetAttribute(balanced_splitk<T, NC>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    if (e != cudaSuccess) return e;
+  }
+  // Rows per block: as many as keep two blocks per SM busy, between one and 16 rows per warp.
+  const long long tiles_kz = static_cast<long long>(w.layout.ktiles) * ((w.n + NC - 1) / NC);
+  int rows = kSplitkWarps * 16;
+  while (rows > kSplitkWarps && (w.m + rows - 1) / rows * tiles_kz < 2LL * sm_count()) rows /= 2;
+  const dim3 grid(static_cast<unsigned>((w.m + rows - 1) / rows), static_cast<unsigned>(w.layout.ktiles),
+                  static_cast<unsigned>((w.n + NC - 1) / NC));
+  balanced_splitk<T, NC><<<grid, kSplitkWarps * 32, smem, s>>>(w, x, rows);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return e;
+  const long long count = w.m * w.n;
+  const long long blocks = std::min<long long>((count + 255) / 256, static_cast<long long>(sm_count()) * 8);
+  splitk_finish<T><<<static_cast<unsigned>(blocks), 256, 0, s>>>(w.workspace, y, count);
+  return cudaGetLastError();
+}
+
+template <class T>
+cudaError_t splitk(const BalancedSplitkDevice& w, const T* x, T* y, cudaStream_t s) {
+  if (w.m == 0 || w.n == 0) return cudaSuccess;
+  return w.layout.nc == 16 ? splitk_nc<T, 16>(w, x, y, s) : splitk_nc<T, 8>(w, x, y, s);
+}
+
 template <class T, int L, int NC>
 cudaError_t skinny(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
   const long long passes = (w.n + NC - 1) / NC;
@@ -216,6 +340,12 @@ cudaError_t launch(const BalancedDevice& w, const void* xv, void* yv, BalancedVa
 cudaError_t launch_spmm_balanced_gemv(const BalancedGemvDevice& w, const void* x, void* y, bool bf16, cudaStream_t stream) {
   return bf16 ? gemv<__nv_bfloat16>(w, static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), stream)
               : gemv<__half>(w, static_cast<const __half*>(x), static_cast<__half*>(y), stream);
+}
+
+cudaError_t launch_spmm_balanced_splitk(const BalancedSplitkDevice& w, const void* x, void* y, bool bf16,
+                                        cudaStream_t stream) {
+  return bf16 ? splitk<__nv_bfloat16>(w, static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), stream)
+              : splitk<__half>(w, static_cast<const __half*>(x), static_cast<__half*>(y), stream);
 }
 
 std::size_t gemv_smem_limit() {

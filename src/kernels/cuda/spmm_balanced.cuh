@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/balanced_gemv_layout.h"
+#include "kernels/cuda/balanced_splitk_layout.h"
 #include "kernels/cuda/fast_div.h"
 
 namespace sb::gpu {
@@ -31,12 +32,25 @@ struct BalancedGemvDevice {
   GemvLayout layout;
 };
 
+// The device copy of a weight packed for the split-K kernel (balanced_splitk_layout.h), and its
+// fp32 workspace [m x n] (zero between calls: the second kernel zeroes what it reads).
+struct BalancedSplitkDevice {
+  const void* values = nullptr;           // [m][layout.row_stride], f16 or bf16
+  const std::uint8_t* offsets = nullptr;  // [m][layout.row_stride]
+  float* workspace = nullptr;             // [m][n]
+  std::int64_t m = 0, n = 0;
+  SplitkLayout layout;
+};
+
 enum class BalancedVariant {
   simple,  // one thread per output element: the obviously-correct version
   fast,    // a subwarp per row splitting its 8-entry chunks (16-byte loads), up to 16 columns per
            // lane read from the read-only cache, shuffle reduction; fixed work per row and bank
   gemv,    // n = 1: X staged bank-interleaved in shared memory (conflict-free gathers), the weight
            // slot-major in 8-byte loads per lane, a warp per row (BalancedGemvDevice)
+  splitk,  // n % 8 == 0, bank <= 64: blocks over (rows, k-slice, 8/16 columns), the X slice staged
+           // bank-interleaved in shared memory, fp32 partial sums by atomicAdd into a workspace,
+           // then Y written and the workspace zeroed (BalancedSplitkDevice)
 };
 
 // x: device [k x n], y: device [m x n], both of the values' type (bf16 when `bf16`, else f16).
@@ -44,6 +58,9 @@ cudaError_t launch_spmm_balanced(const BalancedDevice& w, const void* x, void* y
                                  cudaStream_t stream);
 // n = 1 only: x device [k], y device [m].
 cudaError_t launch_spmm_balanced_gemv(const BalancedGemvDevice& w, const void* x, void* y, bool bf16, cudaStream_t stream);
+// n % 8 == 0: x device [k x n], y device [m x n]; two kernels (partial sums, then Y).
+cudaError_t launch_spmm_balanced_splitk(const BalancedSplitkDevice& w, const void* x, void* y, bool bf16,
+                                        cudaStream_t stream);
 // The most dynamic shared memory a block may opt in to on the current device, bytes.
 std::size_t gemv_smem_limit();
 

@@ -43,6 +43,22 @@ class BalancedOp final : public GpuSpmmOp {
       point_at_buffers();
       return;
     }
+    if (v == BalancedVariant::splitk) {
+      const SplitkLayout layout = make_splitk_layout(d.k, bank, kb, d.n);
+      const SplitkPacked packed = pack_splitk(layout, d.m, h.values.data(), h.kept.data());
+      const std::vector<std::uint8_t> vb = to_storage(packed.values.data(), packed.values.size(), d.dtype);
+      values_ = DeviceBuffer(std::max<std::size_t>(vb.size(), 16));
+      values_.upload(vb.data(), vb.size());
+      offsets_ = DeviceBuffer(std::max<std::size_t>(packed.offsets.size(), 16));
+      offsets_.upload(packed.offsets.data(), packed.offsets.size());
+      workspace_ = DeviceBuffer(static_cast<std::size_t>(d.m * d.n) * sizeof(float));
+      workspace_.fill_bytes(0);
+      splitk_.m = d.m;
+      splitk_.n = d.n;
+      splitk_.layout = layout;
+      point_at_buffers();
+      return;
+    }
     const int stride = (banks * kb + 7) / 8 * 8;
     std::vector<float> vals(static_cast<std::size_t>(d.m) * stride, 0.f);
     std::vector<std::uint8_t> offs(static_cast<std::size_t>(d.m) * stride, 0);
@@ -74,15 +90,22 @@ class BalancedOp final : public GpuSpmmOp {
   void run(const void* x, void* y, void* stream) override {
     if (variant_ == BalancedVariant::gemv)
       SB_CUDA_CHECK(launch_spmm_balanced_gemv(gemv_, x, y, bf16_, as_stream(stream)));
+    else if (variant_ == BalancedVariant::splitk)
+      SB_CUDA_CHECK(launch_spmm_balanced_splitk(splitk_, x, y, bf16_, as_stream(stream)));
     else
       SB_CUDA_CHECK(launch_spmm_balanced(dev_, x, y, bf16_, variant_, as_stream(stream)));
   }
   std::size_t weight_bytes() const override { return values_.bytes() + offsets_.bytes(); }
+  std::size_t workspace_bytes() const override { return workspace_.bytes(); }
   std::string note() const override {
     if (variant_ == BalancedVariant::gemv)
       return fmt::format("bank {}, {} per bank, {} groups of 128 banks + {} tail banks, {} KB shared memory",
                          gemv_.layout.bank, gemv_.layout.kb, gemv_.layout.groups, gemv_.layout.tail,
                          gemv_smem_bytes(gemv_.layout) / 1024);
+    if (variant_ == BalancedVariant::splitk)
+      return fmt::format("bank {}, {} per bank, {} k-slices of {} chunks of 32 banks, {} columns per tile, {} KB shared memory",
+                         splitk_.layout.bank, splitk_.layout.kb, splitk_.layout.ktiles, splitk_.layout.ck,
+                         splitk_.layout.nc, splitk_smem_bytes(splitk_.layout) / 1024);
     return fmt::format("bank {}, {} per bank, row stride {}", dev_.bank, dev_.kb, dev_.row_stride);
   }
   std::unique_ptr<GpuSpmmOp> clone() const override { return std::unique_ptr<GpuSpmmOp>(new BalancedOp(*this)); }
@@ -90,20 +113,23 @@ class BalancedOp final : public GpuSpmmOp {
  private:
   // The clone: the same arrays, copied on the device, and the device view pointed at them.
   BalancedOp(const BalancedOp& o)
-      : variant_(o.variant_), bf16_(o.bf16_), values_(o.values_.copy()), offsets_(o.offsets_.copy()), dev_(o.dev_),
-        gemv_(o.gemv_) {
+      : variant_(o.variant_), bf16_(o.bf16_), values_(o.values_.copy()), offsets_(o.offsets_.copy()),
+        workspace_(o.workspace_.bytes()), dev_(o.dev_), gemv_(o.gemv_), splitk_(o.splitk_) {
+    workspace_.fill_bytes(0);  // its own, zeroed: a clone may run right after the original
     point_at_buffers();
   }
   void point_at_buffers() {
-    dev_.values = gemv_.values = values_.get();
-    dev_.offsets = gemv_.offsets = static_cast<const std::uint8_t*>(offsets_.get());
+    dev_.values = gemv_.values = splitk_.values = values_.get();
+    dev_.offsets = gemv_.offsets = splitk_.offsets = static_cast<const std::uint8_t*>(offsets_.get());
+    splitk_.workspace = static_cast<float*>(workspace_.get());
   }
 
   BalancedVariant variant_;
   bool bf16_;
-  DeviceBuffer values_, offsets_;
-  BalancedDevice dev_;     // simple / fast
-  BalancedGemvDevice gemv_;  // gemv
+  DeviceBuffer values_, offsets_, workspace_;  // workspace: splitk only
+  BalancedDevice dev_;                          // simple / fast
+  BalancedGemvDevice gemv_;                     // gemv
+  BalancedSplitkDevice splitk_;                 // splitk
 };
 
 class BalancedImpl final : public GpuSpmmImpl {
@@ -122,6 +148,15 @@ class BalancedImpl final : public GpuSpmmImpl {
     if (std::min<std::int64_t>(pattern_bank(w.pattern), d.k) > 256) return reject(why, "banks wider than 256 need u16 offsets");
     if (d.m * d.n >= (1LL << 31) * 256) return reject(why, "too large for the launch grid");
     if (d.k >= (1LL << 23)) return reject(why, "k of 2^23 or more (the kernel's bank division needs row length x bank < 2^32)");
+    if (variant_ == BalancedVariant::splitk) {
+      if (d.n % 8 != 0) return reject(why, "n a multiple of 8 only (16-byte units of X; other n run the fast kernel)");
+      const int bank = static_cast<int>(std::min<std::int64_t>(pattern_bank(w.pattern), d.k));
+      if (bank > 64) return reject(why, "banks of at most 64 (the X slice of 32 banks in shared memory)");
+      const std::size_t smem = splitk_smem_bytes(make_splitk_layout(d.k, bank, 1, d.n));
+      if (smem > gemv_smem_limit())
+        return reject(why, fmt::format("the X slice needs {} KB of shared memory, over the device's {} KB per block",
+                                       smem / 1024, gemv_smem_limit() / 1024));
+    }
     if (variant_ == BalancedVariant::gemv) {
       if (d.n != 1) return reject(why, "n = 1 only (the shared-memory GEMV; other n run the fast kernel)");
       const int bank = static_cast<int>(std::min<std::int64_t>(pattern_bank(w.pattern), d.k));
@@ -149,6 +184,8 @@ void add_balanced_impls(ImplList& out) {
   out.push_back(std::make_unique<BalancedImpl>("spmm_nm_fast__cuda", true, BalancedVariant::fast));
   out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_gemv__cuda", false, BalancedVariant::gemv));
   out.push_back(std::make_unique<BalancedImpl>("spmm_nm_gemv__cuda", true, BalancedVariant::gemv));
+  out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_splitk__cuda", false, BalancedVariant::splitk));
+  out.push_back(std::make_unique<BalancedImpl>("spmm_nm_splitk__cuda", true, BalancedVariant::splitk));
   out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_simple__cuda", false, BalancedVariant::simple));
   out.push_back(std::make_unique<BalancedImpl>("spmm_nm_simple__cuda", true, BalancedVariant::simple));
 }
