@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <map>
 
 #include "sparsebench/core/error.h"
@@ -130,23 +129,24 @@ TEST_P(EveryGpuImpl, MatchesReference) {
           ADD_FAILURE() << impl->name() << " " << label << ": " << e.what();
           return;
         }
-        if (!yc.empty())
-          for (std::size_t i = 0; i < y.size(); ++i)
-            ASSERT_EQ(std::memcmp(&y[i], &yc[i], sizeof(float)), 0)
-                << impl->name() << " " << label << ": the clone's output (" << i / s.n << ", " << i % s.n << ") is "
-                << yc[i] << ", the original's " << y[i];
-        double max_err = 0, norm = 0;
-        for (std::size_t i = 0; i < ref.size(); ++i) {
-          ASSERT_TRUE(std::isfinite(y[i])) << impl->name() << " " << label << ": output (" << i / s.n << ", " << i % s.n
-                                           << ") is " << y[i] << " (unwritten?)";
-          max_err = std::max(max_err, std::fabs(y[i] - ref[i]));
-          norm += std::fabs(y[i]);
-        }
-        if (max_ref > 0) {
-          EXPECT_GT(norm, 0) << impl->name() << " " << label << ": an all-zero output cannot pass";
-          EXPECT_LE(max_err / max_ref, tolerance(dt, s.k) * impl->error_scale(dt)) << impl->name() << " " << label;
-        } else {
-          EXPECT_EQ(max_err, 0) << impl->name() << " " << label;
+        // The clone is held to the same tolerance, not to bit equality: a split-K kernel's atomic
+        // adds may sum in another order on every call.
+        for (const std::vector<float>* out : {&y, &yc}) {
+          if (out->empty()) continue;
+          const char* which = out == &y ? "" : " (the clone)";
+          double max_err = 0, norm = 0;
+          for (std::size_t i = 0; i < ref.size(); ++i) {
+            ASSERT_TRUE(std::isfinite((*out)[i])) << impl->name() << which << " " << label << ": output (" << i / s.n
+                                                  << ", " << i % s.n << ") is " << (*out)[i] << " (unwritten?)";
+            max_err = std::max(max_err, std::fabs((*out)[i] - ref[i]));
+            norm += std::fabs((*out)[i]);
+          }
+          if (max_ref > 0) {
+            EXPECT_GT(norm, 0) << impl->name() << which << " " << label << ": an all-zero output cannot pass";
+            EXPECT_LE(max_err / max_ref, tolerance(dt, s.k) * impl->error_scale(dt)) << impl->name() << which << " " << label;
+          } else {
+            EXPECT_EQ(max_err, 0) << impl->name() << which << " " << label;
+          }
         }
         if (::testing::Test::HasFailure()) return;  // one case's report is enough
         ++ran;
@@ -236,8 +236,12 @@ TEST(GpuTiming, GraphOfCallsComputesWhatTheCallsDo) {
     ys[i].download(yb.data(), yb.size());
     std::vector<float> y(expect[i].size());
     from_storage(yb.data(), y.size(), d.dtype, y.data());
+    // The same computation as the eager call: equal up to one f16 rounding (a library may pick a
+    // reduction order per call).
+    double top = 0;
+    for (float v : expect[i]) top = std::max(top, static_cast<double>(std::fabs(v)));
     for (std::size_t j = 0; j < y.size(); ++j)
-      ASSERT_EQ(y[j], expect[i][j]) << impls[i]->name() << ": element " << j << " of the graph's output";
+      ASSERT_NEAR(y[j], expect[i][j], 2e-3 * top) << impls[i]->name() << ": element " << j << " of the graph's output";
   }
 }
 
