@@ -12,6 +12,7 @@
 #include "sparsebench/core/error.h"
 #include "kernels/cuda/balanced_gemv_layout.h"
 #include "kernels/cuda/balanced_splitk_layout.h"
+#include "kernels/cuda/csr_splitk_layout.h"
 #include "kernels/cuda/fast_div.h"
 #include "sparsebench/kernels/cuda_spmm.h"
 
@@ -354,6 +355,83 @@ TEST(GpuHost, BalancedSplitKLayoutComputesTheProduct) {
           scale += std::fabs(static_cast<double>(w[r * c.k + j]) * x[j * c.n + col]);
         }
         ASSERT_NEAR(ws[r * c.n + col], ref, 1e-5 * (scale + 1)) << label << " (" << r << ", " << col << ")";
+      }
+  }
+}
+
+// The CSR split-K kernel (spmm_csr_splitk__cuda) run on the host slice by slice: packing (every
+// kept entry exactly once, in its slice, columns local), staging (every unit of the slice written
+// once, inside the shared memory), lane-strided entries, and the sums, against a double reference.
+TEST(GpuHost, CsrSplitKLayoutComputesTheProduct) {
+  struct Case {
+    std::int64_t m, k, n;
+    double density;
+  };
+  const Case cases[] = {{5, 768, 16, 0.1}, {3, 3000, 8, 0.3}, {7, 2049, 24, 0.05}, {2, 13, 16, 1.0}, {4, 5000, 40, 0.02},
+                        {1, 1, 8, 1.0}};
+  std::mt19937_64 rng(17);
+  std::uniform_real_distribution<float> uni(-1.f, 1.f);
+  for (const Case& c : cases) {
+    std::vector<float> w(static_cast<std::size_t>(c.m * c.k), 0.f), x(static_cast<std::size_t>(c.k * c.n));
+    std::vector<std::uint8_t> kept(w.size(), 0);
+    std::int64_t nnz = 0;
+    for (std::size_t i = 0; i < w.size(); ++i)
+      if (std::uniform_real_distribution<double>(0, 1)(rng) < c.density) {
+        kept[i] = 1;
+        w[i] = uni(rng);
+        ++nnz;
+      }
+    for (float& v : x) v = uni(rng);
+    const CsrSplitkLayout l = make_csr_splitk_layout(c.m, c.k, c.n);
+    const CsrSplitkPacked p = pack_csr_splitk(l, w.data(), kept.data());
+    const std::string label = std::to_string(c.m) + "x" + std::to_string(c.k) + "x" + std::to_string(c.n);
+    ASSERT_EQ(static_cast<std::int64_t>(p.values.size()), nnz) << label;
+    ASSERT_LE(csr_splitk_smem_bytes(l), std::size_t{32} << 10);
+    const int units = l.nc / 8;
+    std::vector<double> ws(static_cast<std::size_t>(c.m * c.n), 0.0);
+    const int coltiles = static_cast<int>((c.n + l.nc - 1) / l.nc);
+    for (int s = 0; s < l.ktiles; ++s)
+      for (int ct = 0; ct < coltiles; ++ct) {
+        const long long k0 = static_cast<long long>(s) * l.ks;
+        const int kn = static_cast<int>(std::min<long long>(l.ks, c.k - k0));
+        const long long col0 = static_cast<long long>(ct) * l.nc;
+        std::vector<float> xs(csr_splitk_smem_bytes(l) / 2, std::numeric_limits<float>::quiet_NaN());
+        std::vector<int> writes(xs.size() / 8, 0);
+        for (int u = 0; u < kn * units; ++u) {
+          const int cc = u / units, h = u % units;
+          const int unit = csr_splitk_unit(l.nc, cc, h);
+          ASSERT_LT(static_cast<std::size_t>(unit), writes.size()) << label;
+          ++writes[unit];
+          for (int e = 0; e < 8; ++e)
+            xs[static_cast<std::size_t>(unit) * 8 + e] = col0 + 8 * h < c.n ? x[(k0 + cc) * c.n + col0 + 8 * h + e] : 0.f;
+        }
+        for (int u = 0; u < kn * units; ++u) ASSERT_EQ(writes[u], 1) << label;
+        const std::int32_t* ptr = p.ptr.data() + static_cast<std::size_t>(s) * (c.m + 1);
+        for (std::int64_t r = 0; r < c.m; ++r) {
+          std::vector<double> acc(static_cast<std::size_t>(l.nc), 0.0);
+          for (int lane = 0; lane < 32; ++lane)
+            for (int e = ptr[r] + lane; e < ptr[r + 1]; e += 32) {
+              const int cc = p.cols[e];
+              ASSERT_LT(cc, kn) << label;
+              for (int h = 0; h < units; ++h) {
+                const int unit = csr_splitk_unit(l.nc, cc, h);
+                ASSERT_EQ(writes[unit], 1) << label << ": a read of an unwritten unit";
+                for (int q = 0; q < 8; ++q)
+                  acc[8 * h + q] += static_cast<double>(p.values[e]) * xs[static_cast<std::size_t>(unit) * 8 + q];
+              }
+            }
+          for (int j = 0; j < l.nc; ++j)
+            if (col0 + j < c.n) ws[r * c.n + col0 + j] += acc[j];
+        }
+      }
+    for (std::int64_t r = 0; r < c.m; ++r)
+      for (std::int64_t col = 0; col < c.n; ++col) {
+        double ref = 0, scale = 0;
+        for (std::int64_t j = 0; j < c.k; ++j) {
+          ref += static_cast<double>(w[r * c.k + j]) * x[j * c.n + col];
+          scale += std::fabs(static_cast<double>(w[r * c.k + j]) * x[j * c.n + col]);
+        }
+        ASSERT_NEAR(ws[r * c.n + col], ref, 1e-9 * (scale + 1)) << label << " (" << r << ", " << col << ")";
       }
   }
 }

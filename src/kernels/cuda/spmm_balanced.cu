@@ -166,19 +166,6 @@ cudaError_t gemv(const BalancedGemvDevice& w, const T* x, T* y, cudaStream_t s) 
   return cudaGetLastError();
 }
 
-// One reduce-scatter step over lane stride s: lanes with bit s set keep the upper HALF columns,
-// the others the lower, each adding its partner's half.
-template <int HALF>
-__device__ __forceinline__ void rs_step(float* acc, int lane, int s) {
-  const bool upper = (lane & s) != 0;
-#pragma unroll
-  for (int j = 0; j < HALF; ++j) {
-    const float send = upper ? acc[j] : acc[j + HALF];
-    const float keep = upper ? acc[j + HALF] : acc[j];
-    acc[j] = keep + __shfl_xor_sync(0xffffffffu, send, s);
-  }
-}
-
 // Split-K (see balanced_splitk_layout.h). Grid: x = row tiles of `rows` rows, y = k-slices, z =
 // column tiles of NC. Stage the slice of X (16-byte units, coalesced reads; n % 8 == 0 keeps every
 // unit inside a row of X and aligned), then each warp takes rows: lane j < width works on bank
@@ -233,31 +220,9 @@ __global__ void __launch_bounds__(kSplitkWarps * 32)
         }
       }
     }
-    if constexpr (NC == 16) {
-      rs_step<8>(acc, lane, 16);
-      rs_step<4>(acc, lane, 8);
-      rs_step<2>(acc, lane, 4);
-      rs_step<1>(acc, lane, 2);
-      acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], 1);
-    } else {
-      rs_step<4>(acc, lane, 16);
-      rs_step<2>(acc, lane, 8);
-      rs_step<1>(acc, lane, 4);
-      acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], 2);
-      acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], 1);
-    }
+    reduce_scatter<NC>(acc, lane);
     const long long col = col0 + splitk_reduce_col(NC, lane);
     if (splitk_stores(NC, lane) && col < w.n) atomicAdd(w.workspace + r * w.n + col, acc[0]);
-  }
-}
-
-// Y = the workspace in the storage type; the workspace back to zero for the next call.
-template <class T>
-__global__ void splitk_finish(float* __restrict__ ws, T* __restrict__ y, long long count) {
-  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    y[i] = Elem<T>::from_f(ws[i]);
-    ws[i] = 0.f;
   }
 }
 

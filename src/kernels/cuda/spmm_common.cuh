@@ -105,4 +105,47 @@ inline int pow2_at_least(long long v, int cap) {
   return p;
 }
 
+// One reduce-scatter step over lane stride s: lanes with bit s set keep the upper HALF columns,
+// the others the lower, each adding its partner's half.
+template <int HALF>
+__device__ __forceinline__ void rs_step(float* acc, int lane, int s) {
+  const bool upper = (lane & s) != 0;
+#pragma unroll
+  for (int j = 0; j < HALF; ++j) {
+    const float send = upper ? acc[j] : acc[j + HALF];
+    const float keep = upper ? acc[j + HALF] : acc[j];
+    acc[j] = keep + __shfl_xor_sync(0xffffffffu, send, s);
+  }
+}
+
+// The warp's reduce-scatter of NC (8 or 16) partial sums: afterwards acc[0] of lane `lane` holds
+// the warp's total of column splitk_reduce_col(NC, lane) (balanced_splitk_layout.h), 16 shuffles
+// instead of a butterfly's 80.
+template <int NC>
+__device__ __forceinline__ void reduce_scatter(float (&acc)[NC], int lane) {
+  if constexpr (NC == 16) {
+    rs_step<8>(acc, lane, 16);
+    rs_step<4>(acc, lane, 8);
+    rs_step<2>(acc, lane, 4);
+    rs_step<1>(acc, lane, 2);
+    acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], 1);
+  } else {
+    rs_step<4>(acc, lane, 16);
+    rs_step<2>(acc, lane, 8);
+    rs_step<1>(acc, lane, 4);
+    acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], 2);
+    acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], 1);
+  }
+}
+
+// Y = the workspace in the storage type; the workspace back to zero for the next call.
+template <class T>
+__global__ void splitk_finish(float* __restrict__ ws, T* __restrict__ y, long long count) {
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    y[i] = Elem<T>::from_f(ws[i]);
+    ws[i] = 0.f;
+  }
+}
+
 }  // namespace sb::gpu

@@ -1,5 +1,8 @@
 // CSR SpMM kernels. Load balance comes from the row swizzle (consecutive subwarps take rows of
 // similar length, so a warp's lanes finish together) rather than from splitting rows.
+#include <algorithm>
+
+#include "kernels/cuda/balanced_splitk_layout.h"  // splitk_reduce_col, splitk_stores
 #include "kernels/cuda/spmm_common.cuh"
 #include "kernels/cuda/spmm_csr.cuh"
 
@@ -143,6 +146,77 @@ cudaError_t tiled(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
   return cudaGetLastError();
 }
 
+// Split-K (see csr_splitk_layout.h). Grid: x = row tiles of `rows` rows, y = k-slices, z =
+// column tiles of NC.
+template <class T, int NC>
+__global__ void __launch_bounds__(kCsrSplitkWarps * 32)
+    csr_splitk(CsrSplitkDevice w, const T* __restrict__ x, int rows) {
+  extern __shared__ uint4 xs[];
+  const CsrSplitkLayout l = w.layout;
+  constexpr int kUnits = NC / 8;
+  const int s = blockIdx.y;
+  const long long k0 = static_cast<long long>(s) * l.ks;
+  const int kn = static_cast<int>(min(static_cast<long long>(l.ks), l.k - k0));
+  const long long col0 = static_cast<long long>(blockIdx.z) * NC;
+  for (int u = threadIdx.x; u < kn * kUnits; u += blockDim.x) {
+    const int c = u / kUnits, h = u % kUnits;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (col0 + 8 * h < w.n) v = __ldg(reinterpret_cast<const uint4*>(x + (k0 + c) * w.n + col0 + 8 * h));
+    xs[csr_splitk_unit(NC, c, h)] = v;
+  }
+  __syncthreads();
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const std::int32_t* ptr = w.ptr + static_cast<long long>(s) * (l.m + 1);
+  const T* vals = static_cast<const T*>(w.values);
+  const long long first = static_cast<long long>(blockIdx.x) * rows;
+  const long long last = min(first + rows, static_cast<long long>(l.m));
+  for (long long r = first + warp; r < last; r += kCsrSplitkWarps) {
+    float acc[NC];
+#pragma unroll
+    for (int j = 0; j < NC; ++j) acc[j] = 0.f;
+    const int e1 = ptr[r + 1];
+#pragma unroll 2
+    for (int e = ptr[r] + lane; e < e1; e += 32) {
+      const float v = Elem<T>::to_f(vals[e]);
+      const int c = w.cols[e];
+#pragma unroll
+      for (int h = 0; h < kUnits; ++h) {
+        const uint4 u = xs[csr_splitk_unit(NC, c, h)];
+        const T* t = reinterpret_cast<const T*>(&u);
+#pragma unroll
+        for (int q = 0; q < 8; ++q) acc[8 * h + q] += v * Elem<T>::to_f(t[q]);
+      }
+    }
+    reduce_scatter<NC>(acc, lane);
+    const long long col = col0 + splitk_reduce_col(NC, lane);
+    if (splitk_stores(NC, lane) && col < w.n) atomicAdd(w.workspace + r * w.n + col, acc[0]);
+  }
+}
+
+template <class T, int NC>
+cudaError_t csr_splitk_nc(const CsrSplitkDevice& w, const T* x, T* y, cudaStream_t s) {
+  const CsrSplitkLayout& l = w.layout;
+  const std::size_t smem = csr_splitk_smem_bytes(l);
+  if (smem > (std::size_t{48} << 10)) {
+    const cudaError_t e =
+        cudaFuncSetAttribute(csr_splitk<T, NC>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    if (e != cudaSuccess) return e;
+  }
+  const long long tiles_kz = static_cast<long long>(l.ktiles) * ((w.n + NC - 1) / NC);
+  int rows = kCsrSplitkWarps * 16;
+  while (rows > kCsrSplitkWarps && (l.m + rows - 1) / rows * tiles_kz < 2LL * sm_count()) rows /= 2;
+  const dim3 grid(static_cast<unsigned>((l.m + rows - 1) / rows), static_cast<unsigned>(l.ktiles),
+                  static_cast<unsigned>((w.n + NC - 1) / NC));
+  csr_splitk<T, NC><<<grid, kCsrSplitkWarps * 32, smem, s>>>(w, x, rows);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return e;
+  const long long count = l.m * w.n;
+  const long long blocks = std::min<long long>((count + 255) / 256, static_cast<long long>(sm_count()) * 8);
+  splitk_finish<T><<<static_cast<unsigned>(blocks), 256, 0, s>>>(w.workspace, y, count);
+  return cudaGetLastError();
+}
+
 template <class T>
 cudaError_t launch(const CsrDevice& w, const void* xv, void* yv, CsrVariant v, cudaStream_t s) {
   const T* x = static_cast<const T*>(xv);
@@ -176,6 +250,18 @@ cudaError_t launch(const CsrDevice& w, const void* xv, void* yv, CsrVariant v, c
 
 cudaError_t launch_spmm_csr(const CsrDevice& w, const void* x, void* y, bool bf16, CsrVariant v, cudaStream_t stream) {
   return bf16 ? launch<__nv_bfloat16>(w, x, y, v, stream) : launch<__half>(w, x, y, v, stream);
+}
+
+cudaError_t launch_spmm_csr_splitk(const CsrSplitkDevice& w, const void* x, void* y, bool bf16, cudaStream_t stream) {
+  if (w.layout.m == 0 || w.n == 0) return cudaSuccess;
+  if (bf16) {
+    auto* xb = static_cast<const __nv_bfloat16*>(x);
+    auto* yb = static_cast<__nv_bfloat16*>(y);
+    return w.layout.nc == 16 ? csr_splitk_nc<__nv_bfloat16, 16>(w, xb, yb, stream) : csr_splitk_nc<__nv_bfloat16, 8>(w, xb, yb, stream);
+  }
+  auto* xh = static_cast<const __half*>(x);
+  auto* yh = static_cast<__half*>(y);
+  return w.layout.nc == 16 ? csr_splitk_nc<__half, 16>(w, xh, yh, stream) : csr_splitk_nc<__half, 8>(w, xh, yh, stream);
 }
 
 }  // namespace sb::gpu

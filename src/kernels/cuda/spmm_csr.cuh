@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/csr_splitk_layout.h"
+
 namespace sb::gpu {
 
 // Rows are stored in order of `row_order` (longest first), each padded with value-0 entries at
@@ -20,13 +22,29 @@ struct CsrDevice {
   int mean_row = 0;                        // mean padded row length (entries), for the tiling
 };
 
+// The device copy of a weight packed for the split-K kernel (csr_splitk_layout.h) and its fp32
+// workspace [m x n] (zero between calls).
+struct CsrSplitkDevice {
+  const void* values = nullptr;         // [nnz], f16 or bf16
+  const std::uint16_t* cols = nullptr;  // [nnz], local to the slice
+  const std::int32_t* ptr = nullptr;    // [ktiles][m + 1]
+  float* workspace = nullptr;           // [m][n]
+  std::int64_t n = 0;
+  CsrSplitkLayout layout;
+};
+
 enum class CsrVariant {
   simple,  // one thread per output element
   fast,    // n <= 64: subwarp per row (swizzled), lanes split 8-entry chunks (16-byte loads of
            // values and indices), up to 16 columns per lane, shuffle reduction; n > 64: subwarp
            // per row, lanes x 2 columns, X rows read coalesced
+  splitk,  // n % 8 == 0: blocks over (rows, a k-slice, 8/16 columns), the slice of X in shared
+           // memory, lanes splitting each row's entries in the slice, fp32 atomicAdd into a
+           // workspace, then Y written and the workspace zeroed (CsrSplitkDevice)
 };
 
 cudaError_t launch_spmm_csr(const CsrDevice& w, const void* x, void* y, bool bf16, CsrVariant v, cudaStream_t stream);
+// n % 8 == 0: two kernels (partial sums, then Y).
+cudaError_t launch_spmm_csr_splitk(const CsrSplitkDevice& w, const void* x, void* y, bool bf16, cudaStream_t stream);
 
 }  // namespace sb::gpu

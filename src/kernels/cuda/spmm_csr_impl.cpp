@@ -13,6 +13,24 @@ class CsrKernelOp final : public GpuSpmmOp {
  public:
   CsrKernelOp(const GpuSpmmDesc& d, const SpmmWeight& w, CsrVariant v) : variant_(v), bf16_(d.dtype == GpuDType::bf16) {
     const HostWeight h = host_weight(w, d.dtype);
+    if (v == CsrVariant::splitk) {
+      const CsrSplitkLayout layout = make_csr_splitk_layout(d.m, d.k, d.n);
+      const CsrSplitkPacked p = pack_csr_splitk(layout, h.values.data(), h.kept.data());
+      const std::vector<std::uint8_t> vb = to_storage(p.values.data(), p.values.size(), d.dtype);
+      values_ = DeviceBuffer(std::max<std::size_t>(vb.size(), 16));
+      values_.upload(vb.data(), vb.size());
+      cols_ = DeviceBuffer(std::max<std::size_t>(p.cols.size() * 2, 16));
+      cols_.upload(p.cols.data(), p.cols.size() * 2);
+      ptr_ = DeviceBuffer(p.ptr.size() * 4);
+      ptr_.upload(p.ptr.data(), p.ptr.size() * 4);
+      workspace_ = DeviceBuffer(static_cast<std::size_t>(d.m * d.n) * sizeof(float));
+      workspace_.fill_bytes(0);
+      split_.n = d.n;
+      split_.layout = layout;
+      bytes_ = vb.size() + p.cols.size() * 2 + p.ptr.size() * 4;
+      point_at_buffers();
+      return;
+    }
     std::vector<std::int32_t> ptr(static_cast<std::size_t>(d.m + 1), 0), len(static_cast<std::size_t>(d.m), 0);
     std::vector<float> vals;
     std::vector<std::uint16_t> cols;
@@ -41,10 +59,7 @@ class CsrKernelOp final : public GpuSpmmOp {
     ptr_.upload(ptr.data(), ptr.size() * 4);
     order_ = DeviceBuffer(order.size() * 4);
     order_.upload(order.data(), order.size() * 4);
-    dev_.values = values_.get();
-    dev_.cols = static_cast<const std::uint16_t*>(cols_.get());
-    dev_.row_ptr = static_cast<const std::int32_t*>(ptr_.get());
-    dev_.row_order = static_cast<const std::int32_t*>(order_.get());
+    point_at_buffers();
     dev_.m = d.m;
     dev_.k = d.k;
     dev_.n = d.n;
@@ -52,27 +67,42 @@ class CsrKernelOp final : public GpuSpmmOp {
     bytes_ = vb.size() + cols.size() * 2 + ptr.size() * 4 + order.size() * 4;
   }
   void run(const void* x, void* y, void* stream) override {
-    SB_CUDA_CHECK(launch_spmm_csr(dev_, x, y, bf16_, variant_, as_stream(stream)));
+    if (variant_ == CsrVariant::splitk)
+      SB_CUDA_CHECK(launch_spmm_csr_splitk(split_, x, y, bf16_, as_stream(stream)));
+    else
+      SB_CUDA_CHECK(launch_spmm_csr(dev_, x, y, bf16_, variant_, as_stream(stream)));
   }
+  std::size_t workspace_bytes() const override { return workspace_.bytes(); }
   std::size_t weight_bytes() const override { return bytes_; }
-  std::string note() const override { return fmt::format("mean padded row {} entries", dev_.mean_row); }
+  std::string note() const override {
+    if (variant_ == CsrVariant::splitk)
+      return fmt::format("{} k-slices of {} columns, {} columns per tile, {} KB shared memory", split_.layout.ktiles,
+                         split_.layout.ks, split_.layout.nc, csr_splitk_smem_bytes(split_.layout) / 1024);
+    return fmt::format("mean padded row {} entries", dev_.mean_row);
+  }
   std::unique_ptr<GpuSpmmOp> clone() const override { return std::unique_ptr<GpuSpmmOp>(new CsrKernelOp(*this)); }
 
  private:
   // The clone: the same arrays, copied on the device, and the device view pointed at them.
   CsrKernelOp(const CsrKernelOp& o)
       : variant_(o.variant_), bf16_(o.bf16_), values_(o.values_.copy()), cols_(o.cols_.copy()), ptr_(o.ptr_.copy()),
-        order_(o.order_.copy()), dev_(o.dev_), bytes_(o.bytes_) {
-    dev_.values = values_.get();
-    dev_.cols = static_cast<const std::uint16_t*>(cols_.get());
-    dev_.row_ptr = static_cast<const std::int32_t*>(ptr_.get());
+        order_(o.order_.copy()), workspace_(o.workspace_.bytes()), dev_(o.dev_), split_(o.split_), bytes_(o.bytes_) {
+    workspace_.fill_bytes(0);  // its own, zeroed
+    point_at_buffers();
+  }
+  void point_at_buffers() {
+    dev_.values = split_.values = values_.get();
+    dev_.cols = split_.cols = static_cast<const std::uint16_t*>(cols_.get());
+    dev_.row_ptr = split_.ptr = static_cast<const std::int32_t*>(ptr_.get());
     dev_.row_order = static_cast<const std::int32_t*>(order_.get());
+    split_.workspace = static_cast<float*>(workspace_.get());
   }
 
   CsrVariant variant_;
   bool bf16_;
-  DeviceBuffer values_, cols_, ptr_, order_;
-  CsrDevice dev_;
+  DeviceBuffer values_, cols_, ptr_, order_, workspace_;  // order_: fast / simple; workspace_: splitk
+  CsrDevice dev_;                                          // fast / simple
+  CsrSplitkDevice split_;                                  // splitk
   std::size_t bytes_ = 0;
 };
 
@@ -88,6 +118,8 @@ class CsrKernelImpl final : public GpuSpmmImpl {
     if (d.dtype != GpuDType::f16 && d.dtype != GpuDType::bf16) return reject(why, "f16 and bf16 only");
     if (d.k > 65536) return reject(why, "k > 65536 needs u32 column indices");
     if (d.m * (d.k + 8) >= INT32_MAX) return reject(why, "padded nnz could exceed int32");
+    if (variant_ == CsrVariant::splitk && d.n % 8 != 0)
+      return reject(why, "n a multiple of 8 only (16-byte units of X; other n run the fast kernel)");
     return true;
   }
   std::unique_ptr<GpuSpmmOp> initialize(const GpuSpmmDesc& d, const SpmmWeight& w) const override {
@@ -103,6 +135,7 @@ class CsrKernelImpl final : public GpuSpmmImpl {
 
 void add_csr_impls(ImplList& out) {
   out.push_back(std::make_unique<CsrKernelImpl>("spmm_csr_fast__cuda", CsrVariant::fast));
+  out.push_back(std::make_unique<CsrKernelImpl>("spmm_csr_splitk__cuda", CsrVariant::splitk));
   out.push_back(std::make_unique<CsrKernelImpl>("spmm_csr_simple__cuda", CsrVariant::simple));
 }
 
