@@ -234,10 +234,11 @@ cudaError_t splitk_nc(const BalancedSplitkDevice& w, const T* x, T* y, cudaStrea
         cudaFuncSetAttribute(balanced_splitk<T, NC>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
     if (e != cudaSuccess) return e;
   }
-  // Rows per block: as many as keep two blocks per SM busy, between one and 16 rows per warp.
+  // Rows per block: as many as still give every SM a block (each block stages its 32 KB slice of X
+  // once, so fewer, fuller blocks move less), between one and 16 rows per warp.
   const long long tiles_kz = static_cast<long long>(w.layout.ktiles) * ((w.n + NC - 1) / NC);
   int rows = kSplitkWarps * 16;
-  while (rows > kSplitkWarps && (w.m + rows - 1) / rows * tiles_kz < 2LL * sm_count()) rows /= 2;
+  while (rows > kSplitkWarps && (w.m + rows - 1) / rows * tiles_kz < sm_count()) rows /= 2;
   const dim3 grid(static_cast<unsigned>((w.m + rows - 1) / rows), static_cast<unsigned>(w.layout.ktiles),
                   static_cast<unsigned>((w.n + NC - 1) / NC));
   balanced_splitk<T, NC><<<grid, kSplitkWarps * 32, smem, s>>>(w, x, rows);

@@ -205,7 +205,8 @@ cudaError_t csr_splitk_nc(const CsrSplitkDevice& w, const T* x, T* y, cudaStream
   }
   const long long tiles_kz = static_cast<long long>(l.ktiles) * ((w.n + NC - 1) / NC);
   int rows = kCsrSplitkWarps * 16;
-  while (rows > kCsrSplitkWarps && (l.m + rows - 1) / rows * tiles_kz < 2LL * sm_count()) rows /= 2;
+  // Rows per block: as in the balanced split-K, every SM a block, the slice staged as few times as that allows.
+  while (rows > kCsrSplitkWarps && (l.m + rows - 1) / rows * tiles_kz < sm_count()) rows /= 2;
   const dim3 grid(static_cast<unsigned>((l.m + rows - 1) / rows), static_cast<unsigned>(l.ktiles),
                   static_cast<unsigned>((w.n + NC - 1) / NC));
   csr_splitk<T, NC><<<grid, kCsrSplitkWarps * 32, smem, s>>>(w, x, rows);
