@@ -89,10 +89,13 @@ int run_kernels_cuda(const KernelBenchConfig& cfg, const std::string& dtypes, bo
   opts.energy = energy;
   opts.only = kernel;
   const std::vector<gpu::GpuKernelRecord> recs = gpu::run_gpu_kernel_bench(cfg, opts);
+  // The protocols' floors, measured after the sweep (the GPU is warm), to read its figures by.
+  const gpu::GpuTimingFloor floor = gpu::measure_timing_floor();
   if (format == "json") {
     nlohmann::json j;
     j["device"] = "cuda";
     j["system"] = to_json(system_info());
+    j["timing_floor"] = gpu::to_json(floor);
     j["records"] = nlohmann::json::array();
     for (const auto& r : recs) j["records"].push_back(gpu::to_json(r));
     j["geomeans"] = nlohmann::json::array();
@@ -102,6 +105,10 @@ int run_kernels_cuda(const KernelBenchConfig& cfg, const std::string& dtypes, bo
     print_csv(recs);
   } else {
     print_table(recs);
+    if (floor.why.empty())
+      std::cout << fmt::format("timing floor (an empty kernel per call, medians): cold {:.2f} us, hot {:.2f} us, "
+                               "in a CUDA graph {:.2f} us per call\n",
+                               floor.cold_us, floor.hot_us, floor.graph_us);
   }
   return 0;
 }

@@ -185,6 +185,9 @@ for f in sorted(glob.glob(os.path.join(out, "*.json")) + glob.glob(os.path.join(
         for e in j.get("excluded", [])[:5]:
             print(f"  excluded: {e}")
         continue
+    tf = j.get("timing_floor")
+    if tf and tf.get("status") == "ok":
+        print(f"  timing floor (empty kernel): cold {tf['cold_us']:.2f} us, hot {tf['hot_us']:.2f} us, graph {tf['graph_us']:.2f} us per call")
     recs = j.get("records", [])
     ok = [r for r in recs if r["status"] == "ok"]
     bad = [r for r in recs if r["status"].startswith("failed")]

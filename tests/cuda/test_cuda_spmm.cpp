@@ -275,6 +275,15 @@ TEST(GpuTiming, StreamModeTimesCopiesInAGraph) {
   EXPECT_GT(ok, 0);
 }
 
+// The protocols' floors are measured (positive, finite); their sizes are for docs/PERFORMANCE.md.
+TEST(GpuTiming, FloorIsMeasured) {
+  if (const std::string why = gpu_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+  const GpuTimingFloor f = measure_timing_floor(5);
+  ASSERT_TRUE(f.why.empty()) << f.why;
+  for (double v : {f.cold_us, f.hot_us, f.graph_us}) EXPECT_TRUE(std::isfinite(v) && v > 0) << v;
+  std::cout << "[ info ] floor: cold " << f.cold_us << " us, hot " << f.hot_us << " us, graph " << f.graph_us << " us\n";
+}
+
 TEST(GpuList, HoldsEveryExpectedImplementation) {
   if (const std::string why = gpu_unavailable_reason(); why.find("built without CUDA") != std::string::npos)
     GTEST_SKIP() << why;

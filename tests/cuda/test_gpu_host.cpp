@@ -106,6 +106,13 @@ TEST(GpuHost, EnergyMeterNeverThrows) {
 // The balanced kernel finds an entry's bank by fast_div: it must equal n / d over the kernel's whole
 // domain (n * d < 2^32, d = entries kept per bank, 1 to 256): every n below 2^16, the top of the
 // domain, and random n in between.
+TEST(GpuHost, TimingFloorSaysWhyWithoutAGpu) {
+  if (gpu_unavailable_reason().empty()) GTEST_SKIP() << "a GPU is visible: the unavailable path is not exercised";
+  const GpuTimingFloor f = measure_timing_floor(3);
+  EXPECT_EQ(f.why.rfind("unavailable: ", 0), 0u) << f.why;
+  EXPECT_EQ(to_json(f)["status"], f.why);
+}
+
 TEST(GpuHost, FastDivisionIsExactOverItsDomain) {
   std::mt19937_64 rng(7);
   for (std::uint32_t d = 1; d <= 256; ++d) {

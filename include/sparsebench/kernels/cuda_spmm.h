@@ -148,6 +148,18 @@ Stats time_gpu_calls(const std::vector<GpuCall>& calls, int warmup, int min_reps
 Stats time_gpu_ops_stream(const std::vector<GpuSpmmOp*>& ops, const void* x, void* y, int warmup, int min_reps,
                           double min_seconds, std::string* how);
 
+// What a call costs when the kernel does nothing (one empty kernel per call), in each protocol,
+// microseconds (medians of `reps` samples): `cold` one call between two events after the L2 flush
+// (the default of the sweep), `hot` the same without the flush, `graph` per call of 64 calls in
+// one CUDA graph (--cache stream). No timing of a real kernel can go below its protocol's floor;
+// the sweep records these beside its results. why: "" or "unavailable: ...".
+struct GpuTimingFloor {
+  double cold_us = 0, hot_us = 0, graph_us = 0;
+  std::string why;
+};
+GpuTimingFloor measure_timing_floor(int reps = 50);
+nlohmann::json to_json(const GpuTimingFloor& f);
+
 // The current device's L2 cache in bytes (cudaDevAttrL2CacheSize); 0 when unavailable.
 std::size_t gpu_l2_bytes();
 // Free device memory in bytes (cudaMemGetInfo); 0 when unavailable.

@@ -479,6 +479,16 @@ nlohmann::json to_json(const GpuKernelRecord& r) {
   return j;
 }
 
+nlohmann::json to_json(const GpuTimingFloor& f) {
+  if (!f.why.empty()) return {{"status", f.why}};
+  return {{"status", "ok"},
+          {"cold_us", f.cold_us},
+          {"hot_us", f.hot_us},
+          {"graph_us", f.graph_us},
+          {"what", "an empty kernel per call: cold = one call between two events after the L2 flush, hot = the same "
+                   "without the flush, graph = per call of 64 in one CUDA graph (--cache stream); medians"}};
+}
+
 nlohmann::json to_json(const GpuSpeedupSummary& s) {
   nlohmann::json j;
   j["set"] = s.set;

@@ -255,6 +255,36 @@ Stats time_gpu_ops_stream(const std::vector<GpuSpmmOp*>& ops, const void* x, voi
   return summarize(std::move(per_call));
 }
 
+cudaError_t launch_empty_kernel(cudaStream_t stream);  // timing_floor.cu
+
+namespace {
+class EmptyOp final : public GpuSpmmOp {
+ public:
+  void run(const void*, void*, void* stream) override { SB_CUDA_CHECK(launch_empty_kernel(as_stream(stream))); }
+  std::size_t weight_bytes() const override { return 0; }
+};
+}  // namespace
+
+GpuTimingFloor measure_timing_floor(int reps) {
+  GpuTimingFloor f;
+  if (std::string why = gpu_unavailable_reason(); !why.empty()) {
+    f.why = why;
+    return f;
+  }
+  try {
+    EmptyOp op;
+    f.cold_us = time_gpu_op(op, nullptr, nullptr, 5, reps, 0, true).median_ms * 1e3;
+    f.hot_us = time_gpu_op(op, nullptr, nullptr, 5, reps, 0, false).median_ms * 1e3;
+    std::vector<EmptyOp> copies(64);
+    std::vector<GpuSpmmOp*> ops;
+    for (EmptyOp& c : copies) ops.push_back(&c);
+    f.graph_us = time_gpu_ops_stream(ops, nullptr, nullptr, 2, reps, 0, nullptr).median_ms * 1e3;
+  } catch (const std::exception& e) {
+    f.why = std::string("unavailable: ") + e.what();
+  }
+  return f;
+}
+
 std::size_t gpu_l2_bytes() {
   int dev = 0, l2 = 0;
   if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev) != cudaSuccess) {
