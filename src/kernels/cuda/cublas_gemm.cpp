@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <limits>
 #include <memory>
+#include <type_traits>
 
 #include "kernels/cuda/cuda_check.h"
 
@@ -29,11 +30,13 @@ cudaDataType_t data_type(GpuDType t) {
   switch (t) {
     case GpuDType::f16: return CUDA_R_16F;
     case GpuDType::bf16: return CUDA_R_16BF;
+    case GpuDType::i8: return CUDA_R_8I;
     default: return CUDA_R_32F;
   }
 }
 
 cublasComputeType_t compute_type(GpuDType t) {
+  if (t == GpuDType::i8) return CUBLAS_COMPUTE_32I;
   return t == GpuDType::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
 }
 
@@ -53,6 +56,12 @@ struct LtPlan {
   cublasLtMatmulAlgo_t algo{};
   DeviceBuffer ws;
   int best_index = -1, tried = 0;
+  // i8: cuBLASLt's IMMA kernels take the "TN" form (op(A) = T), so X [k x n] is transposed into
+  // xt [n x k] on the device in every call (counted in its time) and A = xt, seen column-major
+  // as [k x n], transposed. Scales are int32 for the 32I compute type.
+  bool transpose_x = false;
+  std::int64_t k = 0, n = 0;
+  DeviceBuffer xt;
   LtPlan() = default;
   LtPlan(const LtPlan&) = delete;
   LtPlan& operator=(const LtPlan&) = delete;
@@ -64,6 +73,11 @@ struct LtPlan {
     if (lt) cublasLtDestroy(lt);
   }
   cublasStatus_t matmul(const void* w, const void* x, void* y, cudaStream_t s) const {
+    if (transpose_x) {
+      if (launch_transpose_i8(x, xt.get(), k, n, s) != cudaSuccess) return CUBLAS_STATUS_EXECUTION_FAILED;
+      const std::int32_t alpha = 1, beta = 0;
+      return cublasLtMatmul(lt, op, &alpha, xt.get(), a, w, b, &beta, y, c, y, c, &algo, ws.get(), ws.bytes(), s);
+    }
     const float alpha = 1.f, beta = 0.f;
     return cublasLtMatmul(lt, op, &alpha, x, a, w, b, &beta, y, c, y, c, &algo, ws.get(), ws.bytes(), s);
   }
@@ -74,10 +88,23 @@ std::shared_ptr<LtPlan> make_lt_plan(const GpuSpmmDesc& d, const DeviceBuffer& w
   p->ws = DeviceBuffer(kWorkspaceBytes);
   SB_CUBLAS_CHECK(cublasLtCreate(&p->lt));
   const cudaDataType_t dt = data_type(d.dtype);
-  SB_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, compute_type(d.dtype), CUDA_R_32F));
-  SB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, dt, d.n, d.k, d.n));  // X^T: n x k, ld n
-  SB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, dt, d.k, d.m, d.k));  // W^T: k x m, ld k
-  SB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, dt, d.n, d.m, d.n));  // Y^T: n x m, ld n
+  if (d.dtype == GpuDType::i8) {
+    p->transpose_x = true;
+    p->k = d.k;
+    p->n = d.n;
+    p->xt = DeviceBuffer(static_cast<std::size_t>(d.k * d.n));
+    SB_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32I, CUDA_R_32I));
+    const cublasOperation_t trans = CUBLAS_OP_T;
+    SB_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &trans, sizeof(trans)));
+    SB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_8I, d.k, d.n, d.k));   // xt: k x n, ld k; op T
+    SB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_8I, d.k, d.m, d.k));   // W^T: k x m, ld k
+    SB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32I, d.n, d.m, d.n));  // Y^T: n x m, ld n
+  } else {
+    SB_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, compute_type(d.dtype), CUDA_R_32F));
+    SB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, dt, d.n, d.k, d.n));  // X^T: n x k, ld n
+    SB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, dt, d.k, d.m, d.k));  // W^T: k x m, ld k
+    SB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, dt, d.n, d.m, d.n));  // Y^T: n x m, ld n
+  }
   cublasLtMatmulPreference_t pref = nullptr;
   SB_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   const std::uint64_t ws = kWorkspaceBytes;
@@ -132,7 +159,8 @@ class LtOp final : public GpuSpmmOp {
   std::size_t weight_bytes() const override { return w_.bytes(); }
   std::size_t workspace_bytes() const override { return plan_->ws.bytes(); }
   std::string note() const override {
-    return fmt::format("heuristic algorithm #{} of {} (fastest)", plan_->best_index, plan_->tried);
+    return fmt::format("heuristic algorithm #{} of {} (fastest){}", plan_->best_index, plan_->tried,
+                       plan_->transpose_x ? "; i8: X transposed on the device first (TN), in the time" : "");
   }
   std::unique_ptr<GpuSpmmOp> clone() const override { return std::make_unique<LtOp>(plan_, w_.copy()); }
 
@@ -183,7 +211,10 @@ class DenseImpl final : public GpuSpmmImpl {
   Role role() const override { return Role::baseline; }
   bool can_implement(const GpuSpmmDesc& d, const SpmmWeight& w, std::string* why) const override {
     if (!weight_matches(d, w, why)) return false;
-    if (d.dtype == GpuDType::i8) return reject(why, "i8 dense GEMM is not wired (cuSPARSELt i8 is compared with f16 cuBLAS)");
+    if (d.dtype == GpuDType::i8) {
+      if constexpr (!std::is_same_v<Op, LtOp>) return reject(why, "i8 runs in cuBLASLt (cublaslt_gemm), not cublasGemmEx here");
+      if (d.m % 16 || d.k % 16 || d.n % 16) return reject(why, "i8 (IMMA, TN) here needs m, k and n multiples of 16");
+    }
     if (d.m > INT32_MAX || d.k > INT32_MAX || d.n > INT32_MAX) return reject(why, "a dimension exceeds int32");
     return true;
   }

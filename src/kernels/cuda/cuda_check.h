@@ -15,4 +15,6 @@
 
 namespace sb::gpu {
 inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+// out[c][r] = in[r][c] for an i8 matrix in [rows x cols], row-major (transpose.cu).
+cudaError_t launch_transpose_i8(const void* in, void* out, long long rows, long long cols, cudaStream_t stream);
 }  // namespace sb::gpu

@@ -143,6 +143,10 @@ struct LtState {
   LtOpaque h{}, a{}, b{}, c{}, mm{}, alg{}, plan{};
   bool live = false, descs = false, alg_live = false, plan_live = false;
   DeviceBuffer ws;
+  // i8: the library's i8 kernels take op(B) = T, so X [k x n] is transposed into xt [n x k] first.
+  bool transpose_x = false;
+  std::int64_t k = 0, n = 0;
+  DeviceBuffer xt;
   explicit LtState(const LtLib& lib) : L(lib) {}
   LtState(const LtState&) = delete;
   LtState& operator=(const LtState&) = delete;
@@ -170,10 +174,22 @@ class LtOp final : public GpuSpmmOp {
     S.live = true;
     // Row-major throughout: A = W (m x k, structured), B = X (k x n), C = D = Y (m x n).
     SB_LT_CHECK(L.struct_init(&S.h, &S.a, d.m, d.k, d.k, 16, vt, CUSPARSE_ORDER_ROW, kSparsity50));
-    SB_LT_CHECK(L.dense_init(&S.h, &S.b, d.k, d.n, d.n, 16, vt, CUSPARSE_ORDER_ROW));
+    // f16 / bf16: B = X as it is. i8: the library refuses op(B) = N (CUSPARSE_STATUS_NOT_SUPPORTED
+    // from cusparseLtMatmulDescriptorInit on the H100, session 3); B = X^T [n x k] with op(B) = T,
+    // as in NVIDIA's cuSPARSELt sample, X transposed on the device in every call (counted in its time).
+    S.transpose_x = d.dtype == GpuDType::i8;
+    S.k = d.k;
+    S.n = d.n;
+    if (S.transpose_x) {
+      SB_LT_CHECK(L.dense_init(&S.h, &S.b, d.n, d.k, d.k, 16, vt, CUSPARSE_ORDER_ROW));
+      S.xt = DeviceBuffer(static_cast<std::size_t>(d.k * d.n));
+    } else {
+      SB_LT_CHECK(L.dense_init(&S.h, &S.b, d.k, d.n, d.n, 16, vt, CUSPARSE_ORDER_ROW));
+    }
     SB_LT_CHECK(L.dense_init(&S.h, &S.c, d.m, d.n, d.n, 16, ct, CUSPARSE_ORDER_ROW));
     S.descs = true;
-    SB_LT_CHECK(L.matmul_init(&S.h, &S.mm, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE, &S.a, &S.b,
+    SB_LT_CHECK(L.matmul_init(&S.h, &S.mm, CUSPARSE_OPERATION_NON_TRANSPOSE,
+                              S.transpose_x ? CUSPARSE_OPERATION_TRANSPOSE : CUSPARSE_OPERATION_NON_TRANSPOSE, &S.a, &S.b,
                               &S.c, &S.c, compute));
     SB_LT_CHECK(L.alg_init(&S.h, &S.alg, &S.mm, kAlgDefault));
     S.alg_live = true;
@@ -208,11 +224,18 @@ class LtOp final : public GpuSpmmOp {
     const float alpha = 1.f, beta = 0.f;
     cudaStream_t s = as_stream(stream);
     LtState& S = *st_;
+    if (S.transpose_x) {
+      SB_CUDA_CHECK(launch_transpose_i8(x, S.xt.get(), S.k, S.n, s));
+      x = S.xt.get();
+    }
     SB_LT_CHECK(S.L.matmul(&S.h, &S.plan, &alpha, compressed_.get(), x, &beta, y, y, S.ws.get(), &s, 1));
   }
   std::size_t weight_bytes() const override { return compressed_.bytes(); }
   std::size_t workspace_bytes() const override { return st_->ws.bytes(); }
-  std::string note() const override { return fmt::format("{} (version {})", st_->L.path, st_->L.version); }
+  std::string note() const override {
+    return fmt::format("{} (version {}){}", st_->L.path, st_->L.version,
+                       st_->transpose_x ? "; i8: X transposed on the device first (op(B) = T), in the time" : "");
+  }
   std::unique_ptr<GpuSpmmOp> clone() const override { return std::make_unique<LtOp>(st_, compressed_.copy()); }
 
  private:
@@ -228,14 +251,8 @@ class LtImpl final : public GpuSpmmImpl {
   Role role() const override { return Role::peer; }
   bool can_implement(const GpuSpmmDesc& d, const SpmmWeight& w, std::string* why) const override {
     if (!weight_matches(d, w, why)) return false;
-    if (d.dtype == GpuDType::i8)
-      // Measured on an H100 with the cuSPARSELt of PyTorch's wheel: i8 A (row-major, structured) x
-      // i8 B (row-major) -> i32 C fails in cusparseLtMatmulDescriptorInit with
-      // CUSPARSE_STATUS_NOT_SUPPORTED for every shape tried; its i8 paths want B column-major.
-      return reject(why, "cuSPARSELt refuses i8 x row-major X -> i32 (CUSPARSE_STATUS_NOT_SUPPORTED on H100); "
-                         "i8 runs in cuBLASLt only");
-    if (d.dtype != GpuDType::f16 && d.dtype != GpuDType::bf16)
-      return reject(why, "cuSPARSELt 2:4 runs f16 and bf16 here");
+    if (d.dtype != GpuDType::f16 && d.dtype != GpuDType::bf16 && d.dtype != GpuDType::i8)
+      return reject(why, "cuSPARSELt 2:4 runs f16, bf16 and i8 here");
     if (!(w.pattern.kind == Pattern::Kind::nm && w.pattern.n <= 2 && w.pattern.m == 4))
       return reject(why, fmt::format("needs a 2:4 (or sparser 1:4) pattern, not {}", w.pattern.to_string()));
     const int align = d.dtype == GpuDType::i8 ? 32 : 16;
