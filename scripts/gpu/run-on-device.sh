@@ -152,7 +152,7 @@ step "whole models on the GPU (bench --device cuda): conv / linear layers, faste
 for spec in "bert_base balanced:bank=32 1" "bert_base unstructured 1" "bert_base balanced:bank=32 16" \
             "bert_base unstructured 16" "resnet50 unstructured 1" "bert_base nm:2:4 16"; do
   set -- $spec
-  run 30 "$BIN/sparsebench" bench --device cuda --model "$1" --pattern "$2" --sparsity 0.9 --batch "$3" --format json \
+  run 45 "$BIN/sparsebench" bench --device cuda --model "$1" --pattern "$2" --sparsity 0.9 --batch "$3" --format json \
       > "$OUT/model_$1_${2%%:*}_b$3.json"
 done
 
