@@ -85,14 +85,19 @@ if want tests; then
 step "GPU tests (every implementation vs the double reference)"
 run 150 "$BIN/test_cuda" --gtest_output=xml:"$OUT/test_cuda.xml"
 
-step "compute-sanitizer memcheck, once, on our kernels (a subset of the same tests)"
-if command -v compute-sanitizer >/dev/null; then
-  run 90 compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 "$BIN/test_cuda" \
+step "compute-sanitizer memcheck, once, on our kernels (a subset of the same tests); racecheck on the shared-memory ones"
+SAN=$(command -v compute-sanitizer || true)
+[ -z "$SAN" ] && [ -x /usr/local/cuda/bin/compute-sanitizer ] && SAN=/usr/local/cuda/bin/compute-sanitizer
+if [ -n "$SAN" ]; then
+  run 90 "$SAN" --tool memcheck --print-limit 20 --error-exitcode 3 "$BIN/test_cuda" \
       --gtest_filter='Gpu/EveryGpuImpl.MatchesReference/spmm_*' --gtest_brief=1
+  # The GEMV and split-K kernels stage X in shared memory (block barrier, per-warp tiles with
+  # __syncwarp): racecheck reports any read-write hazard between threads.
+  run 90 "$SAN" --tool racecheck --racecheck-report hazard --print-limit 20 --error-exitcode 3 "$BIN/test_cuda" \
+      --gtest_filter='Gpu/EveryGpuImpl.MatchesReference/spmm_*gemv*:Gpu/EveryGpuImpl.MatchesReference/spmm_*splitk*' \
+      --gtest_brief=1
 else
-  echo "compute-sanitizer not on PATH (try /usr/local/cuda/bin)"; [ -x /usr/local/cuda/bin/compute-sanitizer ] &&
-    run 90 /usr/local/cuda/bin/compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 "$BIN/test_cuda" \
-      --gtest_filter='Gpu/EveryGpuImpl.MatchesReference/spmm_*' --gtest_brief=1
+  echo "compute-sanitizer not found (PATH, /usr/local/cuda/bin): memcheck and racecheck not run"
 fi
 
 fi  # tests
