@@ -128,6 +128,37 @@ TEST(GpuHost, FastDivisionIsExactOverItsDomain) {
   }
 }
 
+// A random bank-balanced m x k weight: in every bank of `bank` columns (the last one possibly
+// narrower) `keep` random columns kept (all of a narrower bank's when fewer), values in [-1, 1].
+struct BalancedWeight {
+  std::vector<float> w;
+  std::vector<std::uint8_t> kept;
+  int kb = 1;  // the most entries any bank keeps
+};
+
+BalancedWeight random_balanced(std::int64_t m, std::int64_t k, int bank, int keep, std::mt19937_64& rng) {
+  std::uniform_real_distribution<float> uni(-1.f, 1.f);
+  const int banks = static_cast<int>((k + bank - 1) / bank);
+  BalancedWeight out;
+  out.w.assign(static_cast<std::size_t>(m * k), 0.f);
+  out.kept.assign(out.w.size(), 0);
+  for (std::int64_t r = 0; r < m; ++r)
+    for (int b = 0; b < banks; ++b) {
+      const int width = static_cast<int>(std::min<std::int64_t>(bank, k - static_cast<std::int64_t>(b) * bank));
+      std::vector<int> cols(static_cast<std::size_t>(width));
+      for (int i = 0; i < width; ++i) cols[i] = i;
+      std::shuffle(cols.begin(), cols.end(), rng);
+      const int kept = std::min(keep, width);
+      out.kb = std::max(out.kb, kept);
+      for (int i = 0; i < kept; ++i) {
+        const std::int64_t j = static_cast<std::int64_t>(b) * bank + cols[i];
+        out.kept[r * k + j] = 1;
+        out.w[r * k + j] = uni(rng);
+      }
+    }
+  return out;
+}
+
 // The balanced GEMV kernel (spmm_balanced.cu, variant gemv) run on the host: its layout, packing,
 // X staging and per-lane loops, step by step as the kernel does them, on random bank-balanced
 // weights (full and partial last banks, banks of 2 to 256, tails with and without full groups of
@@ -145,24 +176,11 @@ TEST(GpuHost, BalancedGemvLayoutComputesTheProduct) {
   std::uniform_real_distribution<float> uni(-1.f, 1.f);
   for (const Case& c : cases) {
     const int bank = static_cast<int>(std::min<std::int64_t>(c.bank, c.k));
-    const int banks = static_cast<int>((c.k + bank - 1) / bank);
-    std::vector<float> w(static_cast<std::size_t>(c.m * c.k), 0.f), x(static_cast<std::size_t>(c.k));
-    std::vector<std::uint8_t> kept(w.size(), 0);
-    int kb = 1;
-    for (std::int64_t r = 0; r < c.m; ++r)
-      for (int b = 0; b < banks; ++b) {
-        const int width = static_cast<int>(std::min<std::int64_t>(bank, c.k - static_cast<std::int64_t>(b) * bank));
-        std::vector<int> cols(static_cast<std::size_t>(width));
-        for (int i = 0; i < width; ++i) cols[i] = i;
-        std::shuffle(cols.begin(), cols.end(), rng);
-        const int keep = std::min(c.keep, width);
-        kb = std::max(kb, keep);
-        for (int i = 0; i < keep; ++i) {
-          const std::int64_t j = static_cast<std::int64_t>(b) * bank + cols[i];
-          kept[r * c.k + j] = 1;
-          w[r * c.k + j] = uni(rng);
-        }
-      }
+    const BalancedWeight bw = random_balanced(c.m, c.k, bank, c.keep, rng);
+    const std::vector<float>& w = bw.w;
+    const std::vector<std::uint8_t>& kept = bw.kept;
+    const int kb = bw.kb;
+    std::vector<float> x(static_cast<std::size_t>(c.k));
     for (float& v : x) v = uni(rng);
     const GemvLayout l = make_gemv_layout(c.k, bank, kb);
     ASSERT_EQ(l.smem_stride % 32, 0);
@@ -253,24 +271,11 @@ TEST(GpuHost, BalancedSplitKLayoutComputesTheProduct) {
   std::uniform_real_distribution<float> uni(-1.f, 1.f);
   for (const Case& c : cases) {
     const int bank = static_cast<int>(std::min<std::int64_t>(c.bank, c.k));
-    const int banks = static_cast<int>((c.k + bank - 1) / bank);
-    std::vector<float> w(static_cast<std::size_t>(c.m * c.k), 0.f), x(static_cast<std::size_t>(c.k * c.n));
-    std::vector<std::uint8_t> kept(w.size(), 0);
-    int kb = 1;
-    for (std::int64_t r = 0; r < c.m; ++r)
-      for (int b = 0; b < banks; ++b) {
-        const int width = static_cast<int>(std::min<std::int64_t>(bank, c.k - static_cast<std::int64_t>(b) * bank));
-        std::vector<int> cols(static_cast<std::size_t>(width));
-        for (int i = 0; i < width; ++i) cols[i] = i;
-        std::shuffle(cols.begin(), cols.end(), rng);
-        const int keep = std::min(c.keep, width);
-        kb = std::max(kb, keep);
-        for (int i = 0; i < keep; ++i) {
-          const std::int64_t j = static_cast<std::int64_t>(b) * bank + cols[i];
-          kept[r * c.k + j] = 1;
-          w[r * c.k + j] = uni(rng);
-        }
-      }
+    const BalancedWeight bw = random_balanced(c.m, c.k, bank, c.keep, rng);
+    const std::vector<float>& w = bw.w;
+    const std::vector<std::uint8_t>& kept = bw.kept;
+    const int kb = bw.kb;
+    std::vector<float> x(static_cast<std::size_t>(c.k * c.n));
     for (float& v : x) v = uni(rng);
     const SplitkLayout l = make_splitk_layout(c.k, bank, kb, c.n);
     const SplitkPacked p = pack_splitk(l, c.m, w.data(), kept.data());

@@ -121,26 +121,21 @@ struct EventPair {
     cudaEventDestroy(b);
   }
 };
-}  // namespace
 
-Stats time_gpu_op(GpuSpmmOp& op, const void* x, void* y, int warmup, int min_reps, double min_seconds, bool flush_l2) {
-  cudaStream_t stream = nullptr;  // the legacy default stream: the libraries' handles use it too
-  for (int i = 0; i < warmup; ++i) op.run(x, y, stream);
-  SB_CUDA_CHECK(cudaGetLastError());
-  SB_CUDA_CHECK(cudaDeviceSynchronize());
+// Samples of `pass` on `stream`, one at a time (flush when asked, event, pass, event, synchronize),
+// until min_reps samples and min_seconds of timed time; ms per sample.
+template <class Pass>
+std::vector<double> sample_events(cudaStream_t stream, bool flush_l2, int min_reps, double min_seconds, Pass pass) {
   DeviceBuffer* flush = flush_l2 ? &flush_buffer() : nullptr;
   EventPair ev;
   std::vector<double> samples;
   double total_ms = 0;
   constexpr int kMaxReps = 100000;
-  // Samples are taken one at a time (event pair, synchronize): a queue of launches would let the
-  // next call's launch latency hide behind the previous call, which a real layer-by-layer
-  // network also enjoys, but which the flush in between would break anyway.
   while ((static_cast<int>(samples.size()) < min_reps || total_ms < min_seconds * 1e3) &&
          static_cast<int>(samples.size()) < kMaxReps) {
     if (flush) SB_CUDA_CHECK(cudaMemsetAsync(flush->get(), static_cast<int>(samples.size() & 0xFF), flush->bytes(), stream));
     SB_CUDA_CHECK(cudaEventRecord(ev.a, stream));
-    op.run(x, y, stream);
+    pass();
     SB_CUDA_CHECK(cudaEventRecord(ev.b, stream));
     SB_CUDA_CHECK(cudaEventSynchronize(ev.b));
     float ms = 0;
@@ -149,7 +144,19 @@ Stats time_gpu_op(GpuSpmmOp& op, const void* x, void* y, int warmup, int min_rep
     total_ms += ms;
   }
   SB_CUDA_CHECK(cudaGetLastError());
-  return summarize(std::move(samples));
+  return samples;
+}
+}  // namespace
+
+Stats time_gpu_op(GpuSpmmOp& op, const void* x, void* y, int warmup, int min_reps, double min_seconds, bool flush_l2) {
+  cudaStream_t stream = nullptr;  // the legacy default stream: the libraries' handles use it too
+  for (int i = 0; i < warmup; ++i) op.run(x, y, stream);
+  SB_CUDA_CHECK(cudaGetLastError());
+  SB_CUDA_CHECK(cudaDeviceSynchronize());
+  // Samples are taken one at a time (event pair, synchronize): a queue of launches would let the
+  // next call's launch latency hide behind the previous call, which a real layer-by-layer
+  // network also enjoys, but which the flush in between would break anyway.
+  return summarize(sample_events(stream, flush_l2, min_reps, min_seconds, [&] { op.run(x, y, stream); }));
 }
 
 namespace {
@@ -220,25 +227,7 @@ Stats time_gpu_calls(const std::vector<GpuCall>& calls, int warmup, int min_reps
   for (int i = 0; i < std::max(warmup, 1); ++i) pass();
   SB_CUDA_CHECK(cudaGetLastError());
   SB_CUDA_CHECK(cudaStreamSynchronize(stream.s));
-  DeviceBuffer* flush = flush_l2 ? &flush_buffer() : nullptr;
-  EventPair ev;
-  std::vector<double> samples;
-  double total_ms = 0;
-  constexpr int kMaxReps = 100000;
-  while ((static_cast<int>(samples.size()) < min_reps || total_ms < min_seconds * 1e3) &&
-         static_cast<int>(samples.size()) < kMaxReps) {
-    if (flush)
-      SB_CUDA_CHECK(cudaMemsetAsync(flush->get(), static_cast<int>(samples.size() & 0xFF), flush->bytes(), stream.s));
-    SB_CUDA_CHECK(cudaEventRecord(ev.a, stream.s));
-    pass();
-    SB_CUDA_CHECK(cudaEventRecord(ev.b, stream.s));
-    SB_CUDA_CHECK(cudaEventSynchronize(ev.b));
-    float ms = 0;
-    SB_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.a, ev.b));
-    samples.push_back(ms);
-    total_ms += ms;
-  }
-  SB_CUDA_CHECK(cudaGetLastError());
+  std::vector<double> samples = sample_events(stream.s, flush_l2, min_reps, min_seconds, pass);
   if (how)
     *how = exec.g ? fmt::format("{} calls in one CUDA graph", calls.size())
                   : fmt::format("{} calls launched back to back (graph capture failed: {})", calls.size(), why);

@@ -150,10 +150,7 @@ template <class T>
 cudaError_t gemv(const BalancedGemvDevice& w, const T* x, T* y, cudaStream_t s) {
   if (w.m == 0) return cudaSuccess;
   const std::size_t smem = gemv_smem_bytes(w.layout);
-  if (smem > (std::size_t{48} << 10)) {
-    const cudaError_t e = cudaFuncSetAttribute(balanced_gemv<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-    if (e != cudaSuccess) return e;
-  }
+  if (const cudaError_t e = allow_smem(balanced_gemv<T>, smem); e != cudaSuccess) return e;
   int per_sm = 0;
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, balanced_gemv<T>, kGemvWarps * 32, smem) != cudaSuccess) {
     cudaGetLastError();
@@ -229,25 +226,14 @@ __global__ void __launch_bounds__(kSplitkWarps * 32)
 template <class T, int NC>
 cudaError_t splitk_nc(const BalancedSplitkDevice& w, const T* x, T* y, cudaStream_t s) {
   const std::size_t smem = splitk_smem_bytes(w.layout);
-  if (smem > (std::size_t{48} << 10)) {
-    const cudaError_t e =
-        cudaFuncSetAttribute(balanced_splitk<T, NC>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-    if (e != cudaSuccess) return e;
-  }
-  // Rows per block: as many as still give every SM a block (each block stages its 32 KB slice of X
-  // once, so fewer, fuller blocks move less), between one and 16 rows per warp.
-  const long long tiles_kz = static_cast<long long>(w.layout.ktiles) * ((w.n + NC - 1) / NC);
-  int rows = kSplitkWarps * 16;
-  while (rows > kSplitkWarps && (w.m + rows - 1) / rows * tiles_kz < sm_count()) rows /= 2;
+  if (const cudaError_t e = allow_smem(balanced_splitk<T, NC>, smem); e != cudaSuccess) return e;
+  const long long col_tiles = (w.n + NC - 1) / NC;
+  const int rows = splitk_rows(w.m, w.layout.ktiles * col_tiles, kSplitkWarps);
   const dim3 grid(static_cast<unsigned>((w.m + rows - 1) / rows), static_cast<unsigned>(w.layout.ktiles),
-                  static_cast<unsigned>((w.n + NC - 1) / NC));
+                  static_cast<unsigned>(col_tiles));
   balanced_splitk<T, NC><<<grid, kSplitkWarps * 32, smem, s>>>(w, x, rows);
-  cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) return e;
-  const long long count = w.m * w.n;
-  const long long blocks = std::min<long long>((count + 255) / 256, static_cast<long long>(sm_count()) * 8);
-  splitk_finish<T><<<static_cast<unsigned>(blocks), 256, 0, s>>>(w.workspace, y, count);
-  return cudaGetLastError();
+  if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  return finish_splitk(w.workspace, y, w.m * w.n, s);
 }
 
 template <class T>

@@ -1,5 +1,7 @@
 #pragma once
 // Device helpers shared by our SpMM kernels: f16 / bf16 <-> f32 and paired (2-column) access.
+#include <cstddef>
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -146,6 +148,30 @@ __global__ void splitk_finish(float* __restrict__ ws, T* __restrict__ y, long lo
     y[i] = Elem<T>::from_f(ws[i]);
     ws[i] = 0.f;
   }
+}
+
+// Lets `kernel` use `bytes` of dynamic shared memory (an opt-in above the default 48 KB).
+template <class Kernel>
+inline cudaError_t allow_smem(Kernel kernel, std::size_t bytes) {
+  if (bytes <= (std::size_t{48} << 10)) return cudaSuccess;
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+}
+
+// Split-K rows per block (blocks of `warps` warps, `other_tiles` k-slices x column tiles): as many as
+// still give every SM a block -- each block stages its slice of X once, so fewer, fuller blocks move
+// less -- between one and 16 rows per warp.
+inline int splitk_rows(long long m, long long other_tiles, int warps) {
+  int rows = warps * 16;
+  while (rows > warps && (m + rows - 1) / rows * other_tiles < sm_count()) rows /= 2;
+  return rows;
+}
+
+// The split-K epilogue: Y from the fp32 workspace, which it leaves zeroed for the next call.
+template <class T>
+inline cudaError_t finish_splitk(float* ws, T* y, long long count, cudaStream_t s) {
+  const long long blocks = (count + 255) / 256 < 8LL * sm_count() ? (count + 255) / 256 : 8LL * sm_count();
+  splitk_finish<T><<<static_cast<unsigned>(blocks), 256, 0, s>>>(ws, y, count);
+  return cudaGetLastError();
 }
 
 }  // namespace sb::gpu

@@ -198,24 +198,14 @@ template <class T, int NC>
 cudaError_t csr_splitk_nc(const CsrSplitkDevice& w, const T* x, T* y, cudaStream_t s) {
   const CsrSplitkLayout& l = w.layout;
   const std::size_t smem = csr_splitk_smem_bytes(l);
-  if (smem > (std::size_t{48} << 10)) {
-    const cudaError_t e =
-        cudaFuncSetAttribute(csr_splitk<T, NC>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-    if (e != cudaSuccess) return e;
-  }
-  const long long tiles_kz = static_cast<long long>(l.ktiles) * ((w.n + NC - 1) / NC);
-  int rows = kCsrSplitkWarps * 16;
-  // Rows per block: as in the balanced split-K, every SM a block, the slice staged as few times as that allows.
-  while (rows > kCsrSplitkWarps && (l.m + rows - 1) / rows * tiles_kz < sm_count()) rows /= 2;
+  if (const cudaError_t e = allow_smem(csr_splitk<T, NC>, smem); e != cudaSuccess) return e;
+  const long long col_tiles = (w.n + NC - 1) / NC;
+  const int rows = splitk_rows(l.m, l.ktiles * col_tiles, kCsrSplitkWarps);
   const dim3 grid(static_cast<unsigned>((l.m + rows - 1) / rows), static_cast<unsigned>(l.ktiles),
-                  static_cast<unsigned>((w.n + NC - 1) / NC));
+                  static_cast<unsigned>(col_tiles));
   csr_splitk<T, NC><<<grid, kCsrSplitkWarps * 32, smem, s>>>(w, x, rows);
-  cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) return e;
-  const long long count = l.m * w.n;
-  const long long blocks = std::min<long long>((count + 255) / 256, static_cast<long long>(sm_count()) * 8);
-  splitk_finish<T><<<static_cast<unsigned>(blocks), 256, 0, s>>>(w.workspace, y, count);
-  return cudaGetLastError();
+  if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  return finish_splitk(w.workspace, y, l.m * w.n, s);
 }
 
 template <class T>
