@@ -159,6 +159,22 @@ BalancedWeight random_balanced(std::int64_t m, std::int64_t k, int bank, int kee
   return out;
 }
 
+// Y(r, col) of W [m x k] times X [k x n] (row-major) in double, and the sum of its terms' magnitudes
+// (what the accumulated rounding error scales with).
+struct RefValue {
+  double value = 0, scale = 0;
+};
+RefValue reference_at(const std::vector<float>& w, const std::vector<float>& x, std::int64_t k, std::int64_t n,
+                      std::int64_t r, std::int64_t col) {
+  RefValue out;
+  for (std::int64_t j = 0; j < k; ++j) {
+    const double t = static_cast<double>(w[r * k + j]) * x[j * n + col];
+    out.value += t;
+    out.scale += std::fabs(t);
+  }
+  return out;
+}
+
 // The balanced GEMV kernel (spmm_balanced.cu, variant gemv) run on the host: its layout, packing,
 // X staging and per-lane loops, step by step as the kernel does them, on random bank-balanced
 // weights (full and partial last banks, banks of 2 to 256, tails with and without full groups of
@@ -187,7 +203,7 @@ TEST(GpuHost, BalancedGemvLayoutComputesTheProduct) {
     ASSERT_GE(l.smem_stride, l.banks);
     ASSERT_EQ(l.row_stride % 4, 0);
     ASSERT_EQ(l.main % kGemvGroup, 0);
-    const GemvPacked p = pack_gemv(l, c.m, w.data(), kept.data());
+    const BalancedPacked p = pack_gemv(l, c.m, w.data(), kept.data());
     const std::string label = std::to_string(c.m) + "x" + std::to_string(c.k) + " bank " + std::to_string(bank);
 
     // X staging, warp by warp and lane by lane: every (offset, bank) slot written exactly once.
@@ -244,12 +260,8 @@ TEST(GpuHost, BalancedGemvLayoutComputesTheProduct) {
             ASSERT_EQ(gemv_smem_index(l, orow[pos], l.main + t) % 32, lane) << label << ": a tail bank conflict";
             acc += static_cast<double>(vr[pos]) * xs[gemv_smem_index(l, orow[pos], l.main + t)];
           }
-      double ref = 0, scale = 0;
-      for (std::int64_t j = 0; j < c.k; ++j) {
-        ref += static_cast<double>(w[r * c.k + j]) * x[j];
-        scale += std::fabs(static_cast<double>(w[r * c.k + j]) * x[j]);
-      }
-      ASSERT_NEAR(acc, ref, 1e-9 * (scale + 1)) << label << " row " << r;
+      const RefValue ref = reference_at(w, x, c.k, 1, r, 0);
+      ASSERT_NEAR(acc, ref.value, 1e-9 * (ref.scale + 1)) << label << " row " << r;
     }
   }
 }
@@ -278,7 +290,7 @@ TEST(GpuHost, BalancedSplitKLayoutComputesTheProduct) {
     std::vector<float> x(static_cast<std::size_t>(c.k * c.n));
     for (float& v : x) v = uni(rng);
     const SplitkLayout l = make_splitk_layout(c.k, bank, kb, c.n);
-    const SplitkPacked p = pack_splitk(l, c.m, w.data(), kept.data());
+    const BalancedPacked p = pack_splitk(l, c.m, w.data(), kept.data());
     const std::string label = std::to_string(c.m) + "x" + std::to_string(c.k) + "x" + std::to_string(c.n) + " bank " +
                               std::to_string(bank);
     ASSERT_GE(l.ck, 1);
@@ -361,12 +373,8 @@ TEST(GpuHost, BalancedSplitKLayoutComputesTheProduct) {
       }
     for (std::int64_t r = 0; r < c.m; ++r)
       for (std::int64_t col = 0; col < c.n; ++col) {
-        double ref = 0, scale = 0;
-        for (std::int64_t j = 0; j < c.k; ++j) {
-          ref += static_cast<double>(w[r * c.k + j]) * x[j * c.n + col];
-          scale += std::fabs(static_cast<double>(w[r * c.k + j]) * x[j * c.n + col]);
-        }
-        ASSERT_NEAR(ws[r * c.n + col], ref, 1e-5 * (scale + 1)) << label << " (" << r << ", " << col << ")";
+        const RefValue ref = reference_at(w, x, c.k, c.n, r, col);
+        ASSERT_NEAR(ws[r * c.n + col], ref.value, 1e-5 * (ref.scale + 1)) << label << " (" << r << ", " << col << ")";
       }
   }
 }
@@ -438,12 +446,8 @@ TEST(GpuHost, CsrSplitKLayoutComputesTheProduct) {
       }
     for (std::int64_t r = 0; r < c.m; ++r)
       for (std::int64_t col = 0; col < c.n; ++col) {
-        double ref = 0, scale = 0;
-        for (std::int64_t j = 0; j < c.k; ++j) {
-          ref += static_cast<double>(w[r * c.k + j]) * x[j * c.n + col];
-          scale += std::fabs(static_cast<double>(w[r * c.k + j]) * x[j * c.n + col]);
-        }
-        ASSERT_NEAR(ws[r * c.n + col], ref, 1e-9 * (scale + 1)) << label << " (" << r << ", " << col << ")";
+        const RefValue ref = reference_at(w, x, c.k, c.n, r, col);
+        ASSERT_NEAR(ws[r * c.n + col], ref.value, 1e-9 * (ref.scale + 1)) << label << " (" << r << ", " << col << ")";
       }
   }
 }

@@ -18,8 +18,8 @@
 // compares with a double reference; the kernel (spmm_balanced.cu) calls these same functions.
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
+#include "kernels/cuda/balanced_pack.h"
 #include "kernels/cuda/fast_div.h"  // SB_HOST_DEVICE
 
 namespace sb::gpu {
@@ -82,36 +82,13 @@ SB_HOST_DEVICE int gemv_stage_segs(const GemvLayout& l) {
 }
 SB_HOST_DEVICE int gemv_stage_jobs(const GemvLayout& l) { return (l.smem_stride / 32) * gemv_stage_segs(l); }
 
-// The packed weight, host side: values (as f32, to be stored as f16 / bf16) and u8 offsets, m rows
-// of row_stride entries. `values` / `kept`: the dense m x k weight and its mask (row-major).
-struct GemvPacked {
-  std::vector<float> values;
-  std::vector<std::uint8_t> offsets;
-};
-
-inline GemvPacked pack_gemv(const GemvLayout& l, std::int64_t m, const float* values, const std::uint8_t* kept) {
-  GemvPacked p;
-  p.values.assign(static_cast<std::size_t>(m) * l.row_stride, 0.f);
-  p.offsets.assign(static_cast<std::size_t>(m) * l.row_stride, 0);
-  for (std::int64_t r = 0; r < m; ++r) {
-    float* vr = p.values.data() + r * l.row_stride;
-    std::uint8_t* orow = p.offsets.data() + r * l.row_stride;
-    for (int b = 0; b < l.banks; ++b) {
-      // The position of slot i of bank b.
-      const bool in_main = b < l.main;
-      const int g = b / kGemvGroup, within = b % kGemvGroup, q = within / 32, lane = within % 32;
-      int i = 0;
-      for (std::int64_t j = static_cast<std::int64_t>(b) * l.bank; j < static_cast<std::int64_t>(b + 1) * l.bank && j < l.k; ++j) {
-        if (!kept[r * l.k + j]) continue;
-        if (i >= l.kb) break;  // cannot happen: kb is the largest count of any bank
-        const int pos = in_main ? gemv_main_pos(l, i, g, lane, q) : gemv_tail_pos(l, i, b - l.main);
-        vr[pos] = values[r * l.k + j];
-        orow[pos] = static_cast<std::uint8_t>(j - static_cast<std::int64_t>(b) * l.bank);
-        ++i;
-      }
-    }
-  }
-  return p;
+// The packed weight: m rows of row_stride entries (balanced_pack.h).
+inline BalancedPacked pack_gemv(const GemvLayout& l, std::int64_t m, const float* values, const std::uint8_t* kept) {
+  return pack_balanced(m, l.k, l.bank, l.kb, l.row_stride, values, kept, [&](int b, int i) {
+    if (b >= l.main) return gemv_tail_pos(l, i, b - l.main);
+    const int within = b % kGemvGroup;
+    return gemv_main_pos(l, i, b / kGemvGroup, within % 32, within / 32);
+  });
 }
 
 }  // namespace sb::gpu

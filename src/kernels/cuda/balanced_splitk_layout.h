@@ -17,8 +17,8 @@
 // the kernel does, and checks the conflict-free property; spmm_balanced.cu calls the same functions.
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
+#include "kernels/cuda/balanced_pack.h"
 #include "kernels/cuda/fast_div.h"  // SB_HOST_DEVICE
 
 namespace sb::gpu {
@@ -81,28 +81,10 @@ SB_HOST_DEVICE int splitk_reduce_col(int nc, int lane) {
 }
 SB_HOST_DEVICE bool splitk_stores(int nc, int lane) { return (lane & (32 / nc - 1)) == 0; }
 
-struct SplitkPacked {
-  std::vector<float> values;
-  std::vector<std::uint8_t> offsets;
-};
-
-inline SplitkPacked pack_splitk(const SplitkLayout& l, std::int64_t m, const float* values, const std::uint8_t* kept) {
-  SplitkPacked p;
-  p.values.assign(static_cast<std::size_t>(m) * l.row_stride, 0.f);
-  p.offsets.assign(static_cast<std::size_t>(m) * l.row_stride, 0);
-  for (std::int64_t r = 0; r < m; ++r)
-    for (int b = 0; b < l.banks; ++b) {
-      int i = 0;
-      for (std::int64_t j = static_cast<std::int64_t>(b) * l.bank; j < static_cast<std::int64_t>(b + 1) * l.bank && j < l.k; ++j) {
-        if (!kept[r * l.k + j]) continue;
-        if (i >= l.kb) break;  // cannot happen: kb is the largest count of any bank
-        const std::size_t at = static_cast<std::size_t>(r) * l.row_stride + splitk_pos(l, b / 32, i, b % 32);
-        p.values[at] = values[r * l.k + j];
-        p.offsets[at] = static_cast<std::uint8_t>(j - static_cast<std::int64_t>(b) * l.bank);
-        ++i;
-      }
-    }
-  return p;
+// The packed weight: m rows of row_stride entries (balanced_pack.h).
+inline BalancedPacked pack_splitk(const SplitkLayout& l, std::int64_t m, const float* values, const std::uint8_t* kept) {
+  return pack_balanced(m, l.k, l.bank, l.kb, l.row_stride, values, kept,
+                       [&](int b, int i) { return splitk_pos(l, b / 32, i, b % 32); });
 }
 
 }  // namespace sb::gpu

@@ -209,17 +209,10 @@ __global__ void __launch_bounds__(kSplitkWarps * 32)
         const float v = Elem<T>::to_f(vr[pos]);
         const int o = orow[pos];
 #pragma unroll
-        for (int h = 0; h < kUnits; ++h) {
-          const uint4 u = xs[splitk_unit(l, o, lb, h)];
-          const T* t = reinterpret_cast<const T*>(&u);
-#pragma unroll
-          for (int e = 0; e < 8; ++e) acc[8 * h + e] += v * Elem<T>::to_f(t[e]);
-        }
+        for (int h = 0; h < kUnits; ++h) fma_unit<T>(acc + 8 * h, v, xs[splitk_unit(l, o, lb, h)]);
       }
     }
-    reduce_scatter<NC>(acc, lane);
-    const long long col = col0 + splitk_reduce_col(NC, lane);
-    if (splitk_stores(NC, lane) && col < w.n) atomicAdd(w.workspace + r * w.n + col, acc[0]);
+    add_row_to_workspace<NC>(acc, lane, w.workspace, r, w.n, col0);
   }
 }
 

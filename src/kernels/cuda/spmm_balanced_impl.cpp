@@ -22,22 +22,10 @@ class BalancedOp final : public GpuSpmmOp {
     const int bank = static_cast<int>(std::min<std::int64_t>(pattern_bank(w.pattern), d.k));
     const int banks = static_cast<int>((d.k + bank - 1) / bank);
     // kb: the largest number of kept entries in a bank (the pattern's k; at least 1).
-    int kb = 1;
-    for (std::int64_t i = 0; i < d.m; ++i)
-      for (int b = 0; b < banks; ++b) {
-        int count = 0;
-        for (std::int64_t j = static_cast<std::int64_t>(b) * bank; j < std::min<std::int64_t>(d.k, (b + 1LL) * bank); ++j)
-          count += h.kept[i * d.k + j];
-        kb = std::max(kb, count);
-      }
+    const int kb = max_kept_per_bank(d.m, d.k, bank, h.kept.data());
     if (v == BalancedVariant::gemv) {
       const GemvLayout layout = make_gemv_layout(d.k, bank, kb);
-      const GemvPacked packed = pack_gemv(layout, d.m, h.values.data(), h.kept.data());
-      const std::vector<std::uint8_t> vb = to_storage(packed.values.data(), packed.values.size(), d.dtype);
-      values_ = DeviceBuffer(std::max<std::size_t>(vb.size(), 16));
-      values_.upload(vb.data(), vb.size());
-      offsets_ = DeviceBuffer(std::max<std::size_t>(packed.offsets.size(), 16));
-      offsets_.upload(packed.offsets.data(), packed.offsets.size());
+      upload(pack_gemv(layout, d.m, h.values.data(), h.kept.data()), d.dtype);
       gemv_.m = d.m;
       gemv_.layout = layout;
       point_at_buffers();
@@ -45,12 +33,7 @@ class BalancedOp final : public GpuSpmmOp {
     }
     if (v == BalancedVariant::splitk) {
       const SplitkLayout layout = make_splitk_layout(d.k, bank, kb, d.n);
-      const SplitkPacked packed = pack_splitk(layout, d.m, h.values.data(), h.kept.data());
-      const std::vector<std::uint8_t> vb = to_storage(packed.values.data(), packed.values.size(), d.dtype);
-      values_ = DeviceBuffer(std::max<std::size_t>(vb.size(), 16));
-      values_.upload(vb.data(), vb.size());
-      offsets_ = DeviceBuffer(std::max<std::size_t>(packed.offsets.size(), 16));
-      offsets_.upload(packed.offsets.data(), packed.offsets.size());
+      upload(pack_splitk(layout, d.m, h.values.data(), h.kept.data()), d.dtype);
       workspace_ = DeviceBuffer(static_cast<std::size_t>(d.m * d.n) * sizeof(float));
       workspace_.fill_bytes(0);
       splitk_.m = d.m;
@@ -60,23 +43,8 @@ class BalancedOp final : public GpuSpmmOp {
       return;
     }
     const int stride = (banks * kb + 7) / 8 * 8;
-    std::vector<float> vals(static_cast<std::size_t>(d.m) * stride, 0.f);
-    std::vector<std::uint8_t> offs(static_cast<std::size_t>(d.m) * stride, 0);
-    for (std::int64_t i = 0; i < d.m; ++i)
-      for (int b = 0; b < banks; ++b) {
-        int e = b * kb;
-        for (std::int64_t j = static_cast<std::int64_t>(b) * bank; j < std::min<std::int64_t>(d.k, (b + 1LL) * bank); ++j)
-          if (h.kept[i * d.k + j]) {
-            vals[i * stride + e] = h.values[i * d.k + j];
-            offs[i * stride + e] = static_cast<std::uint8_t>(j - static_cast<std::int64_t>(b) * bank);
-            ++e;
-          }
-      }
-    const std::vector<std::uint8_t> vb = to_storage(vals.data(), vals.size(), d.dtype);
-    values_ = DeviceBuffer(std::max<std::size_t>(vb.size(), 16));
-    values_.upload(vb.data(), vb.size());
-    offsets_ = DeviceBuffer(std::max<std::size_t>(offs.size(), 16));
-    offsets_.upload(offs.data(), offs.size());
+    upload(pack_balanced(d.m, d.k, bank, kb, stride, h.values.data(), h.kept.data(), [&](int b, int i) { return b * kb + i; }),
+           d.dtype);
     dev_.m = d.m;
     dev_.k = d.k;
     dev_.n = d.n;
@@ -117,6 +85,15 @@ class BalancedOp final : public GpuSpmmOp {
         workspace_(o.workspace_.bytes()), dev_(o.dev_), gemv_(o.gemv_), splitk_(o.splitk_) {
     workspace_.fill_bytes(0);  // its own, zeroed: a clone may run right after the original
     point_at_buffers();
+  }
+  // Values in the storage type and offsets to the device (at least 16 bytes each: a weight with
+  // no entry still has buffers to point at).
+  void upload(const BalancedPacked& p, GpuDType t) {
+    const std::vector<std::uint8_t> vb = to_storage(p.values.data(), p.values.size(), t);
+    values_ = DeviceBuffer(std::max<std::size_t>(vb.size(), 16));
+    values_.upload(vb.data(), vb.size());
+    offsets_ = DeviceBuffer(std::max<std::size_t>(p.offsets.size(), 16));
+    offsets_.upload(p.offsets.data(), p.offsets.size());
   }
   void point_at_buffers() {
     dev_.values = gemv_.values = splitk_.values = values_.get();

@@ -6,6 +6,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "kernels/cuda/balanced_splitk_layout.h"  // splitk_reduce_col, splitk_stores
+
 namespace sb::gpu {
 
 template <class T> struct Elem;
@@ -148,6 +150,24 @@ __global__ void splitk_finish(float* __restrict__ ws, T* __restrict__ y, long lo
     y[i] = Elem<T>::from_f(ws[i]);
     ws[i] = 0.f;
   }
+}
+
+// acc[0 .. 8) += v * the 8 values of X in one 16-byte unit (the split-K kernels' inner step).
+template <class T>
+__device__ __forceinline__ void fma_unit(float* acc, float v, uint4 u) {
+  const T* t = reinterpret_cast<const T*>(&u);
+#pragma unroll
+  for (int e = 0; e < 8; ++e) acc[e] += v * Elem<T>::to_f(t[e]);
+}
+
+// The end of a split-K row r: the warp's NC partial sums reduce-scattered, and the lane holding
+// each column (col0 + splitk_reduce_col) adds it into the fp32 workspace [m x n].
+template <int NC>
+__device__ __forceinline__ void add_row_to_workspace(float (&acc)[NC], int lane, float* ws, long long r, long long n,
+                                                     long long col0) {
+  reduce_scatter<NC>(acc, lane);
+  const long long col = col0 + splitk_reduce_col(NC, lane);
+  if (splitk_stores(NC, lane) && col < n) atomicAdd(ws + r * n + col, acc[0]);
 }
 
 // Lets `kernel` use `bytes` of dynamic shared memory (an opt-in above the default 48 KB).

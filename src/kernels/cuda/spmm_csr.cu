@@ -2,7 +2,6 @@
 // similar length, so a warp's lanes finish together) rather than from splitting rows.
 #include <algorithm>
 
-#include "kernels/cuda/balanced_splitk_layout.h"  // splitk_reduce_col, splitk_stores
 #include "kernels/cuda/spmm_common.cuh"
 #include "kernels/cuda/spmm_csr.cuh"
 
@@ -181,16 +180,9 @@ __global__ void __launch_bounds__(kCsrSplitkWarps * 32)
       const float v = Elem<T>::to_f(vals[e]);
       const int c = w.cols[e];
 #pragma unroll
-      for (int h = 0; h < kUnits; ++h) {
-        const uint4 u = xs[csr_splitk_unit(NC, c, h)];
-        const T* t = reinterpret_cast<const T*>(&u);
-#pragma unroll
-        for (int q = 0; q < 8; ++q) acc[8 * h + q] += v * Elem<T>::to_f(t[q]);
-      }
+      for (int h = 0; h < kUnits; ++h) fma_unit<T>(acc + 8 * h, v, xs[csr_splitk_unit(NC, c, h)]);
     }
-    reduce_scatter<NC>(acc, lane);
-    const long long col = col0 + splitk_reduce_col(NC, lane);
-    if (splitk_stores(NC, lane) && col < w.n) atomicAdd(w.workspace + r * w.n + col, acc[0]);
+    add_row_to_workspace<NC>(acc, lane, w.workspace, r, w.n, col0);
   }
 }
 
