@@ -120,27 +120,17 @@ std::shared_ptr<LtPlan> make_lt_plan(const GpuSpmmDesc& d, const DeviceBuffer& w
   DeviceBuffer x(static_cast<std::size_t>(d.k * d.n) * x_elem_bytes(d.dtype));
   DeviceBuffer y(static_cast<std::size_t>(d.m * d.n) * y_elem_bytes(d.dtype));
   x.fill_bytes(0);
-  cudaEvent_t e0, e1;
-  SB_CUDA_CHECK(cudaEventCreate(&e0));
-  SB_CUDA_CHECK(cudaEventCreate(&e1));
   float best = std::numeric_limits<float>::max();
   for (int i = 0; i < returned; ++i) {
     if (res[i].state != CUBLAS_STATUS_SUCCESS) continue;
     p->algo = res[i].algo;
     if (p->matmul(w.get(), x.get(), y.get(), nullptr) != CUBLAS_STATUS_SUCCESS) continue;
-    cudaEventRecord(e0);
-    for (int r = 0; r < 10; ++r) p->matmul(w.get(), x.get(), y.get(), nullptr);
-    cudaEventRecord(e1);
-    cudaEventSynchronize(e1);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, e0, e1);
+    const float ms = time_repeated_ms(10, [&] { p->matmul(w.get(), x.get(), y.get(), nullptr); });
     if (ms < best) {
       best = ms;
       p->best_index = i;
     }
   }
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
   if (p->best_index < 0) fail(fmt::format("none of the {} cuBLASLt algorithms ran", returned));
   p->algo = res[p->best_index].algo;
   p->tried = returned;

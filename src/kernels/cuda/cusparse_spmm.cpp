@@ -60,9 +60,6 @@ class CusparseOp : public GpuSpmmOp {
     const float alpha = 1.f, beta = 0.f;
     float best = std::numeric_limits<float>::max();
     std::string rejected;
-    cudaEvent_t e0, e1;
-    SB_CUDA_CHECK(cudaEventCreate(&e0));
-    SB_CUDA_CHECK(cudaEventCreate(&e1));
     for (const auto& [alg, name] : algs) {
       std::size_t bytes = 0;
       cusparseStatus_t st = cusparseSpMM_bufferSize(h_, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE,
@@ -79,14 +76,10 @@ class CusparseOp : public GpuSpmmOp {
         rejected += fmt::format(" {}: {};", name, cusparseGetErrorString(st));
         continue;
       }
-      cudaEventRecord(e0);
-      for (int r = 0; r < 10; ++r)
+      const float ms = time_repeated_ms(10, [&, alg = alg] {
         cusparseSpMM(h_, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE, &alpha, a_, x_, &beta, y_,
                      CUDA_R_32F, alg, buf.get());
-      cudaEventRecord(e1);
-      cudaEventSynchronize(e1);
-      float ms = 0;
-      cudaEventElapsedTime(&ms, e0, e1);
+      });
       if (ms < best) {
         best = ms;
         alg_ = alg;
@@ -94,8 +87,6 @@ class CusparseOp : public GpuSpmmOp {
         note_ = name;
       }
     }
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
     SB_CHECK(best < std::numeric_limits<float>::max(), "no cuSPARSE SpMM algorithm accepted the case:{}", rejected);
     if (!rejected.empty()) note_ += " (rejected:" + rejected + ")";
   }

@@ -110,17 +110,6 @@ DeviceBuffer& flush_buffer() {
   return buf;
 }
 
-struct EventPair {
-  cudaEvent_t a = nullptr, b = nullptr;
-  EventPair() {
-    SB_CUDA_CHECK(cudaEventCreate(&a));
-    SB_CUDA_CHECK(cudaEventCreate(&b));
-  }
-  ~EventPair() {
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
-  }
-};
 
 // Samples of `pass` on `stream`, one at a time (flush when asked, event, pass, event, synchronize),
 // until min_reps samples and min_seconds of timed time; ms per sample.
