@@ -75,7 +75,7 @@ __global__ void balanced_skinny(BalancedDevice w, const T* __restrict__ x, T* __
 // tail banks one per lane. A shuffle reduction ends the row.
 template <class T>
 __global__ void __launch_bounds__(kGemvWarps * 32) balanced_gemv(BalancedGemvDevice w, const T* __restrict__ x, T* __restrict__ y) {
-  extern __shared__ float smem[];
+  float* smem = dynamic_smem<float>();
   const GemvLayout l = w.layout;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int seg = gemv_stage_seg(l), segs = gemv_stage_segs(l), jobs = gemv_stage_jobs(l);
@@ -159,8 +159,7 @@ cudaError_t gemv(const BalancedGemvDevice& w, const T* x, T* y, cudaStream_t s) 
   // Every block stages X once: no more blocks than fill the GPU, no more than there are rows.
   const long long blocks = std::min<long long>((w.m + kGemvWarps - 1) / kGemvWarps,
                                                static_cast<long long>(sm_count()) * std::max(per_sm, 1));
-  balanced_gemv<T><<<static_cast<unsigned>(blocks), kGemvWarps * 32, smem, s>>>(w, x, y);
-  return cudaGetLastError();
+  return launch_kernel(balanced_gemv<T>, static_cast<unsigned>(blocks), kGemvWarps * 32, smem, s, w, x, y);
 }
 
 // Split-K (see balanced_splitk_layout.h). Grid: x = row tiles of `rows` rows, y = k-slices, z =
@@ -172,7 +171,7 @@ cudaError_t gemv(const BalancedGemvDevice& w, const T* x, T* y, cudaStream_t s) 
 template <class T, int NC>
 __global__ void __launch_bounds__(kSplitkWarps * 32)
     balanced_splitk(BalancedSplitkDevice w, const T* __restrict__ x, int rows) {
-  extern __shared__ uint4 xs[];
+  uint4* xs = dynamic_smem<uint4>();
   const SplitkLayout l = w.layout;
   constexpr int kUnits = NC / 8;
   const int c0 = blockIdx.y * l.ck;
@@ -224,8 +223,8 @@ cudaError_t splitk_nc(const BalancedSplitkDevice& w, const T* x, T* y, cudaStrea
   const int rows = splitk_rows(w.m, w.layout.ktiles * col_tiles, kSplitkWarps);
   const dim3 grid(static_cast<unsigned>((w.m + rows - 1) / rows), static_cast<unsigned>(w.layout.ktiles),
                   static_cast<unsigned>(col_tiles));
-  balanced_splitk<T, NC><<<grid, kSplitkWarps * 32, smem, s>>>(w, x, rows);
-  if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  if (const cudaError_t e = launch_kernel(balanced_splitk<T, NC>, grid, kSplitkWarps * 32, smem, s, w, x, rows); e != cudaSuccess)
+    return e;
   return finish_splitk(w.workspace, y, w.m * w.n, s);
 }
 
@@ -241,11 +240,8 @@ cudaError_t skinny(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
   const int threads = pick_threads(w.m, 32 / L, passes);
   const int rows_per_block = threads / L;
   const dim3 grid(static_cast<unsigned>((w.m + rows_per_block - 1) / rows_per_block), static_cast<unsigned>(passes));
-  if (w.n % NC == 0)
-    balanced_skinny<T, L, NC, true><<<grid, threads, 0, s>>>(w, x, y);
-  else
-    balanced_skinny<T, L, NC, false><<<grid, threads, 0, s>>>(w, x, y);
-  return cudaGetLastError();
+  if (w.n % NC == 0) return launch_kernel(balanced_skinny<T, L, NC, true>, grid, threads, 0, s, w, x, y);
+  return launch_kernel(balanced_skinny<T, L, NC, false>, grid, threads, 0, s, w, x, y);
 }
 
 template <class T, int NC>
@@ -268,8 +264,7 @@ cudaError_t launch(const BalancedDevice& w, const void* xv, void* yv, BalancedVa
   if (w.m == 0 || w.n == 0) return cudaSuccess;
   if (v == BalancedVariant::simple) {
     const long long total = w.m * w.n;
-    balanced_simple<T><<<static_cast<unsigned>((total + 255) / 256), 256, 0, s>>>(w, x, y);
-    return cudaGetLastError();
+    return launch_kernel(balanced_simple<T>, static_cast<unsigned>((total + 255) / 256), 256, 0, s, w, x, y);
   }
   switch (skinny_columns(w.n)) {
     case 1: return skinny_lanes<T, 1>(w, x, y, s);

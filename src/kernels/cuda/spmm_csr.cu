@@ -113,11 +113,8 @@ cudaError_t skinny(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
   const long long passes = (w.n + NC - 1) / NC;
   const int threads = pick_threads(w.m, 32 / L, passes);
   const dim3 grid(static_cast<unsigned>((w.m + threads / L - 1) / (threads / L)), static_cast<unsigned>(passes));
-  if (w.n % NC == 0)
-    csr_skinny<T, L, NC, true><<<grid, threads, 0, s>>>(w, x, y);
-  else
-    csr_skinny<T, L, NC, false><<<grid, threads, 0, s>>>(w, x, y);
-  return cudaGetLastError();
+  if (w.n % NC == 0) return launch_kernel(csr_skinny<T, L, NC, true>, grid, threads, 0, s, w, x, y);
+  return launch_kernel(csr_skinny<T, L, NC, false>, grid, threads, 0, s, w, x, y);
 }
 
 template <class T, int NC>
@@ -138,11 +135,8 @@ cudaError_t tiled(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
   const long long tiles = (w.n + TN - 1) / TN;
   const int threads = pick_threads(w.m, 32 / L, tiles);
   const dim3 grid(static_cast<unsigned>((w.m + threads / L - 1) / (threads / L)), static_cast<unsigned>(tiles));
-  if (w.n % 2 == 0)
-    csr_tiled<T, L, true><<<grid, threads, 0, s>>>(w, x, y);
-  else
-    csr_tiled<T, L, false><<<grid, threads, 0, s>>>(w, x, y);
-  return cudaGetLastError();
+  if (w.n % 2 == 0) return launch_kernel(csr_tiled<T, L, true>, grid, threads, 0, s, w, x, y);
+  return launch_kernel(csr_tiled<T, L, false>, grid, threads, 0, s, w, x, y);
 }
 
 // Split-K (see csr_splitk_layout.h). Grid: x = row tiles of `rows` rows, y = k-slices, z =
@@ -150,7 +144,7 @@ cudaError_t tiled(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
 template <class T, int NC>
 __global__ void __launch_bounds__(kCsrSplitkWarps * 32)
     csr_splitk(CsrSplitkDevice w, const T* __restrict__ x, int rows) {
-  extern __shared__ uint4 xs[];
+  uint4* xs = dynamic_smem<uint4>();
   const CsrSplitkLayout l = w.layout;
   constexpr int kUnits = NC / 8;
   const int s = blockIdx.y;
@@ -195,8 +189,8 @@ cudaError_t csr_splitk_nc(const CsrSplitkDevice& w, const T* x, T* y, cudaStream
   const int rows = splitk_rows(l.m, l.ktiles * col_tiles, kCsrSplitkWarps);
   const dim3 grid(static_cast<unsigned>((l.m + rows - 1) / rows), static_cast<unsigned>(l.ktiles),
                   static_cast<unsigned>(col_tiles));
-  csr_splitk<T, NC><<<grid, kCsrSplitkWarps * 32, smem, s>>>(w, x, rows);
-  if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  if (const cudaError_t e = launch_kernel(csr_splitk<T, NC>, grid, kCsrSplitkWarps * 32, smem, s, w, x, rows); e != cudaSuccess)
+    return e;
   return finish_splitk(w.workspace, y, l.m * w.n, s);
 }
 
@@ -207,8 +201,7 @@ cudaError_t launch(const CsrDevice& w, const void* xv, void* yv, CsrVariant v, c
   if (w.m == 0 || w.n == 0) return cudaSuccess;
   if (v == CsrVariant::simple) {
     const long long total = w.m * w.n;
-    csr_simple<T><<<static_cast<unsigned>((total + 255) / 256), 256, 0, s>>>(w, x, y);
-    return cudaGetLastError();
+    return launch_kernel(csr_simple<T>, static_cast<unsigned>((total + 255) / 256), 256, 0, s, w, x, y);
   }
   if (w.n <= 64) {
     switch (skinny_columns(w.n)) {

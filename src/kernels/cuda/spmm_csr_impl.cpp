@@ -1,8 +1,8 @@
 // Packing and registration of our CSR GPU kernels (spmm_csr.cu): rows padded to 8 entries, u16
-// column indices, the row order sorted by length (longest first) for load balance.
+// column indices, the row order sorted by length (longest first) for load balance (csr_pack.h).
 #include <algorithm>
-#include <numeric>
 
+#include "kernels/cuda/csr_pack.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/spmm_csr.cuh"
 
@@ -31,40 +31,22 @@ class CsrKernelOp final : public GpuSpmmOp {
       point_at_buffers();
       return;
     }
-    std::vector<std::int32_t> ptr(static_cast<std::size_t>(d.m + 1), 0), len(static_cast<std::size_t>(d.m), 0);
-    std::vector<float> vals;
-    std::vector<std::uint16_t> cols;
-    for (std::int64_t i = 0; i < d.m; ++i) {
-      for (std::int64_t j = 0; j < d.k; ++j)
-        if (h.kept[i * d.k + j]) {
-          vals.push_back(h.values[i * d.k + j]);
-          cols.push_back(static_cast<std::uint16_t>(j));
-        }
-      while (vals.size() % 8) {  // padding: value 0 at column 0, which exists
-        vals.push_back(0.f);
-        cols.push_back(0);
-      }
-      ptr[i + 1] = static_cast<std::int32_t>(vals.size());
-      len[i] = ptr[i + 1] - ptr[i];
-    }
-    std::vector<std::int32_t> order(static_cast<std::size_t>(d.m));
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return len[a] > len[b]; });
-    const std::vector<std::uint8_t> vb = to_storage(vals.data(), vals.size(), d.dtype);
+    const CsrPadded p = pack_csr_padded(d.m, d.k, h.values.data(), h.kept.data());
+    const std::vector<std::uint8_t> vb = to_storage(p.values.data(), p.values.size(), d.dtype);
     values_ = DeviceBuffer(std::max<std::size_t>(vb.size(), 16));
     values_.upload(vb.data(), vb.size());
-    cols_ = DeviceBuffer(std::max<std::size_t>(cols.size() * 2, 16));
-    cols_.upload(cols.data(), cols.size() * 2);
-    ptr_ = DeviceBuffer(ptr.size() * 4);
-    ptr_.upload(ptr.data(), ptr.size() * 4);
-    order_ = DeviceBuffer(order.size() * 4);
-    order_.upload(order.data(), order.size() * 4);
+    cols_ = DeviceBuffer(std::max<std::size_t>(p.cols.size() * 2, 16));
+    cols_.upload(p.cols.data(), p.cols.size() * 2);
+    ptr_ = DeviceBuffer(p.row_ptr.size() * 4);
+    ptr_.upload(p.row_ptr.data(), p.row_ptr.size() * 4);
+    order_ = DeviceBuffer(p.order.size() * 4);
+    order_.upload(p.order.data(), p.order.size() * 4);
     point_at_buffers();
     dev_.m = d.m;
     dev_.k = d.k;
     dev_.n = d.n;
-    dev_.mean_row = static_cast<int>(vals.size() / static_cast<std::size_t>(d.m));
-    bytes_ = vb.size() + cols.size() * 2 + ptr.size() * 4 + order.size() * 4;
+    dev_.mean_row = p.mean_row;
+    bytes_ = vb.size() + p.cols.size() * 2 + p.row_ptr.size() * 4 + p.order.size() * 4;
   }
   void run(const void* x, void* y, void* stream) override {
     if (variant_ == CsrVariant::splitk)

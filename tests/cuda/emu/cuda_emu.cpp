@@ -1,0 +1,356 @@
+// The CPU emulator of tests/cuda/emu/cuda_emu.h: a fiber per thread of a block (ucontext), a
+// scheduler that runs every runnable fiber to its next synchronization point and then releases
+// what CUDA would release, and the few CUDA runtime calls our launchers make (this executable
+// does not link the CUDA runtime: these definitions are the runtime it sees).
+#include "cuda_emu.h"
+
+#include <fmt/format.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <vector>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define SB_EMU_ASAN 1
+#endif
+
+namespace sb::emu {
+namespace {
+
+enum class Wait { running, block_barrier, warp_sync, warp_shfl, done, aborted };
+
+struct Fiber {
+  ucontext_t ctx{};
+  ThreadState st;
+  Wait wait = Wait::running;
+  std::uint64_t shfl_in = 0, shfl_out = 0;
+  int shfl_src = 0;
+  void* stack = nullptr;
+};
+
+// Small: AddressSanitizer's swapcontext clears the shadow of the whole target stack on every
+// switch. A guard page under each stack turns an overflow into a fault, not a silent overwrite.
+constexpr std::size_t kStackBytes = std::size_t{64} << 10;
+constexpr std::size_t kGuardBytes = std::size_t{4} << 10;
+
+struct Block {
+  std::vector<Fiber> fibers;
+  ucontext_t sched{};
+  Fiber* running = nullptr;
+  const std::function<void()>* body = nullptr;
+  void* smem = nullptr;
+  std::string failure;
+#if defined(SB_EMU_ASAN)
+  const void* sched_stack = nullptr;
+  std::size_t sched_stack_size = 0;
+#endif
+};
+
+Device g_device;
+Block* g_block = nullptr;
+const ThreadState g_outside{};
+std::vector<void*> g_stacks;           // fiber stacks, reused across blocks and launches
+std::vector<bool> g_stack_dirty;       // the last fiber on it stopped inside the kernel (aborted)
+std::map<const void*, int> g_smem_optin;  // cudaFuncAttributeMaxDynamicSharedMemorySize per kernel
+cudaError_t g_last_error = cudaSuccess;
+std::string g_failure;
+long long g_launches = 0;
+
+void* stack_at(std::size_t i) {
+  while (g_stacks.size() <= i) {
+    void* p = mmap(nullptr, kGuardBytes + kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED || mprotect(p, kGuardBytes, PROT_NONE) != 0) {
+      std::fprintf(stderr, "cuda_emu: cannot map a fiber stack\n");
+      std::abort();
+    }
+    g_stacks.push_back(static_cast<char*>(p) + kGuardBytes);
+    g_stack_dirty.push_back(false);
+  }
+#if defined(SB_EMU_ASAN)
+  // The redzones of frames a fiber never returned from: fiber_main's, at the top of the stack, or
+  // anywhere for a fiber that was stopped inside the kernel.
+  const std::size_t top = std::size_t{16} << 10;
+  if (g_stack_dirty[i])
+    ASAN_UNPOISON_MEMORY_REGION(g_stacks[i], kStackBytes);
+  else
+    ASAN_UNPOISON_MEMORY_REGION(static_cast<char*>(g_stacks[i]) + kStackBytes - top, top);
+#endif
+  g_stack_dirty[i] = false;
+  return g_stacks[i];
+}
+
+// Fiber -> scheduler. A fiber that will not run again passes `final`.
+void to_scheduler(Fiber& f, bool final) {
+#if defined(SB_EMU_ASAN)
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(final ? nullptr : &fake, g_block->sched_stack, g_block->sched_stack_size);
+  swapcontext(&f.ctx, &g_block->sched);
+  __sanitizer_finish_switch_fiber(fake, &g_block->sched_stack, &g_block->sched_stack_size);
+#else
+  (void)final;
+  swapcontext(&f.ctx, &g_block->sched);
+#endif
+}
+
+// Scheduler -> fiber, until it waits or ends.
+void run_fiber(Block& b, Fiber& f) {
+  b.running = &f;
+  f.wait = Wait::running;
+#if defined(SB_EMU_ASAN)
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(&fake, f.stack, kStackBytes);
+  swapcontext(&b.sched, &f.ctx);
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#else
+  swapcontext(&b.sched, &f.ctx);
+#endif
+  b.running = nullptr;
+}
+
+void fiber_main() {
+#if defined(SB_EMU_ASAN)
+  __sanitizer_finish_switch_fiber(nullptr, &g_block->sched_stack, &g_block->sched_stack_size);
+#endif
+  Fiber& f = *g_block->running;
+  (*g_block->body)();
+  f.wait = Wait::done;
+  to_scheduler(f, true);
+}
+
+// The running thread stops here for good: the launch fails with `what`.
+void fail(const std::string& what) {
+  Fiber& f = *g_block->running;
+  if (g_block->failure.empty()) g_block->failure = what;
+  f.wait = Wait::aborted;
+  g_stack_dirty[static_cast<std::size_t>(&f - g_block->fibers.data())] = true;
+  to_scheduler(f, true);
+}
+
+Fiber& self(const char* op) {
+  if (!g_block || !g_block->running) {
+    std::fprintf(stderr, "cuda_emu: %s called outside a kernel\n", op);
+    std::abort();
+  }
+  return *g_block->running;
+}
+
+std::string where(const Fiber& f) {
+  return fmt::format("block ({},{},{}) thread ({},{},{})", f.st.block_idx.x, f.st.block_idx.y, f.st.block_idx.z,
+                     f.st.thread_idx.x, f.st.thread_idx.y, f.st.thread_idx.z);
+}
+
+bool is_warp_op(Wait w) { return w == Wait::warp_sync || w == Wait::warp_shfl; }
+
+// One round of releases once every fiber waits or has ended: warps whose 32 lanes all wait at the
+// same warp operation, else the block barrier when every thread waits there. Returns false with
+// b.failure set when the block can make no progress.
+bool release(Block& b) {
+  bool released = false;
+  const std::size_t n = b.fibers.size();
+  for (std::size_t w0 = 0; w0 < n; w0 += 32) {
+    const std::size_t w1 = std::min(n, w0 + 32);
+    int at_warp_op = 0, ended = 0, at_barrier = 0;
+    Wait kind = Wait::running;
+    bool mixed = false;
+    for (std::size_t i = w0; i < w1; ++i) {
+      const Wait w = b.fibers[i].wait;
+      if (is_warp_op(w)) {
+        if (at_warp_op > 0 && w != kind) mixed = true;
+        kind = w;
+        ++at_warp_op;
+      } else if (w == Wait::done) {
+        ++ended;
+      } else if (w == Wait::block_barrier) {
+        ++at_barrier;
+      }
+    }
+    if (at_warp_op == 0) continue;
+    const std::size_t warp = w0 / 32;
+    if (w1 - w0 < 32) {
+      b.failure = fmt::format("warp {} of block ({},{},{}) has {} threads: a full-mask warp operation needs 32", warp,
+                              b.fibers[w0].st.block_idx.x, b.fibers[w0].st.block_idx.y, b.fibers[w0].st.block_idx.z, w1 - w0);
+      return false;
+    }
+    if (ended > 0 || at_barrier > 0 || mixed) {
+      b.failure = fmt::format(
+          "warp {} of {}: {} lanes wait at a full-mask warp operation while {} have exited and {} wait at __syncthreads{}",
+          warp, where(b.fibers[w0]), at_warp_op, ended, at_barrier, mixed ? " (and the lanes wait at different warp operations)" : "");
+      return false;
+    }
+    if (kind == Wait::warp_shfl)
+      for (std::size_t i = w0; i < w1; ++i) b.fibers[i].shfl_out = b.fibers[w0 + b.fibers[i].shfl_src].shfl_in;
+    for (std::size_t i = w0; i < w1; ++i) b.fibers[i].wait = Wait::running;
+    released = true;
+  }
+  if (released) return true;
+  int at_barrier = 0, ended = 0;
+  for (const Fiber& f : b.fibers) {
+    at_barrier += f.wait == Wait::block_barrier;
+    ended += f.wait == Wait::done;
+  }
+  if (at_barrier > 0 && ended > 0) {
+    b.failure = fmt::format("{}: {} threads wait at __syncthreads while {} have exited (a barrier in divergent code)",
+                            where(b.fibers[0]), at_barrier, ended);
+    return false;
+  }
+  if (at_barrier == static_cast<int>(b.fibers.size())) {
+    for (Fiber& f : b.fibers) f.wait = Wait::running;
+    return true;
+  }
+  b.failure = fmt::format("{}: deadlock", where(b.fibers[0]));
+  return false;
+}
+
+bool run_block(Block& b, dim3 grid, dim3 block, uint3 bid) {
+  const std::size_t threads = static_cast<std::size_t>(block.x) * block.y * block.z;
+  b.fibers.assign(threads, Fiber{});
+  for (std::size_t i = 0; i < threads; ++i) {
+    Fiber& f = b.fibers[i];
+    f.st.block_idx = bid;
+    f.st.block_dim = block;
+    f.st.grid_dim = grid;
+    f.st.thread_idx = uint3{static_cast<unsigned>(i % block.x), static_cast<unsigned>(i / block.x % block.y),
+                            static_cast<unsigned>(i / (static_cast<std::size_t>(block.x) * block.y))};
+    f.stack = stack_at(i);
+    getcontext(&f.ctx);
+    f.ctx.uc_stack.ss_sp = f.stack;
+    f.ctx.uc_stack.ss_size = kStackBytes;
+    f.ctx.uc_link = nullptr;
+    makecontext(&f.ctx, fiber_main, 0);
+  }
+  for (;;) {
+    bool any_live = false;
+    for (Fiber& f : b.fibers) {
+      if (f.wait == Wait::running) run_fiber(b, f);
+      if (!b.failure.empty()) return false;
+      any_live = any_live || f.wait != Wait::done;
+    }
+    if (!any_live) return true;
+    if (!release(b)) return false;
+  }
+}
+
+}  // namespace
+
+const Device& device() { return g_device; }
+
+const ThreadState& current() { return g_block && g_block->running ? g_block->running->st : g_outside; }
+
+void* dynamic_smem_base() { return g_block ? g_block->smem : nullptr; }
+
+void syncthreads() {
+  Fiber& f = self("__syncthreads");
+  f.wait = Wait::block_barrier;
+  to_scheduler(f, false);
+}
+
+void syncwarp(unsigned mask) {
+  Fiber& f = self("__syncwarp");
+  if (mask != 0xffffffffu) fail(fmt::format("{}: __syncwarp with mask {:#x} (the emulator models full masks only)", where(f), mask));
+  f.wait = Wait::warp_sync;
+  to_scheduler(f, false);
+}
+
+std::uint64_t shfl_xor(unsigned mask, std::uint64_t bits, int lane_mask, int width) {
+  Fiber& f = self("__shfl_xor_sync");
+  if (mask != 0xffffffffu) fail(fmt::format("{}: __shfl_xor_sync with mask {:#x} (the emulator models full masks only)", where(f), mask));
+  if (width < 1 || width > 32 || (width & (width - 1)) != 0)
+    fail(fmt::format("{}: __shfl_xor_sync width {} (a power of two up to 32)", where(f), width));
+  const std::size_t index = static_cast<std::size_t>(&f - g_block->fibers.data());
+  const int lane = static_cast<int>(index % 32);
+  int src = lane ^ (lane_mask & 31);
+  // CUDA: a lane may read an earlier group of `width` lanes, never a later one (it gets its own).
+  if (src / width > lane / width) src = lane;
+  f.shfl_in = bits;
+  f.shfl_src = src;
+  f.wait = Wait::warp_shfl;
+  to_scheduler(f, false);
+  return f.shfl_out;
+}
+
+void check_aligned(const void* p, std::size_t bytes) {
+  if (bytes > 1 && (bytes & (bytes - 1)) == 0 && reinterpret_cast<std::uintptr_t>(p) % bytes != 0) {
+    Fiber& f = self("__ldg");
+    fail(fmt::format("{}: misaligned {}-byte load at {}", where(f), bytes, p));
+  }
+}
+
+cudaError_t launch(const void* kernel, dim3 grid, dim3 block, std::size_t smem, const std::function<void()>& body) {
+  ++g_launches;
+  auto refuse = [](cudaError_t e, std::string why) {
+    g_failure = std::move(why);
+    g_last_error = e;
+    return e;
+  };
+  const unsigned long long threads = static_cast<unsigned long long>(block.x) * block.y * block.z;
+  if (threads == 0 || threads > 1024 || block.z > 64)
+    return refuse(cudaErrorInvalidConfiguration, fmt::format("block ({},{},{}): 1 to 1024 threads", block.x, block.y, block.z));
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535)
+    return refuse(cudaErrorInvalidConfiguration,
+                  fmt::format("grid ({},{},{}): x 1 to 2^31 - 1, y and z 1 to 65535", grid.x, grid.y, grid.z));
+  const auto optin = g_smem_optin.find(kernel);
+  const std::size_t smem_limit = optin != g_smem_optin.end() ? static_cast<std::size_t>(optin->second) : std::size_t{48} << 10;
+  if (smem > smem_limit)
+    return refuse(cudaErrorInvalidValue, fmt::format("{} bytes of dynamic shared memory, over the kernel's {} (opt in with "
+                                                     "cudaFuncAttributeMaxDynamicSharedMemorySize)",
+                                                     smem, smem_limit));
+  Block b;
+  b.body = &body;
+  std::unique_ptr<unsigned char[]> smem_buf;
+  for (unsigned z = 0; z < grid.z; ++z)
+    for (unsigned y = 0; y < grid.y; ++y)
+      for (unsigned x = 0; x < grid.x; ++x) {
+        // Exactly `smem` bytes (AddressSanitizer sees a read past them), NaN in f32, f16 and bf16.
+        smem_buf.reset(smem > 0 ? new unsigned char[smem] : nullptr);
+        if (smem > 0) std::memset(smem_buf.get(), 0xFF, smem);
+        b.smem = smem_buf.get();
+        b.failure.clear();
+        g_block = &b;
+        const bool ok = run_block(b, grid, block, uint3{x, y, z});
+        g_block = nullptr;
+        if (!ok) return refuse(cudaErrorLaunchFailure, b.failure);
+      }
+  return cudaSuccess;
+}
+
+std::string last_failure() { return g_failure; }
+long long launches() { return g_launches; }
+
+}  // namespace sb::emu
+
+// The CUDA runtime, as far as our launchers use it (declared by cuda_runtime_api.h).
+cudaError_t cudaGetDevice(int* device) {
+  *device = 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int) {
+  switch (attr) {
+    case cudaDevAttrMultiProcessorCount: *value = sb::emu::g_device.sm_count; return cudaSuccess;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = static_cast<int>(sb::emu::g_device.smem_optin); return cudaSuccess;
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value) {
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) return cudaErrorInvalidValue;
+  if (value < 0 || static_cast<std::size_t>(value) > sb::emu::g_device.smem_optin) return cudaErrorInvalidValue;
+  sb::emu::g_smem_optin[func] = value;
+  return cudaSuccess;
+}
+
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, const void*, int, size_t) {
+  *blocks = sb::emu::g_device.blocks_per_sm;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetLastError() {
+  const cudaError_t e = sb::emu::g_last_error;
+  sb::emu::g_last_error = cudaSuccess;
+  return e;
+}
