@@ -1,4 +1,5 @@
-// Our GPU kernels (balanced / N:M simple, fast, GEMV, split-K; CSR simple, fast, split-K) run on the
+// Our GPU kernels (balanced / N:M simple, fast, GEMV, split-K; CSR simple, fast, split-K; the i8
+// transpose of the library i8 paths) run on the
 // CPU emulator (tests/cuda/emu/cuda_emu.h): the kernel sources and launchers exactly as the GPU
 // build compiles them, every thread of every block, checked against a double-accumulated
 // reference on fresh random data with NaN-poisoned outputs and shapes off every tile. This runs in
@@ -27,6 +28,10 @@ extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }
 #endif
 
 namespace sb::gpu {
+
+// transpose.cu (declared for the library wrappers in cuda_check.h, which needs the CUDA runtime).
+cudaError_t launch_transpose_i8(const void* in, void* out, long long rows, long long cols, cudaStream_t stream);
+
 namespace {
 
 template <class T>
@@ -338,6 +343,21 @@ TEST(GpuEmu, BalancedGemvMatchesTheReference) { check_balanced_all(Kernels::gemv
 TEST(GpuEmu, BalancedSplitKMatchesTheReference) { check_balanced_all(Kernels::splitk); }
 TEST(GpuEmu, CsrSimpleAndFastMatchTheReference) { check_csr_all(Kernels::simple_fast); }
 TEST(GpuEmu, CsrSplitKMatchesTheReference) { check_csr_all(Kernels::splitk); }
+
+TEST(GpuEmu, I8TransposeIsExact) {
+  std::uint64_t seed = 0;
+  std::mt19937_64 rng = fresh_rng(&seed);
+  for (const auto& [rows, cols] : std::vector<std::pair<long long, long long>>{{1, 1}, {33, 65}, {100, 7}, {64, 32}, {4096, 16}, {5, 300}}) {
+    SCOPED_TRACE(::testing::Message() << rows << " x " << cols << " seed " << seed);
+    std::vector<std::int8_t> in(static_cast<std::size_t>(rows * cols)), out(in.size(), 0x5A);
+    for (auto& v : in) v = static_cast<std::int8_t>(rng());
+    ASSERT_EQ(launch_transpose_i8(in.data(), out.data(), rows, cols, nullptr), cudaSuccess) << emu::last_failure();
+    long long wrong = 0;
+    for (long long r = 0; r < rows; ++r)
+      for (long long c = 0; c < cols; ++c) wrong += out[c * rows + r] != in[r * cols + c];
+    EXPECT_EQ(wrong, 0);
+  }
+}
 
 // The emulator itself: what it must report rather than pass or hang.
 

@@ -1,37 +1,15 @@
 #pragma once
 // Device helpers shared by our SpMM kernels: f16 / bf16 <-> f32 and paired (2-column) access.
-//
-// Kernels are launched through launch_kernel() and reach their dynamic shared memory through
-// dynamic_smem(), never with <<<>>> or `extern __shared__` written out: a host compiler with the
-// CPU emulator of tests/cuda/emu (SB_CUDA_EMU, which supplies both) then runs the same kernel and
-// launcher code, so CI checks it without a GPU.
 #include <cstddef>
-#include <utility>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/balanced_splitk_layout.h"  // splitk_reduce_col, splitk_stores
+#include "kernels/cuda/launch.cuh"
 
 namespace sb::gpu {
-
-#if !defined(SB_CUDA_EMU)
-// kernel<<<grid, block, smem, stream>>>(args...), and the launch's error.
-template <class... P, class... A>
-inline cudaError_t launch_kernel(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream,
-                                 A&&... args) {
-  kernel<<<grid, block, smem, stream>>>(std::forward<A>(args)...);
-  return cudaGetLastError();
-}
-
-// The block's dynamic shared memory (16-byte aligned).
-template <class T>
-__device__ __forceinline__ T* dynamic_smem() {
-  extern __shared__ uint4 sb_dynamic_smem[];
-  return reinterpret_cast<T*>(sb_dynamic_smem);
-}
-#endif
 
 template <class T> struct Elem;
 template <> struct Elem<__half> {
