@@ -206,6 +206,17 @@ bool release(Block& b) {
   return false;
 }
 
+// The order the scheduler runs a block's runnable fibers in, drawn afresh every round (seeded per
+// launch, so a failure repeats): a kernel that needs a barrier it lacks reads a slot another
+// thread has not written yet (NaN) in some order, whichever thread writes it.
+std::uint64_t g_order_state = 0x9E3779B97F4A7C15ull;
+std::uint64_t next_random() {  // splitmix64
+  std::uint64_t z = (g_order_state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 bool run_block(Block& b, dim3 grid, dim3 block, uint3 bid) {
   const std::size_t threads = static_cast<std::size_t>(block.x) * block.y * block.z;
   b.fibers.assign(threads, Fiber{});
@@ -223,9 +234,19 @@ bool run_block(Block& b, dim3 grid, dim3 block, uint3 bid) {
     f.ctx.uc_link = nullptr;
     makecontext(&f.ctx, fiber_main, 0);
   }
+  std::vector<std::size_t> order(threads);
+  for (std::size_t i = 0; i < threads; ++i) order[i] = i;
   for (;;) {
+    // Forward, backward or shuffled, in turn at random.
+    switch (next_random() % 3) {
+      case 0: for (std::size_t i = 0; i < threads; ++i) order[i] = i; break;
+      case 1: for (std::size_t i = 0; i < threads; ++i) order[i] = threads - 1 - i; break;
+      default:
+        for (std::size_t i = threads; i > 1; --i) std::swap(order[i - 1], order[next_random() % i]);
+    }
     bool any_live = false;
-    for (Fiber& f : b.fibers) {
+    for (std::size_t i : order) {
+      Fiber& f = b.fibers[i];
       if (f.wait == Wait::running) run_fiber(b, f);
       if (!b.failure.empty()) return false;
       any_live = any_live || f.wait != Wait::done;
@@ -282,6 +303,7 @@ void check_aligned(const void* p, std::size_t bytes) {
 
 cudaError_t launch(const void* kernel, dim3 grid, dim3 block, std::size_t smem, const std::function<void()>& body) {
   ++g_launches;
+  g_order_state = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(g_launches);
   auto refuse = [](cudaError_t e, std::string why) {
     g_failure = std::move(why);
     g_last_error = e;
