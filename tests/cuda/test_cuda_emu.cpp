@@ -156,11 +156,12 @@ struct Shape {
 };
 // Off every tile: n = 1 (GEMV: tails alone, one and two groups of 128 banks), n = 2, 3, 13, 17,
 // 33 (skinny column counts and scalar tails), n = 200 and 130 (CSR's tiled kernel), n % 8 == 0
-// with several k-slices and short last slices (split-K), a partial last bank everywhere k allows.
+// with several k-slices and short last slices (split-K), a partial last bank everywhere k allows;
+// k = 11008 as in the device script's LLM-class layers (the GEMV's X above 48 KB of shared memory).
 const Shape kShapes[] = {{1, 1, 1},      {7, 13, 1},     {33, 67, 13},  {67, 129, 200}, {129, 67, 1},
                          {96, 256, 16},  {128, 128, 2},  {20, 520, 17}, {24, 9000, 3},  {32, 3072, 1},
                          {40, 4200, 1},  {300, 4096, 1}, {130, 4100, 16}, {50, 3000, 24}, {64, 2500, 8},
-                         {17, 9000, 1},  {45, 700, 130}, {9, 33000, 1}};
+                         {17, 9000, 1},  {45, 700, 130}, {9, 33000, 1},  {50, 11008, 1}, {70, 11008, 16}};
 
 struct BalancedCase {
   int bank, kb;
