@@ -21,6 +21,7 @@
 #include "kernels/cuda/spmm_balanced.cuh"
 #include "kernels/cuda/spmm_common.cuh"  // launch_kernel, dynamic_smem, allow_smem
 #include "kernels/cuda/spmm_csr.cuh"
+#include "cuda/random_weights.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 // The fibers' stacks are mapped once and kept: nothing to report at exit.
@@ -80,28 +81,12 @@ struct Weight {
   std::vector<std::uint8_t> kept;
 };
 
-// Bank-balanced: every bank of `bank` columns keeps kb (the last, partial bank at most its width);
-// one bank in eight keeps fewer, so the packers' padding is exercised too.
+// Bank-balanced (random_weights.h), one bank in eight keeping fewer, values rounded to T.
 template <class T>
 Weight balanced_weight(std::int64_t m, std::int64_t k, int bank, int kb, std::mt19937_64& rng) {
-  Weight w{m, k, std::vector<float>(static_cast<std::size_t>(m * k), 0.f), std::vector<std::uint8_t>(static_cast<std::size_t>(m * k), 0)};
-  std::uniform_real_distribution<float> val(-1.f, 1.f);
-  std::vector<int> cols;
-  for (std::int64_t r = 0; r < m; ++r)
-    for (std::int64_t b0 = 0; b0 < k; b0 += bank) {
-      const int width = static_cast<int>(std::min<std::int64_t>(bank, k - b0));
-      int keep = std::min(kb, width);
-      if (rng() % 8 == 0) keep = static_cast<int>(rng() % (keep + 1));
-      cols.resize(width);
-      for (int j = 0; j < width; ++j) cols[j] = j;
-      std::shuffle(cols.begin(), cols.end(), rng);
-      for (int j = 0; j < keep; ++j) {
-        const std::size_t at = static_cast<std::size_t>(r * k + b0 + cols[j]);
-        w.kept[at] = 1;
-        w.values[at] = round_to<T>(val(rng));
-      }
-    }
-  return w;
+  test_data::BalancedWeight bw = test_data::random_balanced(m, k, bank, kb, rng, 8);
+  for (float& v : bw.w) v = round_to<T>(v);
+  return Weight{m, k, std::move(bw.w), std::move(bw.kept)};
 }
 
 // Unstructured at `density`, with rows of very different lengths (some empty, one full).

@@ -15,6 +15,7 @@
 #include "kernels/cuda/csr_splitk_layout.h"
 #include "kernels/cuda/fast_div.h"
 #include "sparsebench/kernels/cuda_spmm.h"
+#include "cuda/random_weights.h"
 
 namespace sb::gpu {
 namespace {
@@ -128,36 +129,8 @@ TEST(GpuHost, FastDivisionIsExactOverItsDomain) {
   }
 }
 
-// A random bank-balanced m x k weight: in every bank of `bank` columns (the last one possibly
-// narrower) `keep` random columns kept (all of a narrower bank's when fewer), values in [-1, 1].
-struct BalancedWeight {
-  std::vector<float> w;
-  std::vector<std::uint8_t> kept;
-  int kb = 1;  // the most entries any bank keeps
-};
-
-BalancedWeight random_balanced(std::int64_t m, std::int64_t k, int bank, int keep, std::mt19937_64& rng) {
-  std::uniform_real_distribution<float> uni(-1.f, 1.f);
-  const int banks = static_cast<int>((k + bank - 1) / bank);
-  BalancedWeight out;
-  out.w.assign(static_cast<std::size_t>(m * k), 0.f);
-  out.kept.assign(out.w.size(), 0);
-  for (std::int64_t r = 0; r < m; ++r)
-    for (int b = 0; b < banks; ++b) {
-      const int width = static_cast<int>(std::min<std::int64_t>(bank, k - static_cast<std::int64_t>(b) * bank));
-      std::vector<int> cols(static_cast<std::size_t>(width));
-      for (int i = 0; i < width; ++i) cols[i] = i;
-      std::shuffle(cols.begin(), cols.end(), rng);
-      const int kept = std::min(keep, width);
-      out.kb = std::max(out.kb, kept);
-      for (int i = 0; i < kept; ++i) {
-        const std::int64_t j = static_cast<std::int64_t>(b) * bank + cols[i];
-        out.kept[r * k + j] = 1;
-        out.w[r * k + j] = uni(rng);
-      }
-    }
-  return out;
-}
+using test_data::BalancedWeight;
+using test_data::random_balanced;
 
 // Y(r, col) of W [m x k] times X [k x n] (row-major) in double, and the sum of its terms' magnitudes
 // (what the accumulated rounding error scales with).
