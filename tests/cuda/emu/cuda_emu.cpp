@@ -1,4 +1,4 @@
-// The CPU emulator of tests/cuda/emu/cuda_emu.h: a fiber per thread of a block (ucontext), a
+// The CPU emulator of tests/cuda/emu/cuda_emu.h: a fiber per thread of a block, a
 // scheduler that runs every runnable fiber to its next synchronization point and then releases
 // what CUDA would release, and the few CUDA runtime calls our launchers make (this executable
 // does not link the CUDA runtime: these definitions are the runtime it sees).
@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <ucontext.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -22,10 +23,77 @@
 namespace sb::emu {
 namespace {
 
+// Switching between the scheduler and the fibers. On x86-64 a dozen instructions (the callee-saved
+// registers, the stack pointer, MXCSR and the x87 control word): no system call, and none of
+// AddressSanitizer's swapcontext interception, which clears the whole target stack's shadow at
+// every switch. Elsewhere ucontext, which also saves the signal mask (a system call per switch).
+#if defined(__x86_64__) && !defined(SB_EMU_UCONTEXT)
+extern "C" void sb_emu_switch(void** save_sp, void* load_sp);
+asm(R"(
+  .pushsection .text
+  .globl sb_emu_switch
+  .type sb_emu_switch, @function
+sb_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size sb_emu_switch, .-sb_emu_switch
+  .popsection
+)");
+
+struct Context {
+  void* sp = nullptr;
+};
+
+// A context that starts `entry` (which never returns) on the stack [stack, stack + bytes): the
+// frame sb_emu_switch pops, with entry as its return address and a dummy one under it, so that
+// entry starts with the stack aligned as after a call.
+void context_init(Context& c, void* stack, std::size_t bytes, void (*entry)()) {
+  auto* top = reinterpret_cast<std::uint64_t*>((reinterpret_cast<std::uintptr_t>(stack) + bytes) & ~std::uintptr_t{15});
+  std::uint64_t* sp = top - 9;
+  sp[0] = 0x1F80 | (std::uint64_t{0x037F} << 32);  // MXCSR and the x87 control word at their defaults
+  for (int i = 1; i <= 6; ++i) sp[i] = 0;          // r15, r14, r13, r12, rbx, rbp
+  sp[7] = reinterpret_cast<std::uint64_t>(entry);  // returned to
+  sp[8] = 0;                                       // entry's own (never used) return address
+  c.sp = sp;
+}
+void context_switch(Context& from, Context& to) { sb_emu_switch(&from.sp, to.sp); }
+#else
+struct Context {
+  ucontext_t uc{};
+};
+void context_init(Context& c, void* stack, std::size_t bytes, void (*entry)()) {
+  getcontext(&c.uc);
+  c.uc.uc_stack.ss_sp = stack;
+  c.uc.uc_stack.ss_size = bytes;
+  c.uc.uc_link = nullptr;
+  makecontext(&c.uc, entry, 0);
+}
+void context_switch(Context& from, Context& to) { swapcontext(&from.uc, &to.uc); }
+#endif
+
 enum class Wait { running, block_barrier, warp_sync, warp_shfl, done, aborted };
 
 struct Fiber {
-  ucontext_t ctx{};
+  Context ctx;
   ThreadState st;
   Wait wait = Wait::running;
   std::uint64_t shfl_in = 0, shfl_out = 0;
@@ -33,14 +101,13 @@ struct Fiber {
   void* stack = nullptr;
 };
 
-// Small: AddressSanitizer's swapcontext clears the shadow of the whole target stack on every
-// switch. A guard page under each stack turns an overflow into a fault, not a silent overwrite.
+// A guard page under each stack turns an overflow into a fault, not a silent overwrite.
 constexpr std::size_t kStackBytes = std::size_t{64} << 10;
 constexpr std::size_t kGuardBytes = std::size_t{4} << 10;
 
 struct Block {
   std::vector<Fiber> fibers;
-  ucontext_t sched{};
+  Context sched;
   Fiber* running = nullptr;
   const std::function<void()>* body = nullptr;
   void* smem = nullptr;
@@ -51,7 +118,21 @@ struct Block {
 #endif
 };
 
-Device g_device;
+// SB_EMU_SMS=N (1 to 1024) emulates N SMs, e.g. 132 for the launch configurations an H100 gets.
+Device make_device() {
+  Device d;
+  if (const char* v = std::getenv("SB_EMU_SMS")) {
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (end == v || *end != '\0' || n < 1 || n > 1024) {
+      std::fprintf(stderr, "cuda_emu: SB_EMU_SMS=%s: expected an SM count from 1 to 1024\n", v);
+      std::exit(2);
+    }
+    d.sm_count = static_cast<int>(n);
+  }
+  return d;
+}
+Device g_device = make_device();
 Block* g_block = nullptr;
 const ThreadState g_outside{};
 std::vector<void*> g_stacks;           // fiber stacks, reused across blocks and launches
@@ -89,11 +170,11 @@ void to_scheduler(Fiber& f, bool final) {
 #if defined(SB_EMU_ASAN)
   void* fake = nullptr;
   __sanitizer_start_switch_fiber(final ? nullptr : &fake, g_block->sched_stack, g_block->sched_stack_size);
-  swapcontext(&f.ctx, &g_block->sched);
+  context_switch(f.ctx, g_block->sched);
   __sanitizer_finish_switch_fiber(fake, &g_block->sched_stack, &g_block->sched_stack_size);
 #else
   (void)final;
-  swapcontext(&f.ctx, &g_block->sched);
+  context_switch(f.ctx, g_block->sched);
 #endif
 }
 
@@ -104,10 +185,10 @@ void run_fiber(Block& b, Fiber& f) {
 #if defined(SB_EMU_ASAN)
   void* fake = nullptr;
   __sanitizer_start_switch_fiber(&fake, f.stack, kStackBytes);
-  swapcontext(&b.sched, &f.ctx);
+  context_switch(b.sched, f.ctx);
   __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #else
-  swapcontext(&b.sched, &f.ctx);
+  context_switch(b.sched, f.ctx);
 #endif
   b.running = nullptr;
 }
@@ -228,11 +309,7 @@ bool run_block(Block& b, dim3 grid, dim3 block, uint3 bid) {
     f.st.thread_idx = uint3{static_cast<unsigned>(i % block.x), static_cast<unsigned>(i / block.x % block.y),
                             static_cast<unsigned>(i / (static_cast<std::size_t>(block.x) * block.y))};
     f.stack = stack_at(i);
-    getcontext(&f.ctx);
-    f.ctx.uc_stack.ss_sp = f.stack;
-    f.ctx.uc_stack.ss_size = kStackBytes;
-    f.ctx.uc_link = nullptr;
-    makecontext(&f.ctx, fiber_main, 0);
+    context_init(f.ctx, f.stack, kStackBytes, fiber_main);
   }
   std::vector<std::size_t> order(threads);
   for (std::size_t i = 0; i < threads; ++i) order[i] = i;
@@ -335,7 +412,11 @@ cudaError_t launch(const void* kernel, dim3 grid, dim3 block, std::size_t smem, 
         g_block = &b;
         const bool ok = run_block(b, grid, block, uint3{x, y, z});
         g_block = nullptr;
-        if (!ok) return refuse(cudaErrorLaunchFailure, b.failure);
+        if (!ok) {
+          // Every fiber of the block may have stopped inside the kernel: its stack is dirty.
+          for (std::size_t i = 0; i < b.fibers.size(); ++i) g_stack_dirty[i] = true;
+          return refuse(cudaErrorLaunchFailure, b.failure);
+        }
       }
   return cudaSuccess;
 }
@@ -366,8 +447,13 @@ cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int v
   return cudaSuccess;
 }
 
-cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, const void*, int, size_t) {
-  *blocks = sb::emu::g_device.blocks_per_sm;
+// An H100's limits per SM: 2048 threads, 32 blocks, 228 KB of shared memory (1 KB of it reserved
+// per block); registers are not modelled.
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, const void*, int threads, size_t smem) {
+  if (threads < 1 || threads > 1024) return cudaErrorInvalidValue;
+  int n = std::min(2048 / threads, 32);
+  if (smem > 0) n = std::min<int>(n, static_cast<int>((std::size_t{228} << 10) / (smem + 1024)));
+  *blocks = n;
   return cudaSuccess;
 }
 

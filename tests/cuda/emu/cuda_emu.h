@@ -36,11 +36,11 @@ struct ThreadState {
   dim3 block_dim{1, 1, 1}, grid_dim{1, 1, 1};
 };
 
-// The emulated device: what cudaDeviceGetAttribute answers. A small SM count makes the launchers
-// choose few blocks, so their grid-stride loops run more than once.
+// The emulated device: what cudaDeviceGetAttribute answers. A small SM count by default makes the
+// launchers choose few blocks, so their grid-stride loops run more than once; SB_EMU_SMS=132 gives
+// the launch configurations of an H100 instead. Occupancy follows an H100's per-SM limits.
 struct Device {
   int sm_count = 3;
-  int blocks_per_sm = 1;            // cudaOccupancyMaxActiveBlocksPerMultiprocessor
   std::size_t smem_optin = 227 << 10;  // cudaDevAttrMaxSharedMemoryPerBlockOptin (H100)
 };
 const Device& device();
