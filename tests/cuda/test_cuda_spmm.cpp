@@ -117,8 +117,8 @@ TEST_P(EveryGpuImpl, MatchesReference) {
         std::vector<float> y(ref.size());
         const std::string label = ::testing::PrintToString(s.m) + "x" + std::to_string(s.k) + "x" + std::to_string(s.n) +
                                   " " + pc.pattern + " @" + std::to_string(pc.sparsity) + " " + gpu_dtype_name(dt);
-        // The clone (CacheMode::stream's copies), where offered, is checked too, and after its
-        // original is gone: it must own its weight and keep what it shares alive.
+        // The clone (CacheMode::stream's copies), which every implementation offers, is checked
+        // too, and after its original is gone: it must own its weight and keep what it shares alive.
         std::vector<float> yc;
         try {
           auto op = impl->initialize(d, weight);
@@ -127,6 +127,8 @@ TEST_P(EveryGpuImpl, MatchesReference) {
             op.reset();
             yc.resize(y.size());
             run_on_host_data(*copy, d, x.data(), yc.data());
+          } else {
+            ADD_FAILURE() << impl->name() << " " << label << ": no clone (stream mode would initialize it afresh per copy)";
           }
         } catch (const std::exception& e) {
           ADD_FAILURE() << impl->name() << " " << label << ": " << e.what();

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
+#include <utility>
 
 #include "kernels/cuda/cuda_check.h"
 
@@ -26,59 +28,79 @@ cudaDataType_t value_type(GpuDType t) {
   }
 }
 
-// Shared by both formats: the handle, X / Y descriptors, the buffer and the chosen algorithm.
+// Shared by both formats: the handle, X / Y descriptors, the buffer and the chosen algorithm. A
+// clone (CacheMode::stream's copies) shares the handle, the buffer and the algorithm, so that every
+// copy runs what the original chose, and has its own matrix and dense descriptors.
 class CusparseOp : public GpuSpmmOp {
  public:
   ~CusparseOp() override {
     if (x_) cusparseDestroyDnMat(x_);
     if (y_) cusparseDestroyDnMat(y_);
     if (a_) cusparseDestroySpMat(a_);
-    if (h_) cusparseDestroy(h_);
   }
   void run(const void* x, void* y, void* stream) override {
-    cusparseSetStream(h_, as_stream(stream));
+    cusparseSetStream(h_.get(), as_stream(stream));
     cusparseDnMatSetValues(x_, const_cast<void*>(x));
     cusparseDnMatSetValues(y_, y);
     const float alpha = 1.f, beta = 0.f;
-    const cusparseStatus_t st = cusparseSpMM(h_, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE,
-                                             &alpha, a_, x_, &beta, y_, CUDA_R_32F, alg_, buf_.get());
+    const cusparseStatus_t st = cusparseSpMM(h_.get(), CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE,
+                                             &alpha, a_, x_, &beta, y_, CUDA_R_32F, alg_, buf_->get());
     if (st != CUSPARSE_STATUS_SUCCESS) fail(fmt::format("cusparseSpMM failed: {}", cusparseGetErrorString(st)));
   }
   std::size_t weight_bytes() const override { return weight_bytes_; }
-  std::size_t workspace_bytes() const override { return buf_.bytes(); }
+  std::size_t workspace_bytes() const override { return buf_->bytes(); }
   std::string note() const override { return note_; }
 
  protected:
+  CusparseOp() {
+    cusparseHandle_t h = nullptr;
+    SB_CUSPARSE_CHECK(cusparseCreate(&h));
+    h_.reset(h, cusparseDestroy);
+  }
+  // The clone's start: the shared state, no descriptors yet (the derived clone makes a_, then
+  // calls dense_descriptors()).
+  CusparseOp(const CusparseOp& o)
+      : h_(o.h_), alg_(o.alg_), buf_(o.buf_), weight_bytes_(o.weight_bytes_), note_(o.note_), d_(o.d_) {}
+
+  // X and Y of the case's shapes (X zeroed) and the X / Y descriptors over them: run() points the
+  // descriptors at each call's X and Y; finish() times the algorithms on these buffers.
+  std::pair<DeviceBuffer, DeviceBuffer> dense_descriptors() {
+    const cudaDataType_t vt = value_type(d_.dtype);
+    DeviceBuffer xs(static_cast<std::size_t>(d_.k * d_.n) * x_elem_bytes(d_.dtype));
+    DeviceBuffer ys(static_cast<std::size_t>(d_.m * d_.n) * y_elem_bytes(d_.dtype));
+    xs.fill_bytes(0);
+    SB_CUSPARSE_CHECK(cusparseCreateDnMat(&x_, d_.k, d_.n, d_.n, xs.get(), vt, CUSPARSE_ORDER_ROW));
+    SB_CUSPARSE_CHECK(cusparseCreateDnMat(&y_, d_.m, d_.n, d_.n, ys.get(), vt, CUSPARSE_ORDER_ROW));
+    return {std::move(xs), std::move(ys)};
+  }
+
   // After a_ is made: X / Y descriptors, then the fastest algorithm of `algs` that runs.
   void finish(const GpuSpmmDesc& d, std::initializer_list<std::pair<cusparseSpMMAlg_t, const char*>> algs) {
-    const cudaDataType_t vt = value_type(d.dtype);
-    DeviceBuffer xs(static_cast<std::size_t>(d.k * d.n) * x_elem_bytes(d.dtype));
-    DeviceBuffer ys(static_cast<std::size_t>(d.m * d.n) * y_elem_bytes(d.dtype));
-    xs.fill_bytes(0);
-    SB_CUSPARSE_CHECK(cusparseCreateDnMat(&x_, d.k, d.n, d.n, xs.get(), vt, CUSPARSE_ORDER_ROW));
-    SB_CUSPARSE_CHECK(cusparseCreateDnMat(&y_, d.m, d.n, d.n, ys.get(), vt, CUSPARSE_ORDER_ROW));
+    d_ = d;
+    const auto scratch = dense_descriptors();
+    cusparseHandle_t h = h_.get();
     const float alpha = 1.f, beta = 0.f;
     float best = std::numeric_limits<float>::max();
     std::string rejected;
     for (const auto& [alg, name] : algs) {
       std::size_t bytes = 0;
-      cusparseStatus_t st = cusparseSpMM_bufferSize(h_, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE,
+      cusparseStatus_t st = cusparseSpMM_bufferSize(h, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE,
                                                     &alpha, a_, x_, &beta, y_, CUDA_R_32F, alg, &bytes);
       if (st != CUSPARSE_STATUS_SUCCESS) {
         rejected += fmt::format(" {}: {};", name, cusparseGetErrorString(st));
         continue;
       }
-      DeviceBuffer buf(bytes);
-      st = cusparseSpMM(h_, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE, &alpha, a_, x_, &beta, y_,
-                        CUDA_R_32F, alg, buf.get());
+      auto buf = std::make_shared<DeviceBuffer>(bytes);
+      st = cusparseSpMM(h, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE, &alpha, a_, x_, &beta, y_,
+                        CUDA_R_32F, alg, buf->get());
       if (st != CUSPARSE_STATUS_SUCCESS || cudaDeviceSynchronize() != cudaSuccess) {
         cudaGetLastError();
         rejected += fmt::format(" {}: {};", name, cusparseGetErrorString(st));
         continue;
       }
       const float ms = time_repeated_ms(10, [&, alg = alg] {
-        cusparseSpMM(h_, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE, &alpha, a_, x_, &beta, y_,
-                     CUDA_R_32F, alg, buf.get());
+        cusparseSpMM(h, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE, &alpha, a_, x_, &beta, y_,
+                     CUDA_R_32F, alg, buf->get());
       });
       if (ms < best) {
         best = ms;
@@ -91,13 +113,14 @@ class CusparseOp : public GpuSpmmOp {
     if (!rejected.empty()) note_ += " (rejected:" + rejected + ")";
   }
 
-  cusparseHandle_t h_ = nullptr;
+  std::shared_ptr<cusparseContext> h_;  // shared with clones
   cusparseSpMatDescr_t a_ = nullptr;
   cusparseDnMatDescr_t x_ = nullptr, y_ = nullptr;
   cusparseSpMMAlg_t alg_ = CUSPARSE_SPMM_ALG_DEFAULT;
-  DeviceBuffer buf_;
+  std::shared_ptr<DeviceBuffer> buf_;   // shared with clones (they never run concurrently)
   std::size_t weight_bytes_ = 0;
   std::string note_;
+  GpuSpmmDesc d_;
 };
 
 class CsrOp final : public CusparseOp {
@@ -123,16 +146,26 @@ class CsrOp final : public CusparseOp {
     val_ = DeviceBuffer(std::max<std::size_t>(vb.size(), 4));
     val_.upload(vb.data(), vb.size());
     weight_bytes_ = ptr.size() * 4 + col.size() * 4 + vb.size();
-    SB_CUSPARSE_CHECK(cusparseCreate(&h_));
-    SB_CUSPARSE_CHECK(cusparseCreateCsr(&a_, d.m, d.k, static_cast<std::int64_t>(col.size()), ptr_.get(), col_.get(),
-                                        val_.get(), CUSPARSE_INDEX_32I, CUSPARSE_INDEX_32I, CUSPARSE_INDEX_BASE_ZERO,
-                                        value_type(d.dtype)));
+    nnz_ = static_cast<std::int64_t>(col.size());
+    matrix(d);
     finish(d, {{CUSPARSE_SPMM_CSR_ALG2, "CSR_ALG2"}, {CUSPARSE_SPMM_CSR_ALG3, "CSR_ALG3"}, {CUSPARSE_SPMM_CSR_ALG1, "CSR_ALG1"},
                {CUSPARSE_SPMM_ALG_DEFAULT, "ALG_DEFAULT"}});
   }
+  std::unique_ptr<GpuSpmmOp> clone() const override { return std::unique_ptr<GpuSpmmOp>(new CsrOp(*this)); }
 
  private:
+  // The clone: the arrays copied on the device, its own descriptors, the original's algorithm.
+  CsrOp(const CsrOp& o) : CusparseOp(o), ptr_(o.ptr_.copy()), col_(o.col_.copy()), val_(o.val_.copy()), nnz_(o.nnz_) {
+    matrix(d_);
+    dense_descriptors();
+  }
+  void matrix(const GpuSpmmDesc& d) {
+    SB_CUSPARSE_CHECK(cusparseCreateCsr(&a_, d.m, d.k, nnz_, ptr_.get(), col_.get(), val_.get(), CUSPARSE_INDEX_32I,
+                                        CUSPARSE_INDEX_32I, CUSPARSE_INDEX_BASE_ZERO, value_type(d.dtype)));
+  }
+
   DeviceBuffer ptr_, col_, val_;
+  std::int64_t nnz_ = 0;
 };
 
 // The Blocked-ELL block size for a case: the pattern's square block when it is one of the sizes
@@ -181,15 +214,28 @@ class EllOp final : public CusparseOp {
     val_ = DeviceBuffer(vb.size());
     val_.upload(vb.data(), vb.size());
     weight_bytes_ = colind.size() * 4 + vb.size();
-    SB_CUSPARSE_CHECK(cusparseCreate(&h_));
-    SB_CUSPARSE_CHECK(cusparseCreateBlockedEll(&a_, d.m, d.k, bs, ell_cols, col_.get(), val_.get(), CUSPARSE_INDEX_32I,
-                                               CUSPARSE_INDEX_BASE_ZERO, value_type(d.dtype)));
+    block_ = bs;
+    ell_cols_ = ell_cols;
+    matrix(d);
     finish(d, {{CUSPARSE_SPMM_BLOCKED_ELL_ALG1, "BLOCKED_ELL_ALG1"}});
     note_ = fmt::format("block {}, {} blocks per block row; {}", bs, width, note_);
   }
+  std::unique_ptr<GpuSpmmOp> clone() const override { return std::unique_ptr<GpuSpmmOp>(new EllOp(*this)); }
 
  private:
+  // The clone: the arrays copied on the device, its own descriptors, the original's algorithm.
+  EllOp(const EllOp& o) : CusparseOp(o), col_(o.col_.copy()), val_(o.val_.copy()), block_(o.block_), ell_cols_(o.ell_cols_) {
+    matrix(d_);
+    dense_descriptors();
+  }
+  void matrix(const GpuSpmmDesc& d) {
+    SB_CUSPARSE_CHECK(cusparseCreateBlockedEll(&a_, d.m, d.k, block_, ell_cols_, col_.get(), val_.get(), CUSPARSE_INDEX_32I,
+                                               CUSPARSE_INDEX_BASE_ZERO, value_type(d.dtype)));
+  }
+
   DeviceBuffer col_, val_;
+  int block_ = 0;
+  std::int64_t ell_cols_ = 0;
 };
 
 template <class Op>
