@@ -28,7 +28,6 @@ constexpr int kGemvGroup = 128;        // banks per group: 32 lanes x 4 entries
 constexpr int kGemvStageSeg = 8;       // offsets per staging tile (X loader)
 constexpr int kGemvWarps = 16;         // warps per block
 constexpr int kGemvJobsPerPass = 4;    // X-loader tiles a warp holds in registers at once
-constexpr int kGemvRowsPerWarp = 4;    // rows per warp the launcher aims at (X staged once per block)
 
 struct GemvLayout {
   int bank = 0;        // columns per bank (<= 256: u8 offsets)

@@ -156,15 +156,9 @@ cudaError_t gemv(const BalancedGemvDevice& w, const T* x, T* y, cudaStream_t s) 
     cudaGetLastError();
     per_sm = 1;
   }
-  // Every block stages all of X before its first row, so a block needs rows to spread that over:
-  // about kGemvRowsPerWarp per warp, yet at least a block per SM; never more blocks than fit on the
-  // GPU at once or than there are rows. (Filling every SM to its occupancy instead left 0.7 to 1.3
-  // rows per warp at 4096 and 11008 rows, where the GEMV streamed its weight at 435-850 GB/s on the
-  // H100, against 760-1070 GB/s for the fast kernel, which stages nothing.)
-  const long long sms = sm_count();
-  const long long by_rows = (w.m + kGemvWarps * kGemvRowsPerWarp - 1) / (kGemvWarps * kGemvRowsPerWarp);
-  const long long blocks =
-      std::min<long long>({(w.m + kGemvWarps - 1) / kGemvWarps, sms * std::max(per_sm, 1), std::max(sms, by_rows)});
+  // Every block stages X once: no more blocks than fill the GPU, no more than there are rows.
+  const long long blocks = std::min<long long>((w.m + kGemvWarps - 1) / kGemvWarps,
+                                               static_cast<long long>(sm_count()) * std::max(per_sm, 1));
   return launch_kernel(balanced_gemv<T>, static_cast<unsigned>(blocks), kGemvWarps * 32, smem, s, w, x, y);
 }
 
