@@ -179,24 +179,13 @@ void check_balanced(const Shape& s, const BalancedCase& c, Kernels which) {
 
   // simple and fast (any n), as BalancedOp packs them.
   if (which == Kernels::simple_fast) {
-    const int banks = static_cast<int>((s.k + bank - 1) / bank);
-    const int stride = (banks * kb + 7) / 8 * 8;
-    const BalancedPacked p =
-        pack_balanced(s.m, s.k, bank, kb, stride, w.values.data(), w.kept.data(), [&](int b, int i) { return b * kb + i; });
+    BalancedDevice d = balanced_device_layout(s.m, s.k, s.n, bank, kb);
+    const BalancedPacked p = pack_balanced_rows(d, w.values.data(), w.kept.data());
     const std::vector<T> values = to_storage<T>(p.values, 16 / sizeof(T));
     std::vector<std::uint8_t> offsets = p.offsets;
     offsets.resize(std::max<std::size_t>(offsets.size(), 16), 0);
-    BalancedDevice d;
     d.values = values.data();
     d.offsets = offsets.data();
-    d.m = s.m;
-    d.k = s.k;
-    d.n = s.n;
-    d.bank = bank;
-    d.kb = kb;
-    d.banks = banks;
-    d.row_stride = stride;
-    d.kb_div = make_fast_div(static_cast<std::uint32_t>(kb));
     for (BalancedVariant v : {BalancedVariant::simple, BalancedVariant::fast}) {
       SCOPED_TRACE(v == BalancedVariant::simple ? "simple" : "fast");
       std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));

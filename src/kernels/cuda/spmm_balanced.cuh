@@ -24,6 +24,26 @@ struct BalancedDevice {
   FastDiv kb_div;  // divides an entry's index by kb (its bank), exact since row_stride * kb < 2^32
 };
 
+// A BalancedDevice's shape and layout (values / offsets still to point at) for an m x k weight in
+// banks of `bank` keeping at most kb entries each, and n columns of X.
+inline BalancedDevice balanced_device_layout(std::int64_t m, std::int64_t k, std::int64_t n, int bank, int kb) {
+  BalancedDevice d;
+  d.m = m;
+  d.k = k;
+  d.n = n;
+  d.bank = bank;
+  d.kb = kb;
+  d.banks = static_cast<int>((k + bank - 1) / bank);
+  d.row_stride = (d.banks * kb + 7) / 8 * 8;
+  d.kb_div = make_fast_div(static_cast<std::uint32_t>(kb));
+  return d;
+}
+
+// The weight packed for that layout: slot i of bank b of a row at b * kb + i (balanced_pack.h).
+inline BalancedPacked pack_balanced_rows(const BalancedDevice& d, const float* values, const std::uint8_t* kept) {
+  return pack_balanced(d.m, d.k, d.bank, d.kb, d.row_stride, values, kept, [&](int b, int i) { return b * d.kb + i; });
+}
+
 // The device copy of a weight packed for the GEMV kernel (balanced_gemv_layout.h).
 struct BalancedGemvDevice {
   const void* values = nullptr;           // [m][layout.row_stride], f16 or bf16

@@ -20,7 +20,6 @@ class BalancedOp final : public GpuSpmmOp {
   BalancedOp(const GpuSpmmDesc& d, const SpmmWeight& w, BalancedVariant v) : variant_(v), bf16_(d.dtype == GpuDType::bf16) {
     const HostWeight h = host_weight(w, d.dtype);
     const int bank = static_cast<int>(std::min<std::int64_t>(pattern_bank(w.pattern), d.k));
-    const int banks = static_cast<int>((d.k + bank - 1) / bank);
     // kb: the largest number of kept entries in a bank (the pattern's k; at least 1).
     const int kb = max_kept_per_bank(d.m, d.k, bank, h.kept.data());
     if (v == BalancedVariant::gemv) {
@@ -42,17 +41,8 @@ class BalancedOp final : public GpuSpmmOp {
       point_at_buffers();
       return;
     }
-    const int stride = (banks * kb + 7) / 8 * 8;
-    upload(pack_balanced(d.m, d.k, bank, kb, stride, h.values.data(), h.kept.data(), [&](int b, int i) { return b * kb + i; }),
-           d.dtype);
-    dev_.m = d.m;
-    dev_.k = d.k;
-    dev_.n = d.n;
-    dev_.bank = bank;
-    dev_.kb = kb;
-    dev_.banks = banks;
-    dev_.row_stride = stride;
-    dev_.kb_div = make_fast_div(static_cast<std::uint32_t>(kb));
+    dev_ = balanced_device_layout(d.m, d.k, d.n, bank, kb);
+    upload(pack_balanced_rows(dev_, h.values.data(), h.kept.data()), d.dtype);
     point_at_buffers();
   }
   void run(const void* x, void* y, void* stream) override {

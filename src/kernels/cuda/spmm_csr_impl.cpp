@@ -16,27 +16,19 @@ class CsrKernelOp final : public GpuSpmmOp {
     if (v == CsrVariant::splitk) {
       const CsrSplitkLayout layout = make_csr_splitk_layout(d.m, d.k, d.n);
       const CsrSplitkPacked p = pack_csr_splitk(layout, h.values.data(), h.kept.data());
-      const std::vector<std::uint8_t> vb = to_storage(p.values.data(), p.values.size(), d.dtype);
-      values_ = DeviceBuffer(std::max<std::size_t>(vb.size(), 16));
-      values_.upload(vb.data(), vb.size());
-      cols_ = DeviceBuffer(std::max<std::size_t>(p.cols.size() * 2, 16));
-      cols_.upload(p.cols.data(), p.cols.size() * 2);
+      const std::size_t entry_bytes = upload_entries(p.values, p.cols, d.dtype);
       ptr_ = DeviceBuffer(p.ptr.size() * 4);
       ptr_.upload(p.ptr.data(), p.ptr.size() * 4);
       workspace_ = DeviceBuffer(static_cast<std::size_t>(d.m * d.n) * sizeof(float));
       workspace_.fill_bytes(0);
       split_.n = d.n;
       split_.layout = layout;
-      bytes_ = vb.size() + p.cols.size() * 2 + p.ptr.size() * 4;
+      bytes_ = entry_bytes + p.ptr.size() * 4;
       point_at_buffers();
       return;
     }
     const CsrPadded p = pack_csr_padded(d.m, d.k, h.values.data(), h.kept.data());
-    const std::vector<std::uint8_t> vb = to_storage(p.values.data(), p.values.size(), d.dtype);
-    values_ = DeviceBuffer(std::max<std::size_t>(vb.size(), 16));
-    values_.upload(vb.data(), vb.size());
-    cols_ = DeviceBuffer(std::max<std::size_t>(p.cols.size() * 2, 16));
-    cols_.upload(p.cols.data(), p.cols.size() * 2);
+    const std::size_t entry_bytes = upload_entries(p.values, p.cols, d.dtype);
     ptr_ = DeviceBuffer(p.row_ptr.size() * 4);
     ptr_.upload(p.row_ptr.data(), p.row_ptr.size() * 4);
     order_ = DeviceBuffer(p.order.size() * 4);
@@ -46,7 +38,7 @@ class CsrKernelOp final : public GpuSpmmOp {
     dev_.k = d.k;
     dev_.n = d.n;
     dev_.mean_row = p.mean_row;
-    bytes_ = vb.size() + p.cols.size() * 2 + p.row_ptr.size() * 4 + p.order.size() * 4;
+    bytes_ = entry_bytes + p.row_ptr.size() * 4 + p.order.size() * 4;
   }
   void run(const void* x, void* y, void* stream) override {
     if (variant_ == CsrVariant::splitk)
@@ -71,6 +63,16 @@ class CsrKernelOp final : public GpuSpmmOp {
         order_(o.order_.copy()), workspace_(o.workspace_.bytes()), dev_(o.dev_), split_(o.split_), bytes_(o.bytes_) {
     workspace_.fill_bytes(0);  // its own, zeroed
     point_at_buffers();
+  }
+  // Values in the storage type and u16 columns to the device (at least 16 bytes each: a weight
+  // with no entry still has buffers to point at); returns the bytes they hold.
+  std::size_t upload_entries(const std::vector<float>& values, const std::vector<std::uint16_t>& cols, GpuDType t) {
+    const std::vector<std::uint8_t> vb = to_storage(values.data(), values.size(), t);
+    values_ = DeviceBuffer(std::max<std::size_t>(vb.size(), 16));
+    values_.upload(vb.data(), vb.size());
+    cols_ = DeviceBuffer(std::max<std::size_t>(cols.size() * 2, 16));
+    cols_.upload(cols.data(), cols.size() * 2);
+    return vb.size() + cols.size() * 2;
   }
   void point_at_buffers() {
     dev_.values = split_.values = values_.get();
