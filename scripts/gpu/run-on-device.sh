@@ -77,8 +77,9 @@ nvidia-smi || true
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,clocks.mem,power.draw,power.limit,temperature.gpu --format=csv || true
 run 20 "$BIN/sparsebench" info
 
-# SB_GPU_STEPS: which groups run (default all): tests (+ compute-sanitizer), kernels (BERT, 4096
-# GEMMs, DLMC, energy), stream (cold vs --cache stream on BERT and LLM-class layers), models, study
+# SB_GPU_STEPS: which groups run (default all but profile): tests (+ compute-sanitizer), kernels
+# (BERT, 4096 GEMMs, DLMC, energy), stream (cold vs --cache stream on BERT and LLM-class layers),
+# profile (Nsight Compute on the batch-1 kernels), models, study
 STEPS=${SB_GPU_STEPS:-tests,kernels,stream,models,study}
 want() { case ",$STEPS," in *",$1,"*) return 0 ;; esac; return 1; }
 if want tests; then
@@ -151,6 +152,38 @@ run 90 "$BIN/sparsebench" kernels "${COMMON[@]}" --no-verify --cache stream \
     --shapes 4096x4096x16,11008x4096x16,4096x11008x16,4096x4096x256 --patterns nm:2:4,unstructured --sparsity 0.5,0.9 \
     --dtype f16 > "$OUT/big_peers_stream.json"
 fi  # stream
+
+# The profile group (not in the default list): Nsight Compute on the batch-1 kernels that miss their
+# target (docs/PERFORMANCE.md M7 "Session 10"): the fast balanced kernel and the GEMV at
+# 11008x4096x1, 90 %, f16 (one launch each, after a warm-up one), and cuBLAS's kernels for the
+# same GEMV. Sections: speed of light, memory workload, warp state (stall reasons), launch,
+# occupancy; CSV in $OUT/profile_*.csv. Needs ncu and access to the performance counters (a VM
+# may refuse them: ncu then prints ERR_NVGPUCTRPERM, which lands in the CSV and the log).
+if want profile; then
+step "Nsight Compute: batch-1 kernels at 11008x4096 (fast balanced, GEMV, cuBLAS)"
+NCU=$(command -v ncu || true)
+for c in /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/nsight-compute*/ncu; do
+  [ -z "$NCU" ] && [ -x "$c" ] && NCU=$c
+done
+if [ -n "$NCU" ]; then
+  PROFILE_CASE=(--device cuda --shapes 11008x4096x1 --patterns balanced:bank=32 --sparsity 0.9 --dtype f16 --no-peers
+                --no-verify --reps 3 --warmup 1 --min-time 0 --format json)
+  SECTIONS=(--section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section LaunchStats
+            --section Occupancy)
+  for spec in "spmm_balanced_fast__cuda balanced_skinny" "spmm_balanced_gemv__cuda balanced_gemv"; do
+    set -- $spec
+    run 120 "$NCU" "${SECTIONS[@]}" --kernel-name regex:"$2" --launch-skip 1 --launch-count 1 --csv --page details \
+        --log-file "$OUT/profile_$1.csv" "$BIN/sparsebench" kernels "${PROFILE_CASE[@]}" --kernel "$1" > /dev/null
+  done
+  # cuBLAS's side of the same case: every kernel but ours, the L2 flush and the timing floor's.
+  run 120 "$NCU" "${SECTIONS[@]}" --kernel-name regex:'^(?!.*(balanced|csr|flush|fill|empty|transpose)).*' \
+      --launch-skip 2 --launch-count 4 --csv --page details --log-file "$OUT/profile_cublas.csv" \
+      "$BIN/sparsebench" kernels "${PROFILE_CASE[@]}" --kernel spmm_balanced_fast__cuda > /dev/null
+  head -c 4000 "$OUT/profile_spmm_balanced_fast__cuda.csv" || true
+else
+  echo "ncu not found (PATH, /usr/local/cuda/bin, /opt/nvidia/nsight-compute): no profile"
+fi
+fi  # profile
 
 if want models; then
 step "whole models on the GPU (bench --device cuda): conv / linear layers, fastest cuBLAS vs fastest sparse per layer"
