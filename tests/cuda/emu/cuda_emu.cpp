@@ -6,7 +6,6 @@
 
 #include <fmt/format.h>
 #include <sys/mman.h>
-#include <ucontext.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -18,6 +17,10 @@
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #define SB_EMU_ASAN 1
+#endif
+
+#if !defined(__x86_64__) || defined(SB_EMU_UCONTEXT)
+#include <ucontext.h>
 #endif
 
 namespace sb::emu {
@@ -140,7 +143,7 @@ std::vector<bool> g_stack_dirty;       // the last fiber on it stopped inside th
 std::map<const void*, int> g_smem_optin;  // cudaFuncAttributeMaxDynamicSharedMemorySize per kernel
 cudaError_t g_last_error = cudaSuccess;
 std::string g_failure;
-long long g_launches = 0;
+long long g_launches = 0;  // seeds each launch's scheduling order
 
 void* stack_at(std::size_t i) {
   while (g_stacks.size() <= i) {
@@ -422,7 +425,6 @@ cudaError_t launch(const void* kernel, dim3 grid, dim3 block, std::size_t smem, 
 }
 
 std::string last_failure() { return g_failure; }
-long long launches() { return g_launches; }
 
 }  // namespace sb::emu
 

@@ -55,8 +55,6 @@ void check_aligned(const void* p, std::size_t bytes);
 // reason in last_failure()).
 cudaError_t launch(const void* kernel, dim3 grid, dim3 block, std::size_t smem, const std::function<void()>& body);
 std::string last_failure();
-// Launches so far (a test can tell that a path launched the kernels it expects).
-long long launches();
 
 }  // namespace sb::emu
 
