@@ -79,7 +79,7 @@ run 20 "$BIN/sparsebench" info
 
 # SB_GPU_STEPS: which groups run (default all but profile): tests (+ compute-sanitizer), kernels
 # (BERT, 4096 GEMMs, DLMC, energy), stream (cold vs --cache stream on BERT and LLM-class layers),
-# profile (Nsight Compute on the batch-1 kernels), models, study
+# b1 (the stream group's batch 1 alone), profile (Nsight Compute on the batch-1 kernels), models, study
 STEPS=${SB_GPU_STEPS:-tests,kernels,stream,models,study}
 want() { case ",$STEPS," in *",$1,"*) return 0 ;; esac; return 1; }
 if want tests; then
@@ -95,7 +95,7 @@ if [ -n "$SAN" ]; then
   # The GEMV and split-K kernels stage X in shared memory (block barrier, per-warp tiles with
   # __syncwarp): racecheck reports any read-write hazard between threads.
   run 90 "$SAN" --tool racecheck --racecheck-report hazard --print-limit 20 --error-exitcode 3 "$BIN/test_cuda" \
-      --gtest_filter='Gpu/EveryGpuImpl.MatchesReference/spmm_*gemv*:Gpu/EveryGpuImpl.MatchesReference/spmm_*splitk*' \
+      --gtest_filter='Gpu/EveryGpuImpl.MatchesReference/spmm_*gemv*:Gpu/EveryGpuImpl.MatchesReference/spmm_*splitk*:Gpu/EveryGpuImpl.MatchesReference/spmm_*staged*' \
       --gtest_brief=1
 else
   echo "compute-sanitizer not found (PATH, /usr/local/cuda/bin): memcheck and racecheck not run"
@@ -153,6 +153,16 @@ run 90 "$BIN/sparsebench" kernels "${COMMON[@]}" --no-verify --cache stream \
     --dtype f16 > "$OUT/big_peers_stream.json"
 fi  # stream
 
+# The b1 group (not in the default list): the batch-1 half of the stream group alone (stream mode
+# only, balanced / N:M / unstructured at 90 %, f16), for a quick look at a batch-1 kernel change.
+if want b1; then
+step "stream: BERT-base and LLM-class layers at batch 1, 90 %, f16 (cuBLAS vs ours)"
+B1=""
+for s in 768x768 3072x768 768x3072 4096x4096 11008x4096 4096x11008; do B1="$B1${B1:+,}${s}x1"; done
+run 90 "$BIN/sparsebench" kernels "${COMMON[@]}" --no-verify --no-peers --cache stream --shapes "$B1" \
+    --patterns unstructured,balanced:bank=32,nm:1:8 --sparsity 0.9 --dtype f16 > "$OUT/b1_stream.json"
+fi  # b1
+
 # The profile group (not in the default list): Nsight Compute on the batch-1 kernels that miss their
 # target (docs/PERFORMANCE.md M7 "Session 10"): the fast balanced kernel and the GEMV at
 # 11008x4096x1, 90 %, f16 (one launch each, after a warm-up one), and cuBLAS's kernels for the
@@ -170,7 +180,8 @@ if [ -n "$NCU" ]; then
                 --no-verify --reps 3 --warmup 1 --min-time 0 --format json)
   SECTIONS=(--section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section LaunchStats
             --section Occupancy)
-  for spec in "spmm_balanced_fast__cuda balanced_skinny" "spmm_balanced_gemv__cuda balanced_gemv"; do
+  for spec in "spmm_balanced_fast__cuda balanced_skinny" "spmm_balanced_staged__cuda balanced_staged" \
+              "spmm_balanced_gemv__cuda balanced_gemv"; do
     set -- $spec
     run 120 "$NCU" "${SECTIONS[@]}" --kernel-name regex:"$2" --launch-skip 1 --launch-count 1 --csv --page details \
         --log-file "$OUT/profile_$1.csv" "$BIN/sparsebench" kernels "${PROFILE_CASE[@]}" --kernel "$1" > /dev/null

@@ -146,6 +146,74 @@ __global__ void __launch_bounds__(kGemvWarps * 32) balanced_gemv(BalancedGemvDev
   }
 }
 
+// n = 1, X staged in shared memory (the `staged` variant). Profiles of the fast kernel's time track
+// the entry count, not the bytes (session 10: CSR with 34 % more bytes but 8 % more entries took
+// 8-18 % longer), which points at its gather of X through L1: a warp's 32 lanes read 32 scattered
+// 2-byte values from up to 32 cache lines per step. Here a block first sends out its rows' weight
+// loads (every chunk a lane owns, CPL of them, in registers: one round trip to HBM, not one per
+// chunk), then copies X into shared memory in 16-byte units while they are in flight, and gathers
+// X from there: a warp-wide gather of random 2-byte values costs a few shared-memory bank
+// conflicts at most. Rows are split over L lanes as in the fast kernel; a row longer than L * CPL
+// chunks is done in passes.
+template <class T, int L, int CPL>
+__global__ void __launch_bounds__(kStagedMaxThreads) balanced_staged(BalancedDevice w, const T* __restrict__ x, T* __restrict__ y) {
+  T* xs = dynamic_smem<T>();
+  const int lane = threadIdx.x % L;
+  const long long row = static_cast<long long>(blockIdx.x) * (blockDim.x / L) + threadIdx.x / L;
+  const bool has_row = row < w.m;
+  const int chunks = w.row_stride / 8;
+  const int per_pass = L * CPL;
+  const int passes = (chunks + per_pass - 1) / per_pass;
+  const uint4* vrow = reinterpret_cast<const uint4*>(static_cast<const T*>(w.values) + (has_row ? row : 0) * w.row_stride);
+  const uint2* orow = reinterpret_cast<const uint2*>(w.offsets + (has_row ? row : 0) * w.row_stride);
+  uint4 vv[CPL];
+  uint2 oo[CPL];
+  auto load_pass = [&](int p) {
+#pragma unroll
+    for (int q = 0; q < CPL; ++q) {
+      const int c = p * per_pass + q * L + lane;
+      if (has_row && c < chunks) {
+        vv[q] = __ldg(vrow + c);
+        oo[q] = __ldg(orow + c);
+      }
+    }
+  };
+  load_pass(0);
+
+  // X into shared memory (16-byte units where k allows, the rest element by element), zero past k.
+  const long long k = w.k;
+  const int k8 = static_cast<int>((k + 7) / 8);
+  if (k % 8 == 0) {
+    uint4* xs4 = reinterpret_cast<uint4*>(xs);
+    for (int u = threadIdx.x; u < k8; u += blockDim.x) xs4[u] = __ldg(reinterpret_cast<const uint4*>(x) + u);
+  } else {
+    for (int i = threadIdx.x; i < 8 * k8; i += blockDim.x) xs[i] = i < k ? x[i] : Elem<T>::from_f(0.f);
+  }
+  __syncthreads();
+
+  const unsigned last_bank = static_cast<unsigned>(w.banks - 1);
+  float acc = 0.f;
+  for (int p = 0; p < passes; ++p) {
+    if (p > 0) load_pass(p);
+#pragma unroll
+    for (int q = 0; q < CPL; ++q) {
+      const int c = p * per_pass + q * L + lane;
+      if (!has_row || c >= chunks) continue;
+      const T* vs = reinterpret_cast<const T*>(&vv[q]);
+      const std::uint8_t* os = reinterpret_cast<const std::uint8_t*>(&oo[q]);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        // As in the fast kernel: the bank by a multiply-high, the row's padding read as the last
+        // bank's first column (value 0), so no branch.
+        const unsigned b = min(fast_div(static_cast<unsigned>(c * 8 + i), w.kb_div), last_bank);
+        acc += Elem<T>::to_f(vs[i]) * Elem<T>::to_f(xs[b * w.bank + os[i]]);
+      }
+    }
+  }
+  float sums[1] = {acc};
+  reduce_store<T, L, 1>(sums, lane, has_row ? row : -1, 0, 1, y);
+}
+
 template <class T>
 cudaError_t gemv(const BalancedGemvDevice& w, const T* x, T* y, cudaStream_t s) {
   if (w.m == 0) return cudaSuccess;
@@ -257,6 +325,43 @@ cudaError_t skinny_lanes(const BalancedDevice& w, const T* x, T* y, cudaStream_t
   }
 }
 
+template <class T, int L, int CPL>
+cudaError_t staged_lc(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
+  const std::size_t smem = staged_smem_bytes(w.k);
+  if (const cudaError_t e = allow_smem(balanced_staged<T, L, CPL>, smem); e != cudaSuccess) return e;
+  // Blocks as large as still give about two per SM: each block copies X once, so fewer blocks copy
+  // less, as long as every SM has work.
+  int threads = kStagedMaxThreads;
+  while (threads > 32 && (w.m + threads / L - 1) / (threads / L) < 2LL * sm_count()) threads /= 2;
+  const long long rows_per_block = threads / L;
+  return launch_kernel(balanced_staged<T, L, CPL>, static_cast<unsigned>((w.m + rows_per_block - 1) / rows_per_block),
+                       threads, smem, s, w, x, y);
+}
+
+template <class T, int L>
+cudaError_t staged_l(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
+  // Chunks per lane: as many as the row needs on L lanes, up to 8 (longer rows take passes).
+  const int chunks = w.row_stride / 8;
+  const int per_lane = (chunks + L - 1) / L;
+  if (per_lane <= 1) return staged_lc<T, L, 1>(w, x, y, s);
+  if (per_lane <= 2) return staged_lc<T, L, 2>(w, x, y, s);
+  if (per_lane <= 4) return staged_lc<T, L, 4>(w, x, y, s);
+  return staged_lc<T, L, 8>(w, x, y, s);
+}
+
+template <class T>
+cudaError_t staged(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
+  // Lanes per row: about four chunks per lane, so that short rows do not idle a whole warp.
+  switch (pow2_at_least((w.row_stride / 8 + 3) / 4, 32)) {
+    case 1: return staged_l<T, 1>(w, x, y, s);
+    case 2: return staged_l<T, 2>(w, x, y, s);
+    case 4: return staged_l<T, 4>(w, x, y, s);
+    case 8: return staged_l<T, 8>(w, x, y, s);
+    case 16: return staged_l<T, 16>(w, x, y, s);
+    default: return staged_l<T, 32>(w, x, y, s);
+  }
+}
+
 template <class T>
 cudaError_t launch(const BalancedDevice& w, const void* xv, void* yv, BalancedVariant v, cudaStream_t s) {
   const T* x = static_cast<const T*>(xv);
@@ -266,6 +371,7 @@ cudaError_t launch(const BalancedDevice& w, const void* xv, void* yv, BalancedVa
     const long long total = w.m * w.n;
     return launch_kernel(balanced_simple<T>, static_cast<unsigned>((total + 255) / 256), 256, 0, s, w, x, y);
   }
+  if (v == BalancedVariant::staged) return w.n == 1 ? staged<T>(w, x, y, s) : cudaErrorInvalidValue;
   switch (skinny_columns(w.n)) {
     case 1: return skinny_lanes<T, 1>(w, x, y, s);
     case 2: return skinny_lanes<T, 2>(w, x, y, s);

@@ -3,6 +3,7 @@
 // values with u8 in-bank offsets, fp32 accumulation. Host-callable launchers; no device code here.
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/cuda/balanced_gemv_layout.h"
@@ -68,6 +69,8 @@ enum class BalancedVariant {
            // lane read from the read-only cache, shuffle reduction; fixed work per row and bank
   gemv,    // n = 1: X staged bank-interleaved in shared memory (conflict-free gathers), the weight
            // slot-major in 8-byte loads per lane, a warp per row (BalancedGemvDevice)
+  staged,  // n = 1: the fast kernel's layout and lanes, every chunk of a lane loaded at once, X
+           // copied into shared memory (as T) while those loads are in flight and gathered there
   splitk,  // n % 8 == 0, bank <= 64: blocks over (rows, k-slice, 8/16 columns), the X slice staged
            // bank-interleaved in shared memory, fp32 partial sums by atomicAdd into a workspace,
            // then Y written and the workspace zeroed (BalancedSplitkDevice)
@@ -81,6 +84,9 @@ cudaError_t launch_spmm_balanced_gemv(const BalancedGemvDevice& w, const void* x
 // n % 8 == 0: x device [k x n], y device [m x n]; two kernels (partial sums, then Y).
 cudaError_t launch_spmm_balanced_splitk(const BalancedSplitkDevice& w, const void* x, void* y, bool bf16,
                                         cudaStream_t stream);
+// Threads per block of the staged kernel, at most; and its shared memory for a k-long X, bytes.
+constexpr int kStagedMaxThreads = 512;
+inline std::size_t staged_smem_bytes(std::int64_t k) { return static_cast<std::size_t>((k + 7) / 8) * 16; }
 // The most dynamic shared memory a block may opt in to on the current device, bytes.
 std::size_t gemv_smem_limit();
 

@@ -64,6 +64,9 @@ class BalancedOp final : public GpuSpmmOp {
       return fmt::format("bank {}, {} per bank, {} k-slices of {} chunks of 32 banks, {} columns per tile, {} KB shared memory",
                          splitk_.layout.bank, splitk_.layout.kb, splitk_.layout.ktiles, splitk_.layout.ck,
                          splitk_.layout.nc, splitk_smem_bytes(splitk_.layout) / 1024);
+    if (variant_ == BalancedVariant::staged)
+      return fmt::format("bank {}, {} per bank, row stride {}, X in {} KB of shared memory", dev_.bank, dev_.kb,
+                         dev_.row_stride, (staged_smem_bytes(dev_.k) + 1023) / 1024);
     return fmt::format("bank {}, {} per bank, row stride {}", dev_.bank, dev_.kb, dev_.row_stride);
   }
   std::unique_ptr<GpuSpmmOp> clone() const override { return std::unique_ptr<GpuSpmmOp>(new BalancedOp(*this)); }
@@ -94,7 +97,7 @@ class BalancedOp final : public GpuSpmmOp {
   BalancedVariant variant_;
   bool bf16_;
   DeviceBuffer values_, offsets_, workspace_;  // workspace: splitk only
-  BalancedDevice dev_;                          // simple / fast
+  BalancedDevice dev_;                          // simple / fast / staged
   BalancedGemvDevice gemv_;                     // gemv
   BalancedSplitkDevice splitk_;                 // splitk
 };
@@ -124,6 +127,12 @@ class BalancedImpl final : public GpuSpmmImpl {
         return reject(why, fmt::format("the X slice needs {} KB of shared memory, over the device's {} KB per block",
                                        smem / 1024, gemv_smem_limit() / 1024));
     }
+    if (variant_ == BalancedVariant::staged) {
+      if (d.n != 1) return reject(why, "n = 1 only (X staged in shared memory; other n run the fast kernel)");
+      if (staged_smem_bytes(d.k) > gemv_smem_limit())
+        return reject(why, fmt::format("X staged in shared memory needs {} KB, over the device's {} KB per block",
+                                       staged_smem_bytes(d.k) / 1024, gemv_smem_limit() / 1024));
+    }
     if (variant_ == BalancedVariant::gemv) {
       if (d.n != 1) return reject(why, "n = 1 only (the shared-memory GEMV; other n run the fast kernel)");
       const int bank = static_cast<int>(std::min<std::int64_t>(pattern_bank(w.pattern), d.k));
@@ -149,6 +158,8 @@ class BalancedImpl final : public GpuSpmmImpl {
 void add_balanced_impls(ImplList& out) {
   out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_fast__cuda", false, BalancedVariant::fast));
   out.push_back(std::make_unique<BalancedImpl>("spmm_nm_fast__cuda", true, BalancedVariant::fast));
+  out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_staged__cuda", false, BalancedVariant::staged));
+  out.push_back(std::make_unique<BalancedImpl>("spmm_nm_staged__cuda", true, BalancedVariant::staged));
   out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_gemv__cuda", false, BalancedVariant::gemv));
   out.push_back(std::make_unique<BalancedImpl>("spmm_nm_gemv__cuda", true, BalancedVariant::gemv));
   out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_splitk__cuda", false, BalancedVariant::splitk));
