@@ -177,7 +177,7 @@ void check_balanced(const Shape& s, const BalancedCase& c, Kernels which) {
   const int kb = max_kept_per_bank(s.m, s.k, bank, w.kept.data());
   const double tol = Storage<T>::tolerance(s.k);
 
-  // simple and fast (any n) and staged (n = 1), as BalancedOp packs them.
+  // simple and fast (any n), staged (n = 1) and tc (n >= 8), as BalancedOp packs them.
   if (which == Kernels::simple_fast) {
     BalancedDevice d = balanced_device_layout(s.m, s.k, s.n, bank, kb);
     const BalancedPacked p = pack_balanced_rows(d, w.values.data(), w.kept.data());
@@ -190,6 +190,14 @@ void check_balanced(const Shape& s, const BalancedCase& c, Kernels which) {
       SCOPED_TRACE(v == BalancedVariant::simple ? "simple" : "fast");
       std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));
       ASSERT_EQ(launch_spmm_balanced(d, x.data(), y.data(), Storage<T>::bf16, v, nullptr), cudaSuccess) << emu::last_failure();
+      EXPECT_LE(relative_error(ref, y), tol);
+    }
+    // tc (n >= 8, banks of at most 32: tensor cores, the MMA emulated from its fragment layout).
+    if (s.n >= 8 && bank <= kTcMaxBank) {
+      SCOPED_TRACE("tc");
+      std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));
+      ASSERT_EQ(launch_spmm_balanced(d, x.data(), y.data(), Storage<T>::bf16, BalancedVariant::tc, nullptr), cudaSuccess)
+          << emu::last_failure();
       EXPECT_LE(relative_error(ref, y), tol);
     }
     // staged (n = 1), where its X fits the device's shared memory (as the implementation checks).

@@ -56,6 +56,7 @@ double tolerance(GpuDType t, std::int64_t k) {
 const char* const kExpected[] = {"cublaslt_gemm",           "cublas_gemmex",          "cusparse_csr",
                                  "cusparse_blocked_ell",    "cusparselt_24",          "spmm_balanced_fast__cuda",
                                  "spmm_nm_fast__cuda",      "spmm_balanced_staged__cuda", "spmm_nm_staged__cuda",
+                                 "spmm_balanced_tc__cuda",  "spmm_nm_tc__cuda",
                                  "spmm_balanced_gemv__cuda", "spmm_nm_gemv__cuda",
                                  "spmm_balanced_splitk__cuda", "spmm_nm_splitk__cuda",
                                  "spmm_balanced_simple__cuda", "spmm_nm_simple__cuda",

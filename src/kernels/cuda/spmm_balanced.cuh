@@ -8,6 +8,7 @@
 
 #include "kernels/cuda/balanced_gemv_layout.h"
 #include "kernels/cuda/balanced_splitk_layout.h"
+#include "kernels/cuda/balanced_tc_layout.h"
 #include "kernels/cuda/fast_div.h"
 
 namespace sb::gpu {
@@ -71,6 +72,9 @@ enum class BalancedVariant {
            // slot-major in 8-byte loads per lane, a warp per row (BalancedGemvDevice)
   staged,  // n = 1: the fast kernel's layout and lanes, every chunk of a lane loaded at once, X
            // copied into shared memory (as T) while those loads are in flight and gathered there
+  tc,      // n >= 8 on tensor cores, bank <= 32: tiles of the weight scattered into dense 16-row
+           // tiles in shared memory, X's slice staged transposed, mma.sync m16n8k16 with fp32
+           // accumulation; several warp groups per block split k and sum in shared memory
   splitk,  // n % 8 == 0, bank <= 64: blocks over (rows, k-slice, 8/16 columns), the X slice staged
            // bank-interleaved in shared memory, fp32 partial sums by atomicAdd into a workspace,
            // then Y written and the workspace zeroed (BalancedSplitkDevice)
@@ -87,6 +91,8 @@ cudaError_t launch_spmm_balanced_splitk(const BalancedSplitkDevice& w, const voi
 // Threads per block of the staged kernel, at most; and its shared memory for a k-long X, bytes.
 constexpr int kStagedMaxThreads = 512;
 inline std::size_t staged_smem_bytes(std::int64_t k) { return static_cast<std::size_t>((k + 7) / 8) * 16; }
+// The tensor-core kernel's k-split (warp groups per block) for that problem on the current device.
+int tc_split(std::int64_t m, std::int64_t n, std::int64_t k, int bank, int kb);
 // The most dynamic shared memory a block may opt in to on the current device, bytes.
 std::size_t gemv_smem_limit();
 

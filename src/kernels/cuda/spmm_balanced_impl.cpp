@@ -64,6 +64,11 @@ class BalancedOp final : public GpuSpmmOp {
       return fmt::format("bank {}, {} per bank, {} k-slices of {} chunks of 32 banks, {} columns per tile, {} KB shared memory",
                          splitk_.layout.bank, splitk_.layout.kb, splitk_.layout.ktiles, splitk_.layout.ck,
                          splitk_.layout.nc, splitk_smem_bytes(splitk_.layout) / 1024);
+    if (variant_ == BalancedVariant::tc) {
+      const TcLayout l = make_tc_layout(dev_.k, dev_.bank, dev_.kb, tc_split(dev_.m, dev_.n, dev_.k, dev_.bank, dev_.kb));
+      return fmt::format("bank {}, {} per bank, tensor cores: tiles of {} banks ({} columns), {} warp groups per 64 rows, {} KB shared memory",
+                         dev_.bank, dev_.kb, l.g, l.kt, l.ksplit, (tc_smem_bytes(l) + 1023) / 1024);
+    }
     if (variant_ == BalancedVariant::staged)
       return fmt::format("bank {}, {} per bank, row stride {}, X in {} KB of shared memory", dev_.bank, dev_.kb,
                          dev_.row_stride, (staged_smem_bytes(dev_.k) + 1023) / 1024);
@@ -97,7 +102,7 @@ class BalancedOp final : public GpuSpmmOp {
   BalancedVariant variant_;
   bool bf16_;
   DeviceBuffer values_, offsets_, workspace_;  // workspace: splitk only
-  BalancedDevice dev_;                          // simple / fast / staged
+  BalancedDevice dev_;                          // simple / fast / staged / tc
   BalancedGemvDevice gemv_;                     // gemv
   BalancedSplitkDevice splitk_;                 // splitk
 };
@@ -133,6 +138,11 @@ class BalancedImpl final : public GpuSpmmImpl {
         return reject(why, fmt::format("X staged in shared memory needs {} KB, over the device's {} KB per block",
                                        staged_smem_bytes(d.k) / 1024, gemv_smem_limit() / 1024));
     }
+    if (variant_ == BalancedVariant::tc) {
+      if (d.n < 8) return reject(why, "n >= 8 only (16 columns per block on tensor cores; smaller n run the fast kernel)");
+      const int bank = static_cast<int>(std::min<std::int64_t>(pattern_bank(w.pattern), d.k));
+      if (bank > kTcMaxBank) return reject(why, fmt::format("banks of at most {} (the dense tile of 8 banks in shared memory)", kTcMaxBank));
+    }
     if (variant_ == BalancedVariant::gemv) {
       if (d.n != 1) return reject(why, "n = 1 only (the shared-memory GEMV; other n run the fast kernel)");
       const int bank = static_cast<int>(std::min<std::int64_t>(pattern_bank(w.pattern), d.k));
@@ -160,6 +170,8 @@ void add_balanced_impls(ImplList& out) {
   out.push_back(std::make_unique<BalancedImpl>("spmm_nm_fast__cuda", true, BalancedVariant::fast));
   out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_staged__cuda", false, BalancedVariant::staged));
   out.push_back(std::make_unique<BalancedImpl>("spmm_nm_staged__cuda", true, BalancedVariant::staged));
+  out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_tc__cuda", false, BalancedVariant::tc));
+  out.push_back(std::make_unique<BalancedImpl>("spmm_nm_tc__cuda", true, BalancedVariant::tc));
   out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_gemv__cuda", false, BalancedVariant::gemv));
   out.push_back(std::make_unique<BalancedImpl>("spmm_nm_gemv__cuda", true, BalancedVariant::gemv));
   out.push_back(std::make_unique<BalancedImpl>("spmm_balanced_splitk__cuda", false, BalancedVariant::splitk));

@@ -93,7 +93,7 @@ void context_init(Context& c, void* stack, std::size_t bytes, void (*entry)()) {
 void context_switch(Context& from, Context& to) { swapcontext(&from.uc, &to.uc); }
 #endif
 
-enum class Wait { running, block_barrier, warp_sync, warp_shfl, done, aborted };
+enum class Wait { running, block_barrier, warp_sync, warp_shfl, warp_gather, done, aborted };
 
 struct Fiber {
   Context ctx;
@@ -101,6 +101,9 @@ struct Fiber {
   Wait wait = Wait::running;
   std::uint64_t shfl_in = 0, shfl_out = 0;
   int shfl_src = 0;
+  const void* gather_in = nullptr;  // warp_allgather
+  void* gather_out = nullptr;
+  std::size_t gather_bytes = 0;
   void* stack = nullptr;
 };
 
@@ -228,7 +231,7 @@ std::string where(const Fiber& f) {
                      f.st.thread_idx.x, f.st.thread_idx.y, f.st.thread_idx.z);
 }
 
-bool is_warp_op(Wait w) { return w == Wait::warp_sync || w == Wait::warp_shfl; }
+bool is_warp_op(Wait w) { return w == Wait::warp_sync || w == Wait::warp_shfl || w == Wait::warp_gather; }
 
 // One round of releases once every fiber waits or has ended: warps whose 32 lanes all wait at the
 // same warp operation, else the block barrier when every thread waits there. Returns false with
@@ -268,6 +271,18 @@ bool release(Block& b) {
     }
     if (kind == Wait::warp_shfl)
       for (std::size_t i = w0; i < w1; ++i) b.fibers[i].shfl_out = b.fibers[w0 + b.fibers[i].shfl_src].shfl_in;
+    if (kind == Wait::warp_gather) {
+      for (std::size_t i = w0; i < w1; ++i)
+        if (b.fibers[i].gather_bytes != b.fibers[w0].gather_bytes) {
+          b.failure = fmt::format("warp {} of {}: lanes gather different sizes ({} and {} bytes)", warp, where(b.fibers[w0]),
+                                  b.fibers[w0].gather_bytes, b.fibers[i].gather_bytes);
+          return false;
+        }
+      const std::size_t bytes = b.fibers[w0].gather_bytes;
+      for (std::size_t i = w0; i < w1; ++i)
+        for (std::size_t j = w0; j < w1; ++j)
+          std::memcpy(static_cast<char*>(b.fibers[i].gather_out) + (j - w0) * bytes, b.fibers[j].gather_in, bytes);
+    }
     for (std::size_t i = w0; i < w1; ++i) b.fibers[i].wait = Wait::running;
     released = true;
   }
@@ -354,6 +369,15 @@ void syncwarp(unsigned mask) {
   Fiber& f = self("__syncwarp");
   if (mask != 0xffffffffu) fail(fmt::format("{}: __syncwarp with mask {:#x} (the emulator models full masks only)", where(f), mask));
   f.wait = Wait::warp_sync;
+  to_scheduler(f, false);
+}
+
+void warp_allgather(const void* in, std::size_t bytes, void* out) {
+  Fiber& f = self("warp_allgather");
+  f.gather_in = in;
+  f.gather_out = out;
+  f.gather_bytes = bytes;
+  f.wait = Wait::warp_gather;
   to_scheduler(f, false);
 }
 

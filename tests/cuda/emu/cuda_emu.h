@@ -50,6 +50,9 @@ void* dynamic_smem_base();
 void syncthreads();
 void syncwarp(unsigned mask);
 std::uint64_t shfl_xor(unsigned mask, std::uint64_t bits, int lane_mask, int width);
+// Every lane of the warp passes `bytes` at `in` and receives all 32 lanes' in lane order at `out`
+// (32 * bytes): the warp-collective step behind the emulated tensor-core MMA (mma.cuh).
+void warp_allgather(const void* in, std::size_t bytes, void* out);
 void check_aligned(const void* p, std::size_t bytes);
 // Runs body once per thread of every block; cudaSuccess, or the error a GPU would give (the
 // reason in last_failure()).
