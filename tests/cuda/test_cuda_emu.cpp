@@ -287,6 +287,24 @@ void check_csr(const Shape& s, double density, Kernels which) {
       EXPECT_LE(relative_error(ref, y), tol);
     }
   }
+  if (which == Kernels::simple_fast && s.n >= 8) {
+    SCOPED_TRACE("tc");
+    const CsrTcPacked p = pack_csr_tc(s.m, s.k, w.values.data(), w.kept.data());
+    const std::vector<T> values = to_storage<T>(p.values, 16 / sizeof(T));
+    std::vector<std::uint16_t> places = p.places;
+    places.resize(std::max<std::size_t>(places.size(), 8), 0);
+    CsrTcDevice d;
+    d.values = values.data();
+    d.places = places.data();
+    d.ptr = p.ptr.data();
+    d.m = s.m;
+    d.k = s.k;
+    d.n = s.n;
+    d.max_chunks = p.max_chunks;
+    std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));
+    ASSERT_EQ(launch_spmm_csr_tc(d, x.data(), y.data(), Storage<T>::bf16, nullptr), cudaSuccess) << emu::last_failure();
+    EXPECT_LE(relative_error(ref, y), tol);
+  }
   if (which == Kernels::splitk && s.n % 8 == 0) {
     SCOPED_TRACE("splitk");
     const CsrSplitkLayout l = make_csr_splitk_layout(s.m, s.k, s.n);

@@ -5,7 +5,7 @@
 
 #include "kernels/cuda/spmm_balanced.cuh"
 #include "kernels/cuda/spmm_common.cuh"
-#include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/spmm_tc_common.cuh"
 
 namespace sb::gpu {
 namespace {
@@ -215,19 +215,16 @@ __global__ void __launch_bounds__(kStagedMaxThreads) balanced_staged(BalancedDev
   reduce_store<T, L, 1>(sums, lane, has_row ? row : -1, 0, 1, y);
 }
 
-// n >= 8 on tensor cores (see balanced_tc_layout.h). CPL: chunks per lane of a warp's tile. Each
-// lane's (row, chunk) pairs are the same in every tile, so they are worked out once; the next
-// tile's loads go out right after this tile's scatter and are in flight during its MMAs.
+// n >= 8 on tensor cores (see balanced_tc_layout.h, spmm_tc_common.cuh). CPL: chunks per lane of
+// a warp's tile. Each lane's (row, chunk) pairs are the same in every tile, so they are worked out
+// once; the next tile's loads go out right after this tile's scatter and are in flight during its
+// MMAs.
 template <class T, int CPL>
 __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
     balanced_tc(BalancedDevice w, TcLayout l, const T* __restrict__ x, T* __restrict__ y) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int wrow = warp % kTcRowWarps, group = warp / kTcRowWarps;
-  const int gq = lane >> 2, tq = lane & 3;
-  T* smem = dynamic_smem<T>();
-  T* as = smem + warp * 16 * l.stride;                                    // this warp's W tile [16][stride]
-  T* xs_all = smem + l.ksplit * kTcRowWarps * 16 * l.stride;              // [ksplit][16 columns][stride]
-  float* red = reinterpret_cast<float*>(xs_all + l.ksplit * kTcCols * l.stride);  // [ksplit - 1][4 warps][32][8]
+  const TcSmem<T> sm = tc_smem<T>(l, warp);
   const long long row0 = static_cast<long long>(blockIdx.x) * kTcRows + wrow * 16;
   const long long col0 = static_cast<long long>(blockIdx.y) * kTcCols;
   const int tile_chunks = l.e / 8, row_chunks = w.row_stride / 8;
@@ -258,50 +255,14 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
     }
   };
 
-  float acc[2][4];
-#pragma unroll
-  for (int j = 0; j < 2; ++j)
-#pragma unroll
-    for (int o = 0; o < 4; ++o) acc[j][o] = 0.f;
-  const bool vec_x = w.n % 8 == 0;
+  float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
   const int steps = (l.tiles + l.ksplit - 1) / l.ksplit;
   load_tile(group);
   for (int s = 0; s < steps; ++s) {
     const int t = s * l.ksplit + group;
     __syncthreads();  // the last step's MMAs are done with the X slices and W tiles
-    // X's rows of this step's tiles, transposed: xs[group][column][r] = X[tile start + r][col0 + column]
-    // (zero past k, past n, and in the tile's rounding columns kt .. kw).
-    const int units = l.ksplit * l.kw * 2;
-    for (int u = threadIdx.x; u < units; u += blockDim.x) {
-      const int q = u / (l.ksplit * l.kw), rall = u % (l.ksplit * l.kw);
-      const int h = rall / l.kw, r = rall % l.kw;
-      const long long kr = static_cast<long long>(s * l.ksplit + h) * l.kt + r;
-      T* dst = xs_all + (h * kTcCols + 8 * q) * l.stride + r;
-      T v[8];
-#pragma unroll
-      for (int i = 0; i < 8; ++i) v[i] = Elem<T>::from_f(0.f);
-      if (r < l.kt && kr < w.k) {
-        const long long c = col0 + 8 * q;
-        if (vec_x) {
-          if (c < w.n) {
-            const uint4 p = __ldg(reinterpret_cast<const uint4*>(x + kr * w.n + c));
-            const T* pv = reinterpret_cast<const T*>(&p);
-#pragma unroll
-            for (int i = 0; i < 8; ++i) v[i] = pv[i];
-          }
-        } else {
-#pragma unroll
-          for (int i = 0; i < 8; ++i)
-            if (c + i < w.n) v[i] = x[kr * w.n + c + i];
-        }
-      }
-#pragma unroll
-      for (int i = 0; i < 8; ++i) dst[i * l.stride] = v[i];
-    }
-    // This warp's W tile: zeroed, then its entries scattered (kw columns; the padding never read).
-    for (int u = lane; u < 16 * (l.kw / 8); u += 32)
-      *reinterpret_cast<uint4*>(as + (u / (l.kw / 8)) * l.stride + 8 * (u % (l.kw / 8))) = make_uint4(0, 0, 0, 0);
-    __syncwarp();
+    tc_stage_x<T>(sm.x_slices, x, l, s, col0, w.k, w.n);
+    tc_zero_tile<T>(sm.w_tile, l, lane);
     if (t < l.tiles) {
       const unsigned first_bank = static_cast<unsigned>(t) * l.g;
 #pragma unroll
@@ -314,49 +275,15 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
           if ((bits[i] & 0x7FFFu) == 0) continue;  // a zero: padding (or a kept zero), nothing to add
           const unsigned e = static_cast<unsigned>((t * tile_chunks + cc[j]) * 8 + i);
           const unsigned b = fast_div(e, w.kb_div) - first_bank;
-          as[cr[j] * l.stride + b * w.bank + os[i]] = vs[i];
+          sm.w_tile[cr[j] * l.stride + b * w.bank + os[i]] = vs[i];
         }
       }
     }
     load_tile(t + l.ksplit);
     __syncthreads();  // X staged and every W tile scattered
-    if (t < l.tiles) {
-      const T* xs = xs_all + group * kTcCols * l.stride;
-      for (int kk = 0; kk < l.kw; kk += 16) {
-        const int kc = kk + 2 * tq;
-        const unsigned a[4] = {ld_pair(as + gq * l.stride + kc), ld_pair(as + (gq + 8) * l.stride + kc),
-                               ld_pair(as + gq * l.stride + kc + 8), ld_pair(as + (gq + 8) * l.stride + kc + 8)};
-        const unsigned b0[2] = {ld_pair(xs + gq * l.stride + kc), ld_pair(xs + gq * l.stride + kc + 8)};
-        const unsigned b1[2] = {ld_pair(xs + (8 + gq) * l.stride + kc), ld_pair(xs + (8 + gq) * l.stride + kc + 8)};
-        mma_16816<T>(acc[0], a, b0);
-        mma_16816<T>(acc[1], a, b1);
-      }
-    }
+    if (t < l.tiles) tc_mma_tile<T>(sm.w_tile, sm.x_slices + group * kTcCols * l.stride, l, lane, acc);
   }
-  // Groups 1 .. ksplit - 1 hand their sums to group 0, which writes Y.
-  if (group > 0) {
-    float* mine = red + (((group - 1) * kTcRowWarps + wrow) * 32 + lane) * 8;
-#pragma unroll
-    for (int j = 0; j < 2; ++j)
-#pragma unroll
-      for (int o = 0; o < 4; ++o) mine[j * 4 + o] = acc[j][o];
-  }
-  __syncthreads();
-  if (group > 0) return;
-  for (int h = 1; h < l.ksplit; ++h) {
-    const float* theirs = red + (((h - 1) * kTcRowWarps + wrow) * 32 + lane) * 8;
-#pragma unroll
-    for (int j = 0; j < 2; ++j)
-#pragma unroll
-      for (int o = 0; o < 4; ++o) acc[j][o] += theirs[j * 4 + o];
-  }
-#pragma unroll
-  for (int j = 0; j < 2; ++j)
-#pragma unroll
-    for (int o = 0; o < 4; ++o) {
-      const long long r = row0 + gq + (o >= 2 ? 8 : 0), c = col0 + 8 * j + 2 * tq + o % 2;
-      if (r < w.m && c < w.n) y[r * w.n + c] = Elem<T>::from_f(acc[j][o]);
-    }
+  tc_finish<T>(acc, sm.red, l, group, wrow, lane, row0, col0, w.m, w.n, y);
 }
 
 template <class T>
@@ -561,15 +488,9 @@ cudaError_t launch_spmm_balanced_splitk(const BalancedSplitkDevice& w, const voi
 }
 
 int tc_split(std::int64_t m, std::int64_t n, std::int64_t k, int bank, int kb) {
-  // Groups of 4 warps per block: doubled while the blocks x groups stay under two per SM, while
-  // every group still gets at least two tiles, and while the block's shared memory fits.
   const long long blocks = (m + kTcRows - 1) / kTcRows * ((n + kTcCols - 1) / kTcCols);
-  int split = 1;
-  while (split < kTcMaxSplit && blocks * split < 2LL * sm_count() &&
-         make_tc_layout(k, bank, kb, 1).tiles >= 4 * split &&
-         tc_smem_bytes(make_tc_layout(k, bank, kb, 2 * split)) <= gemv_smem_limit())
-    split *= 2;
-  return split;
+  return tc_pick_split(blocks, make_tc_layout(k, bank, kb, 1).tiles, gemv_smem_limit(),
+                       [&](int split) { return tc_smem_bytes(make_tc_layout(k, bank, kb, split)); });
 }
 
 std::size_t gemv_smem_limit() {

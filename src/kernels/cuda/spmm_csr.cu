@@ -4,6 +4,7 @@
 
 #include "kernels/cuda/spmm_common.cuh"
 #include "kernels/cuda/spmm_csr.cuh"
+#include "kernels/cuda/spmm_tc_common.cuh"
 
 namespace sb::gpu {
 namespace {
@@ -222,6 +223,91 @@ cudaError_t launch(const CsrDevice& w, const void* xv, void* yv, CsrVariant v, c
   }
 }
 
+// n >= 8 on tensor cores (csr_tc_layout.h, spmm_tc_common.cuh): warp `wrow` of group `group` takes
+// row group blockIdx.x * 4 + wrow and the k-tiles group, group + ksplit, ...; CPL chunks per lane
+// cover the largest tile. The next tile's entries are loaded right after this tile's scatter (in
+// flight during its MMAs), and its bounds in ptr one step before that.
+template <class T, int CPL>
+__global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
+    csr_tc(CsrTcDevice w, TcLayout l, const T* __restrict__ x, T* __restrict__ y) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int wrow = warp % kTcRowWarps, group = warp / kTcRowWarps;
+  const TcSmem<T> sm = tc_smem<T>(l, warp);
+  const long long rg = static_cast<long long>(blockIdx.x) * kTcRowWarps + wrow;
+  const long long row0 = rg * 16;
+  const long long col0 = static_cast<long long>(blockIdx.y) * kTcCols;
+  const bool has_rows = row0 < w.m;
+  const std::uint32_t* tp = w.ptr + (has_rows ? rg : 0) * l.tiles;
+  const uint4* vp = reinterpret_cast<const uint4*>(w.values);
+  const uint4* pp = reinterpret_cast<const uint4*>(w.places);
+
+  uint4 vv[CPL], pv[CPL];
+  auto bounds = [&](int t) {  // tile t's chunks [lo, hi) (empty past the last tile)
+    if (!has_rows || t >= l.tiles) return make_uint2(0, 0);
+    return make_uint2(__ldg(tp + t), __ldg(tp + t + 1));
+  };
+  auto load_tile = [&](uint2 b) {
+#pragma unroll
+    for (int j = 0; j < CPL; ++j) {
+      const unsigned c = b.x + lane + 32 * j;
+      if (c < b.y) {
+        vv[j] = __ldg(vp + c);
+        pv[j] = __ldg(pp + c);
+      } else {
+        vv[j] = make_uint4(0, 0, 0, 0);  // value 0: nothing scattered
+        pv[j] = make_uint4(0, 0, 0, 0);
+      }
+    }
+  };
+
+  float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+  const int steps = (l.tiles + l.ksplit - 1) / l.ksplit;
+  load_tile(bounds(group));
+  uint2 next = bounds(group + l.ksplit);
+  for (int s = 0; s < steps; ++s) {
+    const int t = s * l.ksplit + group;
+    __syncthreads();  // the last step's MMAs are done with the X slices and W tiles
+    tc_stage_x<T>(sm.x_slices, x, l, s, col0, w.k, w.n);
+    tc_zero_tile<T>(sm.w_tile, l, lane);
+#pragma unroll
+    for (int j = 0; j < CPL; ++j) {
+      const T* vs = reinterpret_cast<const T*>(&vv[j]);
+      const unsigned short* bits = reinterpret_cast<const unsigned short*>(&vv[j]);
+      const std::uint16_t* ps = reinterpret_cast<const std::uint16_t*>(&pv[j]);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        if ((bits[i] & 0x7FFFu) == 0) continue;  // padding (or a kept zero): nothing to add
+        sm.w_tile[(ps[i] >> 8) * l.stride + (ps[i] & 0xFFu)] = vs[i];
+      }
+    }
+    load_tile(next);
+    next = bounds(t + 2 * l.ksplit);
+    __syncthreads();  // X staged and every W tile scattered
+    if (t < l.tiles) tc_mma_tile<T>(sm.w_tile, sm.x_slices + group * kTcCols * l.stride, l, lane, acc);
+  }
+  tc_finish<T>(acc, sm.red, l, group, wrow, lane, row0, col0, w.m, w.n, y);
+}
+
+template <class T, int CPL>
+cudaError_t tc_cpl(const CsrTcDevice& w, const TcLayout& l, const T* x, T* y, cudaStream_t s) {
+  const std::size_t smem = tc_smem_bytes(l);
+  if (const cudaError_t e = allow_smem(csr_tc<T, CPL>, smem); e != cudaSuccess) return e;
+  const dim3 grid(static_cast<unsigned>((w.m + kTcRows - 1) / kTcRows), static_cast<unsigned>((w.n + kTcCols - 1) / kTcCols));
+  return launch_kernel(csr_tc<T, CPL>, grid, kTcRowWarps * 32 * l.ksplit, smem, s, w, l, x, y);
+}
+
+template <class T>
+cudaError_t tc(const CsrTcDevice& w, const T* x, T* y, cudaStream_t s) {
+  if (w.m == 0 || w.n == 0) return cudaSuccess;
+  const TcLayout l = make_csr_tc_layout(w.k, csr_tc_split(w.m, w.n, w.k));
+  const int cpl = (w.max_chunks + 31) / 32;
+  if (cpl <= 1) return tc_cpl<T, 1>(w, l, x, y, s);
+  if (cpl <= 2) return tc_cpl<T, 2>(w, l, x, y, s);
+  if (cpl <= 4) return tc_cpl<T, 4>(w, l, x, y, s);
+  if (cpl <= 8) return tc_cpl<T, 8>(w, l, x, y, s);
+  return tc_cpl<T, 16>(w, l, x, y, s);  // a tile has at most 16 x 256 entries: 512 chunks
+}
+
 }  // namespace
 
 cudaError_t launch_spmm_csr(const CsrDevice& w, const void* x, void* y, bool bf16, CsrVariant v, cudaStream_t stream) {
@@ -238,6 +324,25 @@ cudaError_t launch_spmm_csr_splitk(const CsrSplitkDevice& w, const void* x, void
   auto* xh = static_cast<const __half*>(x);
   auto* yh = static_cast<__half*>(y);
   return w.layout.nc == 16 ? csr_splitk_nc<__half, 16>(w, xh, yh, stream) : csr_splitk_nc<__half, 8>(w, xh, yh, stream);
+}
+
+cudaError_t launch_spmm_csr_tc(const CsrTcDevice& w, const void* x, void* y, bool bf16, cudaStream_t stream) {
+  return bf16 ? tc<__nv_bfloat16>(w, static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), stream)
+              : tc<__half>(w, static_cast<const __half*>(x), static_cast<__half*>(y), stream);
+}
+
+int csr_tc_split(std::int64_t m, std::int64_t n, std::int64_t k) {
+  static const int limit = [] {  // the most dynamic shared memory a block may opt in to, read once
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+      cudaGetLastError();
+      return 48 << 10;
+    }
+    return v;
+  }();
+  const long long blocks = (m + kTcRows - 1) / kTcRows * ((n + kTcCols - 1) / kTcCols);
+  return tc_pick_split(blocks, make_csr_tc_layout(k, 1).tiles, static_cast<std::size_t>(limit),
+                       [&](int split) { return tc_smem_bytes(make_csr_tc_layout(k, split)); });
 }
 
 }  // namespace sb::gpu

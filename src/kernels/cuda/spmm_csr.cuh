@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/csr_splitk_layout.h"
+#include "kernels/cuda/csr_tc_layout.h"
 
 namespace sb::gpu {
 
@@ -33,17 +34,32 @@ struct CsrSplitkDevice {
   CsrSplitkLayout layout;
 };
 
+// The device copy of a weight packed for the tensor-core kernel (csr_tc_layout.h).
+struct CsrTcDevice {
+  const void* values = nullptr;             // [padded entries], f16 or bf16
+  const std::uint16_t* places = nullptr;    // [padded entries]
+  const std::uint32_t* ptr = nullptr;       // [groups * tiles + 1], in chunks of 8
+  std::int64_t m = 0, k = 0, n = 0;
+  int max_chunks = 0;                       // the most chunks of any tile
+};
+
 enum class CsrVariant {
   simple,  // one thread per output element
   fast,    // n <= 64: subwarp per row (swizzled), lanes split 8-entry chunks (16-byte loads of
            // values and indices), up to 16 columns per lane, shuffle reduction; n > 64: subwarp
            // per row, lanes x 2 columns, X rows read coalesced
+  tc,      // n >= 8 on tensor cores: tiles of 16 rows x 256 columns (tiled CSL) scattered into
+           // dense tiles in shared memory, mma.sync m16n8k16 (CsrTcDevice)
   splitk,  // n % 8 == 0: blocks over (rows, a k-slice, 8/16 columns), the slice of X in shared
            // memory, lanes splitting each row's entries in the slice, fp32 atomicAdd into a
            // workspace, then Y written and the workspace zeroed (CsrSplitkDevice)
 };
 
 cudaError_t launch_spmm_csr(const CsrDevice& w, const void* x, void* y, bool bf16, CsrVariant v, cudaStream_t stream);
+// n >= 8 on tensor cores (csr_tc_layout.h): x device [k x n], y device [m x n].
+cudaError_t launch_spmm_csr_tc(const CsrTcDevice& w, const void* x, void* y, bool bf16, cudaStream_t stream);
+// The tensor-core kernel's k-split (warp groups per block) for that problem on the current device.
+int csr_tc_split(std::int64_t m, std::int64_t n, std::int64_t k);
 // n % 8 == 0: two kernels (partial sums, then Y).
 cudaError_t launch_spmm_csr_splitk(const CsrSplitkDevice& w, const void* x, void* y, bool bf16, cudaStream_t stream);
 

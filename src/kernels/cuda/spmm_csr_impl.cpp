@@ -27,6 +27,19 @@ class CsrKernelOp final : public GpuSpmmOp {
       point_at_buffers();
       return;
     }
+    if (v == CsrVariant::tc) {
+      const CsrTcPacked p = pack_csr_tc(d.m, d.k, h.values.data(), h.kept.data());
+      const std::size_t entry_bytes = upload_entries(p.values, p.places, d.dtype);
+      ptr_ = DeviceBuffer(p.ptr.size() * 4);
+      ptr_.upload(p.ptr.data(), p.ptr.size() * 4);
+      tc_.m = d.m;
+      tc_.k = d.k;
+      tc_.n = d.n;
+      tc_.max_chunks = p.max_chunks;
+      bytes_ = entry_bytes + p.ptr.size() * 4;
+      point_at_buffers();
+      return;
+    }
     const CsrPadded p = pack_csr_padded(d.m, d.k, h.values.data(), h.kept.data());
     const std::size_t entry_bytes = upload_entries(p.values, p.cols, d.dtype);
     ptr_ = DeviceBuffer(p.row_ptr.size() * 4);
@@ -43,6 +56,8 @@ class CsrKernelOp final : public GpuSpmmOp {
   void run(const void* x, void* y, void* stream) override {
     if (variant_ == CsrVariant::splitk)
       SB_CUDA_CHECK(launch_spmm_csr_splitk(split_, x, y, bf16_, as_stream(stream)));
+    else if (variant_ == CsrVariant::tc)
+      SB_CUDA_CHECK(launch_spmm_csr_tc(tc_, x, y, bf16_, as_stream(stream)));
     else
       SB_CUDA_CHECK(launch_spmm_csr(dev_, x, y, bf16_, variant_, as_stream(stream)));
   }
@@ -52,6 +67,11 @@ class CsrKernelOp final : public GpuSpmmOp {
     if (variant_ == CsrVariant::splitk)
       return fmt::format("{} k-slices of {} columns, {} columns per tile, {} KB shared memory", split_.layout.ktiles,
                          split_.layout.ks, split_.layout.nc, csr_splitk_smem_bytes(split_.layout) / 1024);
+    if (variant_ == CsrVariant::tc) {
+      const TcLayout l = make_csr_tc_layout(tc_.k, csr_tc_split(tc_.m, tc_.n, tc_.k));
+      return fmt::format("tensor cores: tiles of 16 rows x {} columns (at most {} entries), {} warp groups per 64 rows, {} KB shared memory",
+                         l.kt, 8 * tc_.max_chunks, l.ksplit, (tc_smem_bytes(l) + 1023) / 1024);
+    }
     return fmt::format("mean padded row {} entries", dev_.mean_row);
   }
   std::unique_ptr<GpuSpmmOp> clone() const override { return std::unique_ptr<GpuSpmmOp>(new CsrKernelOp(*this)); }
@@ -60,7 +80,8 @@ class CsrKernelOp final : public GpuSpmmOp {
   // The clone: the same arrays, copied on the device, and the device view pointed at them.
   CsrKernelOp(const CsrKernelOp& o)
       : variant_(o.variant_), bf16_(o.bf16_), values_(o.values_.copy()), cols_(o.cols_.copy()), ptr_(o.ptr_.copy()),
-        order_(o.order_.copy()), workspace_(o.workspace_.bytes()), dev_(o.dev_), split_(o.split_), bytes_(o.bytes_) {
+        order_(o.order_.copy()), workspace_(o.workspace_.bytes()), dev_(o.dev_), split_(o.split_), tc_(o.tc_),
+        bytes_(o.bytes_) {
     workspace_.fill_bytes(0);  // its own, zeroed
     point_at_buffers();
   }
@@ -80,6 +101,9 @@ class CsrKernelOp final : public GpuSpmmOp {
     dev_.row_ptr = split_.ptr = static_cast<const std::int32_t*>(ptr_.get());
     dev_.row_order = static_cast<const std::int32_t*>(order_.get());
     split_.workspace = static_cast<float*>(workspace_.get());
+    tc_.values = values_.get();
+    tc_.places = static_cast<const std::uint16_t*>(cols_.get());
+    tc_.ptr = static_cast<const std::uint32_t*>(ptr_.get());
   }
 
   CsrVariant variant_;
@@ -87,6 +111,7 @@ class CsrKernelOp final : public GpuSpmmOp {
   DeviceBuffer values_, cols_, ptr_, order_, workspace_;  // order_: fast / simple; workspace_: splitk
   CsrDevice dev_;                                          // fast / simple
   CsrSplitkDevice split_;                                  // splitk
+  CsrTcDevice tc_;                                         // tc (cols_ holds its places)
   std::size_t bytes_ = 0;
 };
 
@@ -102,6 +127,8 @@ class CsrKernelImpl final : public GpuSpmmImpl {
     if (d.dtype != GpuDType::f16 && d.dtype != GpuDType::bf16) return reject(why, "f16 and bf16 only");
     if (d.k > 65536) return reject(why, "k > 65536 needs u32 column indices");
     if (d.m * (d.k + 8) >= INT32_MAX) return reject(why, "padded nnz could exceed int32");
+    if (variant_ == CsrVariant::tc && d.n < 8)
+      return reject(why, "n >= 8 only (16 columns per block on tensor cores; smaller n run the fast kernel)");
     if (variant_ == CsrVariant::splitk && d.n % 8 != 0)
       return reject(why, "n a multiple of 8 only (16-byte units of X; other n run the fast kernel)");
     return true;
@@ -120,6 +147,7 @@ class CsrKernelImpl final : public GpuSpmmImpl {
 void add_csr_impls(ImplList& out) {
   out.push_back(std::make_unique<CsrKernelImpl>("spmm_csr_fast__cuda", CsrVariant::fast));
   out.push_back(std::make_unique<CsrKernelImpl>("spmm_csr_splitk__cuda", CsrVariant::splitk));
+  out.push_back(std::make_unique<CsrKernelImpl>("spmm_csr_tc__cuda", CsrVariant::tc));
   out.push_back(std::make_unique<CsrKernelImpl>("spmm_csr_simple__cuda", CsrVariant::simple));
 }
 

@@ -1,0 +1,134 @@
+#pragma once
+// The device steps our tensor-core SpMM kernels share (balanced_tc in spmm_balanced.cu, csr_tc in
+// spmm_csr.cu): "load as sparse, compute as dense" (Flash-LLM). A block holds kTcRowWarps warps of
+// 16 rows times 16 columns of Y, in `ksplit` warp groups that take turns over the k-tiles. Per
+// step the block stages X's slices for the groups' tiles, transposed; each warp zeroes its dense
+// 16 x kw tile of W in shared memory, scatters its entries into it (the kernel's own part), and
+// runs kw / 16 k-steps of two m16n8k16 MMAs. At the end the groups' sums meet in shared memory.
+// Shared memory (tc_smem_bytes): [ksplit * 4 warps][16][stride] W tiles, [ksplit][16][stride]
+// X slices, [ksplit - 1][4][32][8] floats of partial sums.
+#include "kernels/cuda/balanced_tc_layout.h"
+#include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/spmm_common.cuh"
+
+namespace sb::gpu {
+
+template <class T>
+struct TcSmem {
+  T* w_tile;      // this warp's [16][stride]
+  T* x_slices;    // [ksplit][16 columns][stride]
+  float* red;     // [ksplit - 1][kTcRowWarps][32][8]
+};
+
+template <class T>
+__device__ __forceinline__ TcSmem<T> tc_smem(const TcLayout& l, int warp) {
+  T* smem = dynamic_smem<T>();
+  TcSmem<T> s;
+  s.w_tile = smem + warp * 16 * l.stride;
+  s.x_slices = smem + l.ksplit * kTcRowWarps * 16 * l.stride;
+  s.red = reinterpret_cast<float*>(s.x_slices + l.ksplit * kTcCols * l.stride);
+  return s;
+}
+
+// Step s's X slices, transposed: x_slices[h][column][r] = X[(s * ksplit + h) * kt + r][col0 + column],
+// zero past k, past n and in a tile's rounding columns kt .. kw. Every thread of the block takes part.
+template <class T>
+__device__ __forceinline__ void tc_stage_x(T* x_slices, const T* __restrict__ x, const TcLayout& l, int s, long long col0,
+                                           long long k, long long n) {
+  const bool vec_x = n % 8 == 0;
+  const int units = l.ksplit * l.kw * 2;
+  for (int u = threadIdx.x; u < units; u += blockDim.x) {
+    const int q = u / (l.ksplit * l.kw), rall = u % (l.ksplit * l.kw);
+    const int h = rall / l.kw, r = rall % l.kw;
+    const long long kr = static_cast<long long>(s * l.ksplit + h) * l.kt + r;
+    T* dst = x_slices + (h * kTcCols + 8 * q) * l.stride + r;
+    T v[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) v[i] = Elem<T>::from_f(0.f);
+    if (r < l.kt && kr < k) {
+      const long long c = col0 + 8 * q;
+      if (vec_x) {
+        if (c < n) {
+          const uint4 p = __ldg(reinterpret_cast<const uint4*>(x + kr * n + c));
+          const T* pv = reinterpret_cast<const T*>(&p);
+#pragma unroll
+          for (int i = 0; i < 8; ++i) v[i] = pv[i];
+        }
+      } else {
+#pragma unroll
+        for (int i = 0; i < 8; ++i)
+          if (c + i < n) v[i] = x[kr * n + c + i];
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) dst[i * l.stride] = v[i];
+  }
+}
+
+// The warp's W tile to zero (its kw columns; the padding is never read), then __syncwarp.
+template <class T>
+__device__ __forceinline__ void tc_zero_tile(T* w_tile, const TcLayout& l, int lane) {
+  const int units_per_row = l.kw / 8;
+  for (int u = lane; u < 16 * units_per_row; u += 32)
+    *reinterpret_cast<uint4*>(w_tile + (u / units_per_row) * l.stride + 8 * (u % units_per_row)) = make_uint4(0, 0, 0, 0);
+  __syncwarp();
+}
+
+// acc[j] += W tile (16 x kw) x X slice columns 8 j .. 8 j + 7.
+template <class T>
+__device__ __forceinline__ void tc_mma_tile(const T* w_tile, const T* xs, const TcLayout& l, int lane, float (&acc)[2][4]) {
+  const int gq = lane >> 2, tq = lane & 3;
+  for (int kk = 0; kk < l.kw; kk += 16) {
+    const int kc = kk + 2 * tq;
+    const unsigned a[4] = {ld_pair(w_tile + gq * l.stride + kc), ld_pair(w_tile + (gq + 8) * l.stride + kc),
+                           ld_pair(w_tile + gq * l.stride + kc + 8), ld_pair(w_tile + (gq + 8) * l.stride + kc + 8)};
+    const unsigned b0[2] = {ld_pair(xs + gq * l.stride + kc), ld_pair(xs + gq * l.stride + kc + 8)};
+    const unsigned b1[2] = {ld_pair(xs + (8 + gq) * l.stride + kc), ld_pair(xs + (8 + gq) * l.stride + kc + 8)};
+    mma_16816<T>(acc[0], a, b0);
+    mma_16816<T>(acc[1], a, b1);
+  }
+}
+
+// The end: groups 1 .. ksplit - 1 hand their sums to group 0, which writes its 16 rows x 16 columns
+// of Y (rows from row0, columns from col0, within m x n). Every thread of the block calls it.
+template <class T>
+__device__ __forceinline__ void tc_finish(float (&acc)[2][4], float* red, const TcLayout& l, int group, int wrow, int lane,
+                                          long long row0, long long col0, long long m, long long n, T* __restrict__ y) {
+  if (group > 0) {
+    float* mine = red + (((group - 1) * kTcRowWarps + wrow) * 32 + lane) * 8;
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+#pragma unroll
+      for (int o = 0; o < 4; ++o) mine[j * 4 + o] = acc[j][o];
+  }
+  __syncthreads();
+  if (group > 0) return;
+  for (int h = 1; h < l.ksplit; ++h) {
+    const float* theirs = red + (((h - 1) * kTcRowWarps + wrow) * 32 + lane) * 8;
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+#pragma unroll
+      for (int o = 0; o < 4; ++o) acc[j][o] += theirs[j * 4 + o];
+  }
+  const int gq = lane >> 2, tq = lane & 3;
+#pragma unroll
+  for (int j = 0; j < 2; ++j)
+#pragma unroll
+    for (int o = 0; o < 4; ++o) {
+      const long long r = row0 + gq + (o >= 2 ? 8 : 0), c = col0 + 8 * j + 2 * tq + o % 2;
+      if (r < m && c < n) y[r * n + c] = Elem<T>::from_f(acc[j][o]);
+    }
+}
+
+// Warp groups per block for `blocks` blocks of a problem with `tiles` k-tiles: doubled while the
+// blocks x groups stay under two per SM, every group still gets at least four tiles, and the
+// block's shared memory (smem_of(split)) fits the device.
+template <class SmemOf>
+inline int tc_pick_split(long long blocks, int tiles, std::size_t smem_limit, SmemOf smem_of) {
+  int split = 1;
+  while (split < kTcMaxSplit && blocks * split < 2LL * sm_count() && tiles >= 4 * split && smem_of(2 * split) <= smem_limit)
+    split *= 2;
+  return split;
+}
+
+}  // namespace sb::gpu
