@@ -79,7 +79,7 @@ run 20 "$BIN/sparsebench" info
 
 # SB_GPU_STEPS: which groups run (default all but profile): tests (+ compute-sanitizer), kernels
 # (BERT, 4096 GEMMs, DLMC, energy), stream (cold vs --cache stream on BERT and LLM-class layers),
-# b1 (the stream group's batch 1 alone), profile (Nsight Compute on the batch-1 kernels), models, study
+# b1 / b16 (the stream group's batch 1 / batch 16 alone), profile (Nsight Compute on the batch-1 kernels), models, study
 STEPS=${SB_GPU_STEPS:-tests,kernels,stream,models,study}
 want() { case ",$STEPS," in *",$1,"*) return 0 ;; esac; return 1; }
 if want tests; then
@@ -162,6 +162,18 @@ for s in 768x768 3072x768 768x3072 4096x4096 11008x4096 4096x11008; do B1="$B1${
 run 90 "$BIN/sparsebench" kernels "${COMMON[@]}" --no-verify --no-peers --cache stream --shapes "$B1" \
     --patterns unstructured,balanced:bank=32,nm:1:8 --sparsity 0.9 --dtype f16 > "$OUT/b1_stream.json"
 fi  # b1
+
+# The b16 group (not in the default list): the batch-16 half of the stream group alone, with the
+# tensor-core kernels (spmm_*_tc__cuda) among ours; stream mode, then cold.
+if want b16; then
+step "stream and cold: BERT-base and LLM-class layers at batch 16, 90 %, f16 (cuBLAS vs ours)"
+B16=""
+for s in 768x768 3072x768 768x3072 4096x4096 11008x4096 4096x11008; do B16="$B16${B16:+,}${s}x16"; done
+for mode in stream cold; do
+  run 100 "$BIN/sparsebench" kernels "${COMMON[@]}" --no-verify --no-peers --cache "$mode" --shapes "$B16" \
+      --patterns unstructured,balanced:bank=32,nm:1:8 --sparsity 0.9 --dtype f16 > "$OUT/b16_$mode.json"
+done
+fi  # b16
 
 # The profile group (not in the default list): Nsight Compute on the batch-1 kernels that miss their
 # target (docs/PERFORMANCE.md M7 "Session 10"): the fast balanced kernel and the GEMV at
