@@ -2,6 +2,8 @@
 // a block do identical work (no row-length branches) and a chunk of k rows of X serves every row
 // of the block for exactly (chunk / bank) * kb entries each.
 #include <algorithm>
+#include <map>
+#include <mutex>
 
 #include "kernels/cuda/spmm_balanced.cuh"
 #include "kernels/cuda/spmm_common.cuh"
@@ -291,10 +293,21 @@ cudaError_t gemv(const BalancedGemvDevice& w, const T* x, T* y, cudaStream_t s) 
   if (w.m == 0) return cudaSuccess;
   const std::size_t smem = gemv_smem_bytes(w.layout);
   if (const cudaError_t e = allow_smem(balanced_gemv<T>, smem); e != cudaSuccess) return e;
+  // Blocks per SM at this shared-memory size, asked once per size (a host call, see allow_smem).
+  static std::mutex mu;
+  static std::map<std::size_t, int> occupancy;
   int per_sm = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, balanced_gemv<T>, kGemvWarps * 32, smem) != cudaSuccess) {
-    cudaGetLastError();
-    per_sm = 1;
+  {
+    const std::lock_guard<std::mutex> lock(mu);
+    if (const auto it = occupancy.find(smem); it != occupancy.end()) {
+      per_sm = it->second;
+    } else {
+      if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, balanced_gemv<T>, kGemvWarps * 32, smem) != cudaSuccess) {
+        cudaGetLastError();
+        per_sm = 1;
+      }
+      occupancy[smem] = per_sm;
+    }
   }
   // Every block stages X once: no more blocks than fill the GPU, no more than there are rows.
   const long long blocks = std::min<long long>((w.m + kGemvWarps - 1) / kGemvWarps,
