@@ -259,11 +259,14 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
 
   float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
   const int steps = (l.tiles + l.ksplit - 1) / l.ksplit;
+  uint4 xr[kTcXUnits];
+  tc_load_x<T>(xr, x, l, 0, col0, w.k, w.n);
   load_tile(group);
   for (int s = 0; s < steps; ++s) {
     const int t = s * l.ksplit + group;
     __syncthreads();  // the last step's MMAs are done with the X slices and W tiles
-    tc_stage_x<T>(sm.x_slices, x, l, s, col0, w.k, w.n);
+    tc_store_x<T>(xr, sm.x_slices, l);
+    tc_load_x<T>(xr, x, l, s + 1, col0, w.k, w.n);  // the next step's, in flight during this one
     tc_zero_tile<T>(sm.w_tile, l, lane);
     if (t < l.tiles) {
       const unsigned first_bank = static_cast<unsigned>(t) * l.g;

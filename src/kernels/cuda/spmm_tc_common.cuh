@@ -4,7 +4,8 @@
 // 16 rows times 16 columns of Y, in `ksplit` warp groups that take turns over the k-tiles. Per
 // step the block stages X's slices for the groups' tiles, transposed; each warp zeroes its dense
 // 16 x kw tile of W in shared memory, scatters its entries into it (the kernel's own part), and
-// runs kw / 16 k-steps of two m16n8k16 MMAs. At the end the groups' sums meet in shared memory.
+// runs kw / 16 k-steps of two m16n8k16 MMAs. The next step's X and W tiles are loaded into registers
+// during each step, so that neither the L2 nor HBM round trip sits between two steps. At the end the groups' sums meet in shared memory.
 // Shared memory (tc_smem_bytes): [ksplit * 4 warps][16][stride] W tiles, [ksplit][16][stride]
 // X slices, [ksplit - 1][4][32][8] floats of partial sums.
 #include "kernels/cuda/balanced_tc_layout.h"
@@ -31,35 +32,48 @@ __device__ __forceinline__ TcSmem<T> tc_smem(const TcLayout& l, int warp) {
 }
 
 // Step s's X slices, transposed: x_slices[h][column][r] = X[(s * ksplit + h) * kt + r][col0 + column],
-// zero past k, past n and in a tile's rounding columns kt .. kw. Every thread of the block takes part.
+// zero past k, past n and in a tile's rounding columns kt .. kw. In two halves, so that the loads
+// of the next step are in flight during this one: tc_load_x takes a thread's units of 8 columns
+// (at most kTcXUnits: ksplit * kw * 2 units over 128 * ksplit threads) into registers, tc_store_x
+// writes them. Every thread of the block takes part.
+constexpr int kTcXUnits = 4;  // kw <= 256: kw / 64 units per thread
+
 template <class T>
-__device__ __forceinline__ void tc_stage_x(T* x_slices, const T* __restrict__ x, const TcLayout& l, int s, long long col0,
-                                           long long k, long long n) {
-  const bool vec_x = n % 8 == 0;
+__device__ __forceinline__ void tc_load_x(uint4 (&xr)[kTcXUnits], const T* __restrict__ x, const TcLayout& l, int s,
+                                          long long col0, long long k, long long n) {
   const int units = l.ksplit * l.kw * 2;
-  for (int u = threadIdx.x; u < units; u += blockDim.x) {
+#pragma unroll
+  for (int j = 0; j < kTcXUnits; ++j) {
+    xr[j] = make_uint4(0, 0, 0, 0);  // zero bits: 0 in f16 and bf16
+    const int u = threadIdx.x + j * blockDim.x;
+    if (u >= units) continue;
     const int q = u / (l.ksplit * l.kw), rall = u % (l.ksplit * l.kw);
     const int h = rall / l.kw, r = rall % l.kw;
     const long long kr = static_cast<long long>(s * l.ksplit + h) * l.kt + r;
-    T* dst = x_slices + (h * kTcCols + 8 * q) * l.stride + r;
-    T v[8];
+    const long long c = col0 + 8 * q;
+    if (r >= l.kt || kr >= k || c >= n) continue;
+    if (n % 8 == 0) {
+      xr[j] = __ldg(reinterpret_cast<const uint4*>(x + kr * n + c));
+    } else {
+      T* v = reinterpret_cast<T*>(&xr[j]);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) v[i] = Elem<T>::from_f(0.f);
-    if (r < l.kt && kr < k) {
-      const long long c = col0 + 8 * q;
-      if (vec_x) {
-        if (c < n) {
-          const uint4 p = __ldg(reinterpret_cast<const uint4*>(x + kr * n + c));
-          const T* pv = reinterpret_cast<const T*>(&p);
-#pragma unroll
-          for (int i = 0; i < 8; ++i) v[i] = pv[i];
-        }
-      } else {
-#pragma unroll
-        for (int i = 0; i < 8; ++i)
-          if (c + i < n) v[i] = x[kr * n + c + i];
-      }
+      for (int i = 0; i < 8; ++i)
+        if (c + i < n) v[i] = x[kr * n + c + i];
     }
+  }
+}
+
+template <class T>
+__device__ __forceinline__ void tc_store_x(const uint4 (&xr)[kTcXUnits], T* x_slices, const TcLayout& l) {
+  const int units = l.ksplit * l.kw * 2;
+#pragma unroll
+  for (int j = 0; j < kTcXUnits; ++j) {
+    const int u = threadIdx.x + j * blockDim.x;
+    if (u >= units) continue;
+    const int q = u / (l.ksplit * l.kw), rall = u % (l.ksplit * l.kw);
+    const int h = rall / l.kw, r = rall % l.kw;
+    T* dst = x_slices + (h * kTcCols + 8 * q) * l.stride + r;
+    const T* v = reinterpret_cast<const T*>(&xr[j]);
 #pragma unroll
     for (int i = 0; i < 8; ++i) dst[i * l.stride] = v[i];
   }
