@@ -283,8 +283,10 @@ void check_csr(const Shape& s, double density, Kernels which) {
     d.k = s.k;
     d.n = s.n;
     d.mean_row = p.mean_row;
-    for (CsrVariant v : {CsrVariant::simple, CsrVariant::fast}) {
-      SCOPED_TRACE(v == CsrVariant::simple ? "simple" : "fast");
+    std::vector<CsrVariant> variants = {CsrVariant::simple, CsrVariant::fast};
+    if (s.n == 1 && staged_smem_bytes(s.k) <= emu::device().smem_optin) variants.push_back(CsrVariant::staged);
+    for (CsrVariant v : variants) {
+      SCOPED_TRACE(v == CsrVariant::simple ? "simple" : v == CsrVariant::fast ? "fast" : "staged");
       std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));
       ASSERT_EQ(launch_spmm_csr(d, x.data(), y.data(), Storage<T>::bf16, v, nullptr), cudaSuccess) << emu::last_failure();
       EXPECT_LE(relative_error(ref, y), tol);

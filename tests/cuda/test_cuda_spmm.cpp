@@ -60,7 +60,7 @@ const char* const kExpected[] = {"cublaslt_gemm",           "cublas_gemmex",    
                                  "spmm_balanced_gemv__cuda", "spmm_nm_gemv__cuda",
                                  "spmm_balanced_splitk__cuda", "spmm_nm_splitk__cuda",
                                  "spmm_balanced_simple__cuda", "spmm_nm_simple__cuda",
-                                 "spmm_csr_fast__cuda",     "spmm_csr_splitk__cuda",   "spmm_csr_tc__cuda",
+                                 "spmm_csr_fast__cuda",     "spmm_csr_staged__cuda",   "spmm_csr_splitk__cuda",   "spmm_csr_tc__cuda",
                                  "spmm_csr_simple__cuda"};
 
 class EveryGpuImpl : public ::testing::TestWithParam<std::string> {

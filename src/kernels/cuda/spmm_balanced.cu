@@ -183,15 +183,7 @@ __global__ void __launch_bounds__(kStagedMaxThreads) balanced_staged(BalancedDev
   };
   load_pass(0);
 
-  // X into shared memory (16-byte units where k allows, the rest element by element), zero past k.
-  const long long k = w.k;
-  const int k8 = static_cast<int>((k + 7) / 8);
-  if (k % 8 == 0) {
-    uint4* xs4 = reinterpret_cast<uint4*>(xs);
-    for (int u = threadIdx.x; u < k8; u += blockDim.x) xs4[u] = __ldg(reinterpret_cast<const uint4*>(x) + u);
-  } else {
-    for (int i = threadIdx.x; i < 8 * k8; i += blockDim.x) xs[i] = i < k ? x[i] : Elem<T>::from_f(0.f);
-  }
+  copy_x_to_smem<T>(xs, x, w.k);  // while the loads are in flight
   __syncthreads();
 
   const unsigned last_bank = static_cast<unsigned>(w.banks - 1);
@@ -417,10 +409,7 @@ template <class T, int L, int CPL>
 cudaError_t staged_lc(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
   const std::size_t smem = staged_smem_bytes(w.k);
   if (const cudaError_t e = allow_smem(balanced_staged<T, L, CPL>, smem); e != cudaSuccess) return e;
-  // Blocks as large as still give about two per SM: each block copies X once, so fewer blocks copy
-  // less, as long as every SM has work.
-  int threads = kStagedMaxThreads;
-  while (threads > 32 && (w.m + threads / L - 1) / (threads / L) < 2LL * sm_count()) threads /= 2;
+  const int threads = staged_threads(w.m, L, sm_count());
   const long long rows_per_block = threads / L;
   return launch_kernel(balanced_staged<T, L, CPL>, static_cast<unsigned>((w.m + rows_per_block - 1) / rows_per_block),
                        threads, smem, s, w, x, y);
@@ -505,20 +494,8 @@ cudaError_t launch_spmm_balanced_splitk(const BalancedSplitkDevice& w, const voi
 
 int tc_split(std::int64_t m, std::int64_t n, std::int64_t k, int bank, int kb) {
   const long long blocks = (m + kTcRows - 1) / kTcRows * ((n + kTcCols - 1) / kTcCols);
-  return tc_pick_split(blocks, make_tc_layout(k, bank, kb, 1).tiles, gemv_smem_limit(),
+  return tc_pick_split(blocks, make_tc_layout(k, bank, kb, 1).tiles, smem_optin_limit(),
                        [&](int split) { return tc_smem_bytes(make_tc_layout(k, bank, kb, split)); });
-}
-
-std::size_t gemv_smem_limit() {
-  static const std::size_t limit = [] {
-    int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
-      cudaGetLastError();
-      return std::size_t{48} << 10;
-    }
-    return static_cast<std::size_t>(v);
-  }();
-  return limit;
 }
 
 cudaError_t launch_spmm_balanced(const BalancedDevice& w, const void* x, void* y, bool bf16, BalancedVariant v,

@@ -9,7 +9,9 @@
 #include "kernels/cuda/balanced_gemv_layout.h"
 #include "kernels/cuda/balanced_splitk_layout.h"
 #include "kernels/cuda/balanced_tc_layout.h"
+#include "kernels/cuda/device_limits.h"
 #include "kernels/cuda/fast_div.h"
+#include "kernels/cuda/staged_x.h"
 
 namespace sb::gpu {
 
@@ -88,12 +90,7 @@ cudaError_t launch_spmm_balanced_gemv(const BalancedGemvDevice& w, const void* x
 // n % 8 == 0: x device [k x n], y device [m x n]; two kernels (partial sums, then Y).
 cudaError_t launch_spmm_balanced_splitk(const BalancedSplitkDevice& w, const void* x, void* y, bool bf16,
                                         cudaStream_t stream);
-// Threads per block of the staged kernel, at most; and its shared memory for a k-long X, bytes.
-constexpr int kStagedMaxThreads = 512;
-inline std::size_t staged_smem_bytes(std::int64_t k) { return static_cast<std::size_t>((k + 7) / 8) * 16; }
 // The tensor-core kernel's k-split (warp groups per block) for that problem on the current device.
 int tc_split(std::int64_t m, std::int64_t n, std::int64_t k, int bank, int kb);
-// The most dynamic shared memory a block may opt in to on the current device, bytes.
-std::size_t gemv_smem_limit();
 
 }  // namespace sb::gpu

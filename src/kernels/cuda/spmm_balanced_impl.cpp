@@ -128,15 +128,15 @@ class BalancedImpl final : public GpuSpmmImpl {
       const int bank = static_cast<int>(std::min<std::int64_t>(pattern_bank(w.pattern), d.k));
       if (bank > 64) return reject(why, "banks of at most 64 (the X slice of 32 banks in shared memory)");
       const std::size_t smem = splitk_smem_bytes(make_splitk_layout(d.k, bank, 1, d.n));
-      if (smem > gemv_smem_limit())
+      if (smem > smem_optin_limit())
         return reject(why, fmt::format("the X slice needs {} KB of shared memory, over the device's {} KB per block",
-                                       smem / 1024, gemv_smem_limit() / 1024));
+                                       smem / 1024, smem_optin_limit() / 1024));
     }
     if (variant_ == BalancedVariant::staged) {
       if (d.n != 1) return reject(why, "n = 1 only (X staged in shared memory; other n run the fast kernel)");
-      if (staged_smem_bytes(d.k) > gemv_smem_limit())
+      if (staged_smem_bytes(d.k) > smem_optin_limit())
         return reject(why, fmt::format("X staged in shared memory needs {} KB, over the device's {} KB per block",
-                                       staged_smem_bytes(d.k) / 1024, gemv_smem_limit() / 1024));
+                                       staged_smem_bytes(d.k) / 1024, smem_optin_limit() / 1024));
     }
     if (variant_ == BalancedVariant::tc) {
       if (d.n < 8) return reject(why, "n >= 8 only (16 columns per block on tensor cores; smaller n run the fast kernel)");
@@ -147,9 +147,9 @@ class BalancedImpl final : public GpuSpmmImpl {
       if (d.n != 1) return reject(why, "n = 1 only (the shared-memory GEMV; other n run the fast kernel)");
       const int bank = static_cast<int>(std::min<std::int64_t>(pattern_bank(w.pattern), d.k));
       const std::size_t smem = gemv_smem_bytes(make_gemv_layout(d.k, bank, 1));
-      if (smem > gemv_smem_limit())
+      if (smem > smem_optin_limit())
         return reject(why, fmt::format("X staged in shared memory needs {} KB, over the device's {} KB per block", smem / 1024,
-                                       gemv_smem_limit() / 1024));
+                                       smem_optin_limit() / 1024));
     }
     return true;
   }

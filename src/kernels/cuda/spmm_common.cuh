@@ -56,6 +56,20 @@ __device__ __forceinline__ void load_x_run(const T* __restrict__ xr, long long c
   }
 }
 
+// X (k elements) into shared memory xs (staged_smem_bytes(k)): 16-byte units where k % 8 == 0
+// (X's base is 16-byte aligned), element by element otherwise, zero past k. Every thread of the
+// block takes part; the caller synchronizes before reading xs.
+template <class T>
+__device__ __forceinline__ void copy_x_to_smem(T* xs, const T* __restrict__ x, long long k) {
+  const int k8 = static_cast<int>((k + 7) / 8);
+  if (k % 8 == 0) {
+    uint4* xs4 = reinterpret_cast<uint4*>(xs);
+    for (int u = threadIdx.x; u < k8; u += blockDim.x) xs4[u] = __ldg(reinterpret_cast<const uint4*>(x) + u);
+  } else {
+    for (int i = threadIdx.x; i < 8 * k8; i += blockDim.x) xs[i] = i < k ? x[i] : Elem<T>::from_f(0.f);
+  }
+}
+
 // Sums acc over the L lanes of a subwarp (all lanes end with the sums), then lane j % L stores
 // column col0 + j of row `row` (when row >= 0 and the column exists).
 template <class T, int L, int NC>

@@ -195,6 +195,82 @@ cudaError_t csr_splitk_nc(const CsrSplitkDevice& w, const T* x, T* y, cudaStream
   return finish_splitk(w.workspace, y, l.m * w.n, s);
 }
 
+// n = 1, X staged in shared memory (the `staged` variant; see balanced_staged in spmm_balanced.cu):
+// the fast kernel's swizzled rows and subwarps, every chunk of a lane (up to CPL per pass) loaded at
+// once, X copied into shared memory while those loads are in flight and gathered there instead of
+// through L1. Rows longer than L * CPL chunks take more passes.
+template <class T, int L, int CPL>
+__global__ void __launch_bounds__(kStagedMaxThreads) csr_staged(CsrDevice w, const T* __restrict__ x, T* __restrict__ y) {
+  T* xs = dynamic_smem<T>();
+  const int lane = threadIdx.x % L;
+  const long long slot = static_cast<long long>(blockIdx.x) * (blockDim.x / L) + threadIdx.x / L;
+  const long long row = slot < w.m ? w.row_order[slot] : -1;
+  const int begin = row >= 0 ? w.row_ptr[row] / 8 : 0, end = row >= 0 ? w.row_ptr[row + 1] / 8 : 0;  // chunks of 8
+  const uint4* vp = reinterpret_cast<const uint4*>(w.values);
+  const uint4* cp = reinterpret_cast<const uint4*>(w.cols);
+  uint4 vv[CPL], cc[CPL];
+  auto load_pass = [&](int c0) {
+#pragma unroll
+    for (int q = 0; q < CPL; ++q) {
+      const int c = c0 + q * L + lane;
+      if (c < end) {
+        vv[q] = __ldg(vp + c);
+        cc[q] = __ldg(cp + c);
+      }
+    }
+  };
+  load_pass(begin);
+  copy_x_to_smem<T>(xs, x, w.k);  // while the loads are in flight
+  __syncthreads();
+
+  float acc = 0.f;
+  for (int c0 = begin; c0 < end; c0 += L * CPL) {
+    if (c0 != begin) load_pass(c0);
+#pragma unroll
+    for (int q = 0; q < CPL; ++q) {
+      if (c0 + q * L + lane >= end) continue;
+      const T* vs = reinterpret_cast<const T*>(&vv[q]);
+      const std::uint16_t* cs = reinterpret_cast<const std::uint16_t*>(&cc[q]);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc += Elem<T>::to_f(vs[i]) * Elem<T>::to_f(xs[cs[i]]);
+    }
+  }
+  float sums[1] = {acc};
+  reduce_store<T, L, 1>(sums, lane, row, 0, 1, y);
+}
+
+template <class T, int L, int CPL>
+cudaError_t staged_lc(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
+  const std::size_t smem = staged_smem_bytes(w.k);
+  if (const cudaError_t e = allow_smem(csr_staged<T, L, CPL>, smem); e != cudaSuccess) return e;
+  const int threads = staged_threads(w.m, L, sm_count());
+  const long long rows_per_block = threads / L;
+  return launch_kernel(csr_staged<T, L, CPL>, static_cast<unsigned>((w.m + rows_per_block - 1) / rows_per_block), threads,
+                       smem, s, w, x, y);
+}
+
+template <class T, int L>
+cudaError_t staged_l(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
+  // Chunks per lane: as many as the mean row needs on L lanes, up to 4 (longer rows take passes).
+  const int per_lane = (w.mean_row / 8 + L - 1) / L;
+  if (per_lane <= 1) return staged_lc<T, L, 1>(w, x, y, s);
+  if (per_lane <= 2) return staged_lc<T, L, 2>(w, x, y, s);
+  return staged_lc<T, L, 4>(w, x, y, s);
+}
+
+template <class T>
+cudaError_t staged(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
+  // Lanes per row: about four chunks of the mean row per lane.
+  switch (pow2_at_least((w.mean_row / 8 + 3) / 4, 32)) {
+    case 1: return staged_l<T, 1>(w, x, y, s);
+    case 2: return staged_l<T, 2>(w, x, y, s);
+    case 4: return staged_l<T, 4>(w, x, y, s);
+    case 8: return staged_l<T, 8>(w, x, y, s);
+    case 16: return staged_l<T, 16>(w, x, y, s);
+    default: return staged_l<T, 32>(w, x, y, s);
+  }
+}
+
 template <class T>
 cudaError_t launch(const CsrDevice& w, const void* xv, void* yv, CsrVariant v, cudaStream_t s) {
   const T* x = static_cast<const T*>(xv);
@@ -204,6 +280,7 @@ cudaError_t launch(const CsrDevice& w, const void* xv, void* yv, CsrVariant v, c
     const long long total = w.m * w.n;
     return launch_kernel(csr_simple<T>, static_cast<unsigned>((total + 255) / 256), 256, 0, s, w, x, y);
   }
+  if (v == CsrVariant::staged) return w.n == 1 ? staged<T>(w, x, y, s) : cudaErrorInvalidValue;
   if (w.n <= 64) {
     switch (skinny_columns(w.n)) {
       case 1: return skinny_lanes<T, 1>(w, x, y, s);
@@ -335,16 +412,8 @@ cudaError_t launch_spmm_csr_tc(const CsrTcDevice& w, const void* x, void* y, boo
 }
 
 int csr_tc_split(std::int64_t m, std::int64_t n, std::int64_t k) {
-  static const int limit = [] {  // the most dynamic shared memory a block may opt in to, read once
-    int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
-      cudaGetLastError();
-      return 48 << 10;
-    }
-    return v;
-  }();
   const long long blocks = (m + kTcRows - 1) / kTcRows * ((n + kTcCols - 1) / kTcCols);
-  return tc_pick_split(blocks, make_csr_tc_layout(k, 1).tiles, static_cast<std::size_t>(limit),
+  return tc_pick_split(blocks, make_csr_tc_layout(k, 1).tiles, smem_optin_limit(),
                        [&](int split) { return tc_smem_bytes(make_csr_tc_layout(k, split)); });
 }
 

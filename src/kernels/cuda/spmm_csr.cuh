@@ -8,6 +8,8 @@
 
 #include "kernels/cuda/csr_splitk_layout.h"
 #include "kernels/cuda/csr_tc_layout.h"
+#include "kernels/cuda/device_limits.h"
+#include "kernels/cuda/staged_x.h"
 
 namespace sb::gpu {
 
@@ -48,6 +50,8 @@ enum class CsrVariant {
   fast,    // n <= 64: subwarp per row (swizzled), lanes split 8-entry chunks (16-byte loads of
            // values and indices), up to 16 columns per lane, shuffle reduction; n > 64: subwarp
            // per row, lanes x 2 columns, X rows read coalesced
+  staged,  // n = 1: the fast kernel's rows and subwarps, every chunk of a lane loaded at once, X
+           // copied into shared memory while those loads are in flight and gathered there
   tc,      // n >= 8 on tensor cores: tiles of 16 rows x 256 columns (tiled CSL) scattered into
            // dense tiles in shared memory, mma.sync m16n8k16 (CsrTcDevice)
   splitk,  // n % 8 == 0: blocks over (rows, a k-slice, 8/16 columns), the slice of X in shared

@@ -72,6 +72,9 @@ class CsrKernelOp final : public GpuSpmmOp {
       return fmt::format("tensor cores: tiles of 16 rows x {} columns (at most {} entries), {} warp groups per 64 rows, {} KB shared memory",
                          l.kt, 8 * tc_.max_chunks, l.ksplit, (tc_smem_bytes(l) + 1023) / 1024);
     }
+    if (variant_ == CsrVariant::staged)
+      return fmt::format("mean padded row {} entries, X in {} KB of shared memory", dev_.mean_row,
+                         (staged_smem_bytes(dev_.k) + 1023) / 1024);
     return fmt::format("mean padded row {} entries", dev_.mean_row);
   }
   std::unique_ptr<GpuSpmmOp> clone() const override { return std::unique_ptr<GpuSpmmOp>(new CsrKernelOp(*this)); }
@@ -109,7 +112,7 @@ class CsrKernelOp final : public GpuSpmmOp {
   CsrVariant variant_;
   bool bf16_;
   DeviceBuffer values_, cols_, ptr_, order_, workspace_;  // order_: fast / simple; workspace_: splitk
-  CsrDevice dev_;                                          // fast / simple
+  CsrDevice dev_;                                          // fast / simple / staged
   CsrSplitkDevice split_;                                  // splitk
   CsrTcDevice tc_;                                         // tc (cols_ holds its places)
   std::size_t bytes_ = 0;
@@ -127,6 +130,12 @@ class CsrKernelImpl final : public GpuSpmmImpl {
     if (d.dtype != GpuDType::f16 && d.dtype != GpuDType::bf16) return reject(why, "f16 and bf16 only");
     if (d.k > 65536) return reject(why, "k > 65536 needs u32 column indices");
     if (d.m * (d.k + 8) >= INT32_MAX) return reject(why, "padded nnz could exceed int32");
+    if (variant_ == CsrVariant::staged) {
+      if (d.n != 1) return reject(why, "n = 1 only (X staged in shared memory; other n run the fast kernel)");
+      if (staged_smem_bytes(d.k) > smem_optin_limit())
+        return reject(why, fmt::format("X staged in shared memory needs {} KB, over the device's {} KB per block",
+                                       staged_smem_bytes(d.k) / 1024, smem_optin_limit() / 1024));
+    }
     if (variant_ == CsrVariant::tc && d.n < 8)
       return reject(why, "n >= 8 only (16 columns per block on tensor cores; smaller n run the fast kernel)");
     if (variant_ == CsrVariant::splitk && d.n % 8 != 0)
@@ -146,6 +155,7 @@ class CsrKernelImpl final : public GpuSpmmImpl {
 
 void add_csr_impls(ImplList& out) {
   out.push_back(std::make_unique<CsrKernelImpl>("spmm_csr_fast__cuda", CsrVariant::fast));
+  out.push_back(std::make_unique<CsrKernelImpl>("spmm_csr_staged__cuda", CsrVariant::staged));
   out.push_back(std::make_unique<CsrKernelImpl>("spmm_csr_splitk__cuda", CsrVariant::splitk));
   out.push_back(std::make_unique<CsrKernelImpl>("spmm_csr_tc__cuda", CsrVariant::tc));
   out.push_back(std::make_unique<CsrKernelImpl>("spmm_csr_simple__cuda", CsrVariant::simple));
