@@ -135,12 +135,13 @@ __device__ __forceinline__ void tc_finish(float (&acc)[2][4], float* red, const 
 }
 
 // Warp groups per block for `blocks` blocks of a problem with `tiles` k-tiles: doubled while the
-// blocks x groups stay under two per SM, every group still gets at least four tiles, and the
-// block's shared memory (smem_of(split)) fits the device.
+// blocks x groups stay under two per SM (small layers are latency-bound: more groups, more loads in
+// flight at once), every group still gets at least one tile, and the block's shared memory
+// (smem_of(split)) fits the device.
 template <class SmemOf>
 inline int tc_pick_split(long long blocks, int tiles, std::size_t smem_limit, SmemOf smem_of) {
   int split = 1;
-  while (split < kTcMaxSplit && blocks * split < 2LL * sm_count() && tiles >= 4 * split && smem_of(2 * split) <= smem_limit)
+  while (split < kTcMaxSplit && blocks * split < 2LL * sm_count() && tiles >= 2 * split && smem_of(2 * split) <= smem_limit)
     split *= 2;
   return split;
 }
