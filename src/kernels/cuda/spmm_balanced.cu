@@ -149,10 +149,10 @@ __global__ void __launch_bounds__(kGemvWarps * 32) balanced_gemv(BalancedGemvDev
   }
 }
 
-// n = 1, X staged in shared memory (the `staged` variant). Profiles of the fast kernel's time track
-// the entry count, not the bytes (session 10: CSR with 34 % more bytes but 8 % more entries took
-// 8-18 % longer), which points at its gather of X through L1: a warp's 32 lanes read 32 scattered
-// 2-byte values from up to 32 cache lines per step. Here a block first sends out its rows' weight
+// n = 1, X staged in shared memory (the `staged` variant). The fast kernel's H100 timings track its
+// entry count, not its bytes (session 10: the CSR kernel on the same weights, with 8 % more entries
+// and 34-43 % more bytes, took 8-12 % longer), which points at its gather of X through L1: a warp's
+// 32 lanes read 32 scattered 2-byte values from up to 32 cache lines per step. Here a block first sends out its rows' weight
 // loads (every chunk a lane owns, CPL of them, in registers: one round trip to HBM, not one per
 // chunk), then copies X into shared memory in 16-byte units while they are in flight, and gathers
 // X from there: a warp-wide gather of random 2-byte values costs a few shared-memory bank
