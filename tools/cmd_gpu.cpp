@@ -14,6 +14,16 @@
 namespace sb::cli {
 namespace {
 
+// The most any kernel could reach against the case's cuBLAS in this protocol: the baseline's median
+// (this record's median x its speedup) over the protocol's floor, what an empty kernel costs per
+// call (measured in the same run). 0 when the record has no speedup or the floor is unavailable.
+double speedup_ceiling(const gpu::GpuKernelRecord& g, const gpu::GpuTimingFloor& floor) {
+  const KernelRecord& r = g.base;
+  if (!r.ok() || r.speedup <= 0 || !floor.why.empty()) return 0;
+  const double floor_us = r.cache == CacheMode::stream ? floor.graph_us : r.cache == CacheMode::hot ? floor.hot_us : floor.cold_us;
+  return floor_us > 0 ? r.stats.median_ms * r.speedup * 1000.0 / floor_us : 0;
+}
+
 void print_table(const std::vector<gpu::GpuKernelRecord>& recs) {
   std::cout << fmt::format("{:<16} {:<18} {:>5} {:<5} {:<28} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8}  {}\n",
                            "shape", "pattern", "spars", "dtype", "impl", "median_ms", "p10_ms", "p90_ms", "TF/s_eff",
@@ -97,7 +107,11 @@ int run_kernels_cuda(const KernelBenchConfig& cfg, const std::string& dtypes, bo
     j["system"] = to_json(system_info());
     j["timing_floor"] = gpu::to_json(floor);
     j["records"] = nlohmann::json::array();
-    for (const auto& r : recs) j["records"].push_back(gpu::to_json(r));
+    for (const auto& r : recs) {
+      nlohmann::json jr = gpu::to_json(r);
+      jr["speedup_ceiling"] = speedup_ceiling(r, floor);
+      j["records"].push_back(std::move(jr));
+    }
     j["geomeans"] = nlohmann::json::array();
     for (const auto& s : gpu::summarize_gpu_speedups(recs)) j["geomeans"].push_back(gpu::to_json(s));
     std::cout << j.dump(1) << "\n";
@@ -105,10 +119,25 @@ int run_kernels_cuda(const KernelBenchConfig& cfg, const std::string& dtypes, bo
     print_csv(recs);
   } else {
     print_table(recs);
-    if (floor.why.empty())
+    if (floor.why.empty()) {
       std::cout << fmt::format("timing floor (an empty kernel per call, medians): cold {:.2f} us, hot {:.2f} us, "
                                "in a CUDA graph {:.2f} us per call\n",
                                floor.cold_us, floor.hot_us, floor.graph_us);
+      // Per case: how far any kernel could go, so that a missed speedup target can be read as the
+      // kernel's shortfall or the protocol's.
+      std::string last;
+      bool header = false;
+      for (const gpu::GpuKernelRecord& g : recs) {
+        const double c = speedup_ceiling(g, floor);
+        const KernelRecord& r = g.base;
+        const std::string key = fmt::format("{}x{}x{} {} {} {}", r.m, r.k, r.n, r.pattern, g.dtype, cache_mode_name(r.cache));
+        if (c <= 0 || key == last) continue;
+        last = key;
+        if (!header) std::cout << "speedup ceiling (the case's cuBLAS median / the protocol's floor: an empty kernel's speedup)\n";
+        header = true;
+        std::cout << fmt::format("  {:<44} {:>8.2f}x\n", key, c);
+      }
+    }
   }
   return 0;
 }

@@ -259,7 +259,8 @@ for f in sorted(glob.glob(os.path.join(out, "*.json")) + glob.glob(os.path.join(
         if r["library"] in ("sparsebench", "cusparselt", "cusparse"):
             print(f"  {r['m']:>5}x{r['k']:<5}x{r['n']:<5} {r['pattern']:<18} {r['dtype']:<4} {r['impl']:<28} "
                   f"{r['median_ms']:.4f} ms  {r['speedup']:.2f}x cuBLAS  {r.get('speedup_vs_cusparse', 0):.2f}x cuSPARSE"
-                  f"  [{r.get('cache', '?')}, {r.get('copies', 1)} copies]")
+                  f"  [{r.get('cache', '?')}, {r.get('copies', 1)} copies"
+                  + (f", ceiling {r['speedup_ceiling']:.2f}x" if r.get('speedup_ceiling') else "") + "]")
     for g in j.get("geomeans", []):
         if g["cases"] >= 2:
             print(f"  geomean {g['set']} {g['pattern']} {g['dtype']} {g['impl']}: {g['geomean_speedup_vs_cublas']:.2f}x cuBLAS, "
