@@ -14,16 +14,6 @@
 namespace sb::cli {
 namespace {
 
-// The most any kernel could reach against the case's cuBLAS in this protocol: the baseline's median
-// (this record's median x its speedup) over the protocol's floor, what an empty kernel costs per
-// call (measured in the same run). 0 when the record has no speedup or the floor is unavailable.
-double speedup_ceiling(const gpu::GpuKernelRecord& g, const gpu::GpuTimingFloor& floor) {
-  const KernelRecord& r = g.base;
-  if (!r.ok() || r.speedup <= 0 || !floor.why.empty()) return 0;
-  const double floor_us = r.cache == CacheMode::stream ? floor.graph_us : r.cache == CacheMode::hot ? floor.hot_us : floor.cold_us;
-  return floor_us > 0 ? r.stats.median_ms * r.speedup * 1000.0 / floor_us : 0;
-}
-
 void print_table(const std::vector<gpu::GpuKernelRecord>& recs) {
   std::cout << fmt::format("{:<16} {:<18} {:>5} {:<5} {:<28} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8}  {}\n",
                            "shape", "pattern", "spars", "dtype", "impl", "median_ms", "p10_ms", "p90_ms", "TF/s_eff",
@@ -109,7 +99,7 @@ int run_kernels_cuda(const KernelBenchConfig& cfg, const std::string& dtypes, bo
     j["records"] = nlohmann::json::array();
     for (const auto& r : recs) {
       nlohmann::json jr = gpu::to_json(r);
-      jr["speedup_ceiling"] = speedup_ceiling(r, floor);
+      jr["speedup_ceiling"] = gpu::speedup_ceiling(r, floor);
       j["records"].push_back(std::move(jr));
     }
     j["geomeans"] = nlohmann::json::array();
@@ -128,7 +118,7 @@ int run_kernels_cuda(const KernelBenchConfig& cfg, const std::string& dtypes, bo
       std::string last;
       bool header = false;
       for (const gpu::GpuKernelRecord& g : recs) {
-        const double c = speedup_ceiling(g, floor);
+        const double c = gpu::speedup_ceiling(g, floor);
         const KernelRecord& r = g.base;
         const std::string key = fmt::format("{}x{}x{} {} {} {}", r.m, r.k, r.n, r.pattern, g.dtype, cache_mode_name(r.cache));
         if (c <= 0 || key == last) continue;

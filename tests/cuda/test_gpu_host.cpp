@@ -81,6 +81,28 @@ TEST(GpuHost, GeometricMeansPerSet) {
   EXPECT_EQ(j["dtype"], "f16");
 }
 
+TEST(GpuHost, SpeedupCeilingIsTheBaselineOverTheProtocolsFloor) {
+  GpuKernelRecord r;
+  r.base.status = "ok";
+  r.base.stats.median_ms = 0.004;  // 4 us at 1.5x: cuBLAS took 6 us
+  r.base.speedup = 1.5;
+  GpuTimingFloor floor;
+  floor.cold_us = 3.0;
+  floor.hot_us = 5.0;
+  floor.graph_us = 1.0;
+  r.base.cache = CacheMode::cold;
+  EXPECT_NEAR(speedup_ceiling(r, floor), 2.0, 1e-12);
+  r.base.cache = CacheMode::hot;
+  EXPECT_NEAR(speedup_ceiling(r, floor), 1.2, 1e-12);
+  r.base.cache = CacheMode::stream;
+  EXPECT_NEAR(speedup_ceiling(r, floor), 6.0, 1e-12);
+  floor.why = "unavailable: no GPU";
+  EXPECT_EQ(speedup_ceiling(r, floor), 0.0);  // unknown, never invented
+  floor.why.clear();
+  r.base.status = "failed: mismatch";
+  EXPECT_EQ(speedup_ceiling(r, floor), 0.0);
+}
+
 TEST(GpuHost, UnavailableIsReportedNotThrown) {
   const std::string why = gpu_unavailable_reason();
   if (why.empty()) GTEST_SKIP() << "a GPU is visible: the unavailable path is not exercised";

@@ -223,6 +223,12 @@ struct GpuSpeedupSummary {
 };
 std::vector<GpuSpeedupSummary> summarize_gpu_speedups(const std::vector<GpuKernelRecord>& recs);
 
+// The most any kernel could show against the record's cuBLAS in its protocol: the baseline's
+// median (the record's median x its speedup) over the protocol's floor (`floor`, an empty kernel per
+// call, same run; graph for --cache stream). 0 when the record has no speedup or the floor is
+// unavailable.
+double speedup_ceiling(const GpuKernelRecord& r, const GpuTimingFloor& floor);
+
 nlohmann::json to_json(const GpuKernelRecord& r);
 nlohmann::json to_json(const GpuSpeedupSummary& s);
 

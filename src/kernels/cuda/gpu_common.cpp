@@ -425,6 +425,13 @@ std::vector<GpuKernelRecord> run_gpu_kernel_bench(const KernelBenchConfig& cfg, 
   return out;
 }
 
+double speedup_ceiling(const GpuKernelRecord& g, const GpuTimingFloor& floor) {
+  const KernelRecord& r = g.base;
+  if (!r.ok() || r.speedup <= 0 || !floor.why.empty()) return 0;
+  const double floor_us = r.cache == CacheMode::stream ? floor.graph_us : r.cache == CacheMode::hot ? floor.hot_us : floor.cold_us;
+  return floor_us > 0 ? r.stats.median_ms * r.speedup * 1000.0 / floor_us : 0;
+}
+
 std::vector<GpuSpeedupSummary> summarize_gpu_speedups(const std::vector<GpuKernelRecord>& recs) {
   using Key = std::tuple<std::string, std::string, double, std::string, std::string>;
   struct Acc {
