@@ -6,10 +6,10 @@
 // 16-byte chunks). A block holds 64 rows (4 warps of 16, the MMA's M) times 16 columns of Y (two
 // n8 MMA tiles), and `ksplit` groups of those 4 warps take turns over the k-tiles (group h the
 // tiles h, h + ksplit, ...), summed in shared memory at the end: more warps per row block, so
-// more weight loads in flight, without atomics or a second kernel. Per tile each warp zeroes its
-// dense 16 x kw tile of W in shared memory, scatters its rows' entries into it, and the block
-// stages X's kt x 16 slice transposed (column-major, as the MMA's B fragments read it); then each
-// warp runs kw / 16 k-steps of two MMAs. Shared-memory rows are kw + 8 halves long so that the
+// more weight loads in flight, without atomics or a second kernel. Per tile each warp scatters its
+// rows' entries into its dense 16 x kw tile of W in shared memory, and the block stages X's kt x 16
+// slice transposed (column-major, as the MMA's B fragments read it); then each warp runs kw / 16
+// k-steps of two MMAs and writes zeros back where it scattered. Shared-memory rows are kw + 8 halves long so that the
 // fragment reads of the 8 row groups fall in distinct banks.
 //
 // Plain C++ (host and device) so that the host can size shared memory and choose the split.

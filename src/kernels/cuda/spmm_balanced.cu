@@ -232,19 +232,39 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
     cc[j] = q % tile_chunks;
     cv[j] = q < 16 * tile_chunks && row0 + cr[j] < w.m;
   }
-  uint4 vv[CPL];
-  uint2 oo[CPL];
-  auto load_tile = [&](int t) {
+  // This tile's entries (vv, oo) and the next one's (vn, on): the next tile's loads are in flight
+  // during this tile's MMAs, and this tile's places are still known after them, to clear.
+  uint4 vv[CPL], vn[CPL];
+  uint2 oo[CPL], on[CPL];
+  auto load_tile = [&](int t, uint4 (&v)[CPL], uint2 (&o)[CPL]) {
 #pragma unroll
     for (int j = 0; j < CPL; ++j) {
       const int c = t * tile_chunks + cc[j];
       if (cv[j] && t < l.tiles && c < row_chunks) {
         const long long r = row0 + cr[j];
-        vv[j] = __ldg(reinterpret_cast<const uint4*>(static_cast<const T*>(w.values) + r * w.row_stride) + c);
-        oo[j] = __ldg(reinterpret_cast<const uint2*>(w.offsets + r * w.row_stride) + c);
+        v[j] = __ldg(reinterpret_cast<const uint4*>(static_cast<const T*>(w.values) + r * w.row_stride) + c);
+        o[j] = __ldg(reinterpret_cast<const uint2*>(w.offsets + r * w.row_stride) + c);
       } else {
-        vv[j] = make_uint4(0, 0, 0, 0);  // value 0: nothing scattered
-        oo[j] = make_uint2(0, 0);
+        v[j] = make_uint4(0, 0, 0, 0);  // value 0: nothing scattered
+        o[j] = make_uint2(0, 0);
+      }
+    }
+  };
+  // Tile t's entries into the warp's dense W tile (clear: zeros at their places instead, which
+  // leaves the tile all zero again after its MMAs, cheaper than zeroing all 16 x kw).
+  auto scatter = [&](int t, bool clear) {
+    const unsigned first_bank = static_cast<unsigned>(t) * l.g;
+#pragma unroll
+    for (int j = 0; j < CPL; ++j) {
+      const T* vs = reinterpret_cast<const T*>(&vv[j]);
+      const unsigned short* bits = reinterpret_cast<const unsigned short*>(&vv[j]);
+      const std::uint8_t* os = reinterpret_cast<const std::uint8_t*>(&oo[j]);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        if ((bits[i] & 0x7FFFu) == 0) continue;  // a zero: padding (or a kept zero), nothing to add
+        const unsigned e = static_cast<unsigned>((t * tile_chunks + cc[j]) * 8 + i);
+        const unsigned b = fast_div(e, w.kb_div) - first_bank;
+        sm.w_tile[cr[j] * l.stride + b * w.bank + os[i]] = clear ? Elem<T>::from_f(0.f) : vs[i];
       }
     }
   };
@@ -253,32 +273,26 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
   const int steps = (l.tiles + l.ksplit - 1) / l.ksplit;
   uint4 xr[kTcXUnits];
   tc_load_x<T>(xr, x, l, 0, col0, w.k, w.n);
-  load_tile(group);
+  load_tile(group, vv, oo);
+  tc_zero_tile<T>(sm.w_tile, l, lane);  // once: every tile's MMAs end by clearing what it scattered
   for (int s = 0; s < steps; ++s) {
     const int t = s * l.ksplit + group;
     __syncthreads();  // the last step's MMAs are done with the X slices and W tiles
     tc_store_x<T>(xr, sm.x_slices, l);
     tc_load_x<T>(xr, x, l, s + 1, col0, w.k, w.n);  // the next step's, in flight during this one
-    tc_zero_tile<T>(sm.w_tile, l, lane);
-    if (t < l.tiles) {
-      const unsigned first_bank = static_cast<unsigned>(t) * l.g;
-#pragma unroll
-      for (int j = 0; j < CPL; ++j) {
-        const T* vs = reinterpret_cast<const T*>(&vv[j]);
-        const unsigned short* bits = reinterpret_cast<const unsigned short*>(&vv[j]);
-        const std::uint8_t* os = reinterpret_cast<const std::uint8_t*>(&oo[j]);
-#pragma unroll
-        for (int i = 0; i < 8; ++i) {
-          if ((bits[i] & 0x7FFFu) == 0) continue;  // a zero: padding (or a kept zero), nothing to add
-          const unsigned e = static_cast<unsigned>((t * tile_chunks + cc[j]) * 8 + i);
-          const unsigned b = fast_div(e, w.kb_div) - first_bank;
-          sm.w_tile[cr[j] * l.stride + b * w.bank + os[i]] = vs[i];
-        }
-      }
-    }
-    load_tile(t + l.ksplit);
+    if (t < l.tiles) scatter(t, false);
+    load_tile(t + l.ksplit, vn, on);
     __syncthreads();  // X staged and every W tile scattered
-    if (t < l.tiles) tc_mma_tile<T>(sm.w_tile, sm.x_slices + group * kTcCols * l.stride, l, lane, acc);
+    if (t < l.tiles) {
+      tc_mma_tile<T>(sm.w_tile, sm.x_slices + group * kTcCols * l.stride, l, lane, acc);
+      __syncwarp();  // every lane's fragment reads done before the clear
+      scatter(t, true);
+    }
+#pragma unroll
+    for (int j = 0; j < CPL; ++j) {
+      vv[j] = vn[j];
+      oo[j] = on[j];
+    }
   }
   tc_finish<T>(acc, sm.red, l, group, wrow, lane, row0, col0, w.m, w.n, y);
 }

@@ -318,37 +318,29 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
   const uint4* vp = reinterpret_cast<const uint4*>(w.values);
   const uint4* pp = reinterpret_cast<const uint4*>(w.places);
 
-  uint4 vv[CPL], pv[CPL];
+  // This tile's entries (vv, pv) and the next one's (vn, pn): the next tile's loads are in flight
+  // during this tile's MMAs, and this tile's places are still known after them, to clear.
+  uint4 vv[CPL], pv[CPL], vn[CPL], pn[CPL];
   auto bounds = [&](int t) {  // tile t's chunks [lo, hi) (empty past the last tile)
     if (!has_rows || t >= l.tiles) return make_uint2(0, 0);
     return make_uint2(__ldg(tp + t), __ldg(tp + t + 1));
   };
-  auto load_tile = [&](uint2 b) {
+  auto load_tile = [&](uint2 b, uint4 (&v)[CPL], uint4 (&p)[CPL]) {
 #pragma unroll
     for (int j = 0; j < CPL; ++j) {
       const unsigned c = b.x + lane + 32 * j;
       if (c < b.y) {
-        vv[j] = __ldg(vp + c);
-        pv[j] = __ldg(pp + c);
+        v[j] = __ldg(vp + c);
+        p[j] = __ldg(pp + c);
       } else {
-        vv[j] = make_uint4(0, 0, 0, 0);  // value 0: nothing scattered
-        pv[j] = make_uint4(0, 0, 0, 0);
+        v[j] = make_uint4(0, 0, 0, 0);  // value 0: nothing scattered
+        p[j] = make_uint4(0, 0, 0, 0);
       }
     }
   };
-
-  float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-  const int steps = (l.tiles + l.ksplit - 1) / l.ksplit;
-  uint4 xr[kTcXUnits];
-  tc_load_x<T>(xr, x, l, 0, col0, w.k, w.n);
-  load_tile(bounds(group));
-  uint2 next = bounds(group + l.ksplit);
-  for (int s = 0; s < steps; ++s) {
-    const int t = s * l.ksplit + group;
-    __syncthreads();  // the last step's MMAs are done with the X slices and W tiles
-    tc_store_x<T>(xr, sm.x_slices, l);
-    tc_load_x<T>(xr, x, l, s + 1, col0, w.k, w.n);  // the next step's, in flight during this one
-    tc_zero_tile<T>(sm.w_tile, l, lane);
+  // This tile's entries into the warp's dense W tile (clear: zeros at their places instead, which
+  // leaves the tile all zero again after its MMAs, cheaper than zeroing all 16 x 256).
+  auto scatter = [&](bool clear) {
 #pragma unroll
     for (int j = 0; j < CPL; ++j) {
       const T* vs = reinterpret_cast<const T*>(&vv[j]);
@@ -357,13 +349,37 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
         if ((bits[i] & 0x7FFFu) == 0) continue;  // padding (or a kept zero): nothing to add
-        sm.w_tile[(ps[i] >> 8) * l.stride + (ps[i] & 0xFFu)] = vs[i];
+        sm.w_tile[(ps[i] >> 8) * l.stride + (ps[i] & 0xFFu)] = clear ? Elem<T>::from_f(0.f) : vs[i];
       }
     }
-    load_tile(next);
+  };
+
+  float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+  const int steps = (l.tiles + l.ksplit - 1) / l.ksplit;
+  uint4 xr[kTcXUnits];
+  tc_load_x<T>(xr, x, l, 0, col0, w.k, w.n);
+  load_tile(bounds(group), vv, pv);
+  uint2 next = bounds(group + l.ksplit);
+  tc_zero_tile<T>(sm.w_tile, l, lane);  // once: every tile's MMAs end by clearing what it scattered
+  for (int s = 0; s < steps; ++s) {
+    const int t = s * l.ksplit + group;
+    __syncthreads();  // the last step's MMAs are done with the X slices and W tiles
+    tc_store_x<T>(xr, sm.x_slices, l);
+    tc_load_x<T>(xr, x, l, s + 1, col0, w.k, w.n);  // the next step's, in flight during this one
+    scatter(false);  // past the last tile: no entries
+    load_tile(next, vn, pn);
     next = bounds(t + 2 * l.ksplit);
     __syncthreads();  // X staged and every W tile scattered
-    if (t < l.tiles) tc_mma_tile<T>(sm.w_tile, sm.x_slices + group * kTcCols * l.stride, l, lane, acc);
+    if (t < l.tiles) {
+      tc_mma_tile<T>(sm.w_tile, sm.x_slices + group * kTcCols * l.stride, l, lane, acc);
+      __syncwarp();  // every lane's fragment reads done before the clear
+      scatter(true);
+    }
+#pragma unroll
+    for (int j = 0; j < CPL; ++j) {
+      vv[j] = vn[j];
+      pv[j] = pn[j];
+    }
   }
   tc_finish<T>(acc, sm.red, l, group, wrow, lane, row0, col0, w.m, w.n, y);
 }

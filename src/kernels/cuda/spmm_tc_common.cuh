@@ -2,10 +2,12 @@
 // The device steps our tensor-core SpMM kernels share (balanced_tc in spmm_balanced.cu, csr_tc in
 // spmm_csr.cu): "load as sparse, compute as dense" (Flash-LLM). A block holds kTcRowWarps warps of
 // 16 rows times 16 columns of Y, in `ksplit` warp groups that take turns over the k-tiles. Per
-// step the block stages X's slices for the groups' tiles, transposed; each warp zeroes its dense
-// 16 x kw tile of W in shared memory, scatters its entries into it (the kernel's own part), and
-// runs kw / 16 k-steps of two m16n8k16 MMAs. The next step's X and W tiles are loaded into registers
-// during each step, so that neither the L2 nor HBM round trip sits between two steps. At the end the groups' sums meet in shared memory.
+// step the block stages X's slices for the groups' tiles, transposed; each warp scatters its
+// entries into its dense 16 x kw tile of W in shared memory (zeroed once at the start), runs kw / 16
+// k-steps of two m16n8k16 MMAs, and writes zeros back at the places it scattered (the scatter and
+// clear are the kernel's own part). The next step's X and W tiles are loaded into registers during
+// each step, so that neither the L2 nor the HBM round trip sits between two steps. At the end the
+// groups' sums meet in shared memory.
 // Shared memory (tc_smem_bytes): [ksplit * 4 warps][16][stride] W tiles, [ksplit][16][stride]
 // X slices, [ksplit - 1][4][32][8] floats of partial sums.
 #include "kernels/cuda/balanced_tc_layout.h"
@@ -79,7 +81,8 @@ __device__ __forceinline__ void tc_store_x(const uint4 (&xr)[kTcXUnits], T* x_sl
   }
 }
 
-// The warp's W tile to zero (its kw columns; the padding is never read), then __syncwarp.
+// The warp's W tile to zero (its kw columns; the padding is never read), then __syncwarp: once,
+// at the start; after that each tile clears the places it scattered once its MMAs are done.
 template <class T>
 __device__ __forceinline__ void tc_zero_tile(T* w_tile, const TcLayout& l, int lane) {
   const int units_per_row = l.kw / 8;
