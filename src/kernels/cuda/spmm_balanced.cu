@@ -409,14 +409,8 @@ cudaError_t skinny(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
 template <class T, int NC>
 cudaError_t skinny_lanes(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
   // Lanes per row: about two 8-entry chunks per lane, so short rows do not idle a whole warp.
-  switch (pow2_at_least((w.row_stride / 8 + 1) / 2, 32)) {
-    case 1: return skinny<T, 1, NC>(w, x, y, s);
-    case 2: return skinny<T, 2, NC>(w, x, y, s);
-    case 4: return skinny<T, 4, NC>(w, x, y, s);
-    case 8: return skinny<T, 8, NC>(w, x, y, s);
-    case 16: return skinny<T, 16, NC>(w, x, y, s);
-    default: return skinny<T, 32, NC>(w, x, y, s);
-  }
+  return with_pow2<32>((w.row_stride / 8 + 1) / 2,
+                       [&](auto lanes) { return skinny<T, decltype(lanes)::value, NC>(w, x, y, s); });
 }
 
 template <class T, int L, int CPL>
@@ -429,28 +423,16 @@ cudaError_t staged_lc(const BalancedDevice& w, const T* x, T* y, cudaStream_t s)
                        threads, smem, s, w, x, y);
 }
 
-template <class T, int L>
-cudaError_t staged_l(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
-  // Chunks per lane: as many as the row needs on L lanes, up to 8 (longer rows take passes).
-  const int chunks = w.row_stride / 8;
-  const int per_lane = (chunks + L - 1) / L;
-  if (per_lane <= 1) return staged_lc<T, L, 1>(w, x, y, s);
-  if (per_lane <= 2) return staged_lc<T, L, 2>(w, x, y, s);
-  if (per_lane <= 4) return staged_lc<T, L, 4>(w, x, y, s);
-  return staged_lc<T, L, 8>(w, x, y, s);
-}
-
 template <class T>
 cudaError_t staged(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
-  // Lanes per row: about four chunks per lane, so that short rows do not idle a whole warp.
-  switch (pow2_at_least((w.row_stride / 8 + 3) / 4, 32)) {
-    case 1: return staged_l<T, 1>(w, x, y, s);
-    case 2: return staged_l<T, 2>(w, x, y, s);
-    case 4: return staged_l<T, 4>(w, x, y, s);
-    case 8: return staged_l<T, 8>(w, x, y, s);
-    case 16: return staged_l<T, 16>(w, x, y, s);
-    default: return staged_l<T, 32>(w, x, y, s);
-  }
+  // Lanes per row: about four chunks per lane, so that short rows do not idle a whole warp; chunks
+  // per lane: as many as the row needs on those lanes, up to 8 (longer rows take passes).
+  const int chunks = w.row_stride / 8;
+  return with_pow2<32>((chunks + 3) / 4, [&](auto lanes) {
+    constexpr int L = decltype(lanes)::value;
+    return with_pow2<8>((chunks + L - 1) / L,
+                        [&](auto cpl) { return staged_lc<T, L, decltype(cpl)::value>(w, x, y, s); });
+  });
 }
 
 template <class T, int CPL>
@@ -465,12 +447,8 @@ template <class T>
 cudaError_t tc(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
   if (w.bank > kTcMaxBank) return cudaErrorInvalidValue;
   const TcLayout l = make_tc_layout(w.k, w.bank, w.kb, tc_split(w.m, w.n, w.k, w.bank, w.kb));
-  const int cpl = tc_chunks_per_lane(l);
-  if (cpl <= 1) return tc_cpl<T, 1>(w, l, x, y, s);
-  if (cpl <= 2) return tc_cpl<T, 2>(w, l, x, y, s);
-  if (cpl <= 4) return tc_cpl<T, 4>(w, l, x, y, s);
-  if (cpl <= 8) return tc_cpl<T, 8>(w, l, x, y, s);
-  return tc_cpl<T, 16>(w, l, x, y, s);
+  return with_pow2<16>(tc_chunks_per_lane(l),
+                       [&](auto cpl) { return tc_cpl<T, decltype(cpl)::value>(w, l, x, y, s); });
 }
 
 template <class T>
@@ -484,13 +462,7 @@ cudaError_t launch(const BalancedDevice& w, const void* xv, void* yv, BalancedVa
   }
   if (v == BalancedVariant::staged) return w.n == 1 ? staged<T>(w, x, y, s) : cudaErrorInvalidValue;
   if (v == BalancedVariant::tc) return tc<T>(w, x, y, s);
-  switch (skinny_columns(w.n)) {
-    case 1: return skinny_lanes<T, 1>(w, x, y, s);
-    case 2: return skinny_lanes<T, 2>(w, x, y, s);
-    case 4: return skinny_lanes<T, 4>(w, x, y, s);
-    case 8: return skinny_lanes<T, 8>(w, x, y, s);
-    default: return skinny_lanes<T, 16>(w, x, y, s);
-  }
+  return with_pow2<16>(w.n, [&](auto nc) { return skinny_lanes<T, decltype(nc)::value>(w, x, y, s); });
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // Device helpers shared by our SpMM kernels: f16 / bf16 <-> f32 and paired (2-column) access.
 #include <cstddef>
 #include <mutex>
+#include <type_traits>
 #include <unordered_map>
 
 #include <cuda_bf16.h>
@@ -85,14 +86,6 @@ __device__ __forceinline__ void reduce_store(float (&acc)[NC], int lane, long lo
     if (j % L == lane && col0 + j < n) y[row * n + col0 + j] = Elem<T>::from_f(acc[j]);
 }
 
-// Columns per pass of the skinny kernels: 16 for n >= 16, else the power of two >= n.
-inline int skinny_columns(long long n) {
-  if (n >= 16) return 16;
-  int p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
-
 // The device's SM count, read once.
 inline int sm_count() {
   static const int sms = [] {
@@ -119,11 +112,18 @@ inline int pick_threads(long long rows, int rows_per_warp32, long long grid_y) {
   return 32;
 }
 
-// Smallest power of two >= v (v >= 1), capped at cap.
-inline int pow2_at_least(long long v, int cap) {
-  int p = 1;
-  while (p < v && p < cap) p *= 2;
-  return p;
+// Returns f(std::integral_constant<int, P>{}) with P the smallest power of two >= p, capped at Max
+// (1 for p <= 1): how the launchers turn a run-time lane, column or chunk count into the template
+// argument of a kernel, e.g.
+//   with_pow2<32>(lanes, [&](auto l) { return launch_it<decltype(l)::value>(); }).
+template <int Max, class F>
+inline cudaError_t with_pow2(long long p, F&& f) {
+  if constexpr (Max > 1) {
+    if (p > Max / 2) return f(std::integral_constant<int, Max>{});
+    return with_pow2<Max / 2>(p, static_cast<F&&>(f));
+  } else {
+    return f(std::integral_constant<int, 1>{});
+  }
 }
 
 // One reduce-scatter step over lane stride s: lanes with bit s set keep the upper HALF columns,

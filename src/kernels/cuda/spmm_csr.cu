@@ -120,14 +120,8 @@ cudaError_t skinny(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
 
 template <class T, int NC>
 cudaError_t skinny_lanes(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
-  switch (pow2_at_least((w.mean_row / 8 + 1) / 2, 32)) {
-    case 1: return skinny<T, 1, NC>(w, x, y, s);
-    case 2: return skinny<T, 2, NC>(w, x, y, s);
-    case 4: return skinny<T, 4, NC>(w, x, y, s);
-    case 8: return skinny<T, 8, NC>(w, x, y, s);
-    case 16: return skinny<T, 16, NC>(w, x, y, s);
-    default: return skinny<T, 32, NC>(w, x, y, s);
-  }
+  return with_pow2<32>((w.mean_row / 8 + 1) / 2,
+                       [&](auto lanes) { return skinny<T, decltype(lanes)::value, NC>(w, x, y, s); });
 }
 
 template <class T, int L>
@@ -249,26 +243,16 @@ cudaError_t staged_lc(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
                        smem, s, w, x, y);
 }
 
-template <class T, int L>
-cudaError_t staged_l(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
-  // Chunks per lane: as many as the mean row needs on L lanes, up to 4 (longer rows take passes).
-  const int per_lane = (w.mean_row / 8 + L - 1) / L;
-  if (per_lane <= 1) return staged_lc<T, L, 1>(w, x, y, s);
-  if (per_lane <= 2) return staged_lc<T, L, 2>(w, x, y, s);
-  return staged_lc<T, L, 4>(w, x, y, s);
-}
-
 template <class T>
 cudaError_t staged(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
-  // Lanes per row: about four chunks of the mean row per lane.
-  switch (pow2_at_least((w.mean_row / 8 + 3) / 4, 32)) {
-    case 1: return staged_l<T, 1>(w, x, y, s);
-    case 2: return staged_l<T, 2>(w, x, y, s);
-    case 4: return staged_l<T, 4>(w, x, y, s);
-    case 8: return staged_l<T, 8>(w, x, y, s);
-    case 16: return staged_l<T, 16>(w, x, y, s);
-    default: return staged_l<T, 32>(w, x, y, s);
-  }
+  // Lanes per row: about four chunks of the mean row per lane; chunks per lane: as many as the mean
+  // row needs on those lanes, up to 4 (longer rows take passes).
+  const int chunks = w.mean_row / 8;
+  return with_pow2<32>((chunks + 3) / 4, [&](auto lanes) {
+    constexpr int L = decltype(lanes)::value;
+    return with_pow2<4>((chunks + L - 1) / L,
+                        [&](auto cpl) { return staged_lc<T, L, decltype(cpl)::value>(w, x, y, s); });
+  });
 }
 
 template <class T>
@@ -282,22 +266,9 @@ cudaError_t launch(const CsrDevice& w, const void* xv, void* yv, CsrVariant v, c
   }
   if (v == CsrVariant::staged) return w.n == 1 ? staged<T>(w, x, y, s) : cudaErrorInvalidValue;
   if (w.n <= 64) {
-    switch (skinny_columns(w.n)) {
-      case 1: return skinny_lanes<T, 1>(w, x, y, s);
-      case 2: return skinny_lanes<T, 2>(w, x, y, s);
-      case 4: return skinny_lanes<T, 4>(w, x, y, s);
-      case 8: return skinny_lanes<T, 8>(w, x, y, s);
-      default: return skinny_lanes<T, 16>(w, x, y, s);
-    }
+    return with_pow2<16>(w.n, [&](auto nc) { return skinny_lanes<T, decltype(nc)::value>(w, x, y, s); });
   }
-  switch (pow2_at_least((w.n + 1) / 2, 32)) {
-    case 1: return tiled<T, 1>(w, x, y, s);
-    case 2: return tiled<T, 2>(w, x, y, s);
-    case 4: return tiled<T, 4>(w, x, y, s);
-    case 8: return tiled<T, 8>(w, x, y, s);
-    case 16: return tiled<T, 16>(w, x, y, s);
-    default: return tiled<T, 32>(w, x, y, s);
-  }
+  return with_pow2<32>((w.n + 1) / 2, [&](auto lanes) { return tiled<T, decltype(lanes)::value>(w, x, y, s); });
 }
 
 // n >= 8 on tensor cores (csr_tc_layout.h, spmm_tc_common.cuh): warp `wrow` of group `group` takes
@@ -396,12 +367,9 @@ template <class T>
 cudaError_t tc(const CsrTcDevice& w, const T* x, T* y, cudaStream_t s) {
   if (w.m == 0 || w.n == 0) return cudaSuccess;
   const TcLayout l = make_csr_tc_layout(w.k, csr_tc_split(w.m, w.n, w.k));
-  const int cpl = (w.max_chunks + 31) / 32;
-  if (cpl <= 1) return tc_cpl<T, 1>(w, l, x, y, s);
-  if (cpl <= 2) return tc_cpl<T, 2>(w, l, x, y, s);
-  if (cpl <= 4) return tc_cpl<T, 4>(w, l, x, y, s);
-  if (cpl <= 8) return tc_cpl<T, 8>(w, l, x, y, s);
-  return tc_cpl<T, 16>(w, l, x, y, s);  // a tile has at most 16 x 256 entries: 512 chunks
+  // Chunks per lane: enough for the largest tile (at most 16 x 256 entries: 512 chunks, 16 per lane).
+  return with_pow2<16>((w.max_chunks + 31) / 32,
+                       [&](auto cpl) { return tc_cpl<T, decltype(cpl)::value>(w, l, x, y, s); });
 }
 
 }  // namespace
