@@ -413,16 +413,6 @@ cudaError_t skinny_lanes(const BalancedDevice& w, const T* x, T* y, cudaStream_t
                        [&](auto lanes) { return skinny<T, decltype(lanes)::value, NC>(w, x, y, s); });
 }
 
-template <class T, int L, int CPL>
-cudaError_t staged_lc(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
-  const std::size_t smem = staged_smem_bytes(w.k);
-  if (const cudaError_t e = allow_smem(balanced_staged<T, L, CPL>, smem); e != cudaSuccess) return e;
-  const int threads = staged_threads(w.m, L, sm_count());
-  const long long rows_per_block = threads / L;
-  return launch_kernel(balanced_staged<T, L, CPL>, static_cast<unsigned>((w.m + rows_per_block - 1) / rows_per_block),
-                       threads, smem, s, w, x, y);
-}
-
 template <class T>
 cudaError_t staged(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
   // Lanes per row: about four chunks per lane, so that short rows do not idle a whole warp; chunks
@@ -431,16 +421,10 @@ cudaError_t staged(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
   return with_pow2<32>((chunks + 3) / 4, [&](auto lanes) {
     constexpr int L = decltype(lanes)::value;
     return with_pow2<8>((chunks + L - 1) / L,
-                        [&](auto cpl) { return staged_lc<T, L, decltype(cpl)::value>(w, x, y, s); });
+                        [&](auto cpl) {
+                          return launch_staged<L>(balanced_staged<T, L, decltype(cpl)::value>, w, x, y, s);
+                        });
   });
-}
-
-template <class T, int CPL>
-cudaError_t tc_cpl(const BalancedDevice& w, const TcLayout& l, const T* x, T* y, cudaStream_t s) {
-  const std::size_t smem = tc_smem_bytes(l);
-  if (const cudaError_t e = allow_smem(balanced_tc<T, CPL>, smem); e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>((w.m + kTcRows - 1) / kTcRows), static_cast<unsigned>((w.n + kTcCols - 1) / kTcCols));
-  return launch_kernel(balanced_tc<T, CPL>, grid, kTcRowWarps * 32 * l.ksplit, smem, s, w, l, x, y);
 }
 
 template <class T>
@@ -448,7 +432,7 @@ cudaError_t tc(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
   if (w.bank > kTcMaxBank) return cudaErrorInvalidValue;
   const TcLayout l = make_tc_layout(w.k, w.bank, w.kb, tc_split(w.m, w.n, w.k, w.bank, w.kb));
   return with_pow2<16>(tc_chunks_per_lane(l),
-                       [&](auto cpl) { return tc_cpl<T, decltype(cpl)::value>(w, l, x, y, s); });
+                       [&](auto cpl) { return launch_tc(balanced_tc<T, decltype(cpl)::value>, w, l, x, y, s); });
 }
 
 template <class T>

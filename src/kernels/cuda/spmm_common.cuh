@@ -11,6 +11,7 @@
 
 #include "kernels/cuda/balanced_splitk_layout.h"  // splitk_reduce_col, splitk_stores
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/staged_x.h"
 
 namespace sb::gpu {
 
@@ -201,6 +202,17 @@ inline cudaError_t allow_smem(Kernel kernel, std::size_t bytes) {
   const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
   if (e == cudaSuccess) done = bytes;
   return e;
+}
+
+// Launches a staged batch-1 kernel (balanced_staged or csr_staged, one instantiation with L lanes
+// per row) on w (m rows, k columns): staged_threads per block, X's shared memory allowed first.
+template <int L, class Kernel, class Dev, class T>
+inline cudaError_t launch_staged(Kernel kernel, const Dev& w, const T* x, T* y, cudaStream_t s) {
+  const std::size_t smem = staged_smem_bytes(w.k);
+  if (const cudaError_t e = allow_smem(kernel, smem); e != cudaSuccess) return e;
+  const int threads = staged_threads(w.m, L, sm_count());
+  const long long rows_per_block = threads / L;
+  return launch_kernel(kernel, static_cast<unsigned>((w.m + rows_per_block - 1) / rows_per_block), threads, smem, s, w, x, y);
 }
 
 // Split-K rows per block (blocks of `warps` warps, `other_tiles` k-slices x column tiles): as many as

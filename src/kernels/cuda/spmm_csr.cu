@@ -233,16 +233,6 @@ __global__ void __launch_bounds__(kStagedMaxThreads) csr_staged(CsrDevice w, con
   reduce_store<T, L, 1>(sums, lane, row, 0, 1, y);
 }
 
-template <class T, int L, int CPL>
-cudaError_t staged_lc(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
-  const std::size_t smem = staged_smem_bytes(w.k);
-  if (const cudaError_t e = allow_smem(csr_staged<T, L, CPL>, smem); e != cudaSuccess) return e;
-  const int threads = staged_threads(w.m, L, sm_count());
-  const long long rows_per_block = threads / L;
-  return launch_kernel(csr_staged<T, L, CPL>, static_cast<unsigned>((w.m + rows_per_block - 1) / rows_per_block), threads,
-                       smem, s, w, x, y);
-}
-
 template <class T>
 cudaError_t staged(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
   // Lanes per row: about four chunks of the mean row per lane; chunks per lane: as many as the mean
@@ -251,7 +241,9 @@ cudaError_t staged(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
   return with_pow2<32>((chunks + 3) / 4, [&](auto lanes) {
     constexpr int L = decltype(lanes)::value;
     return with_pow2<4>((chunks + L - 1) / L,
-                        [&](auto cpl) { return staged_lc<T, L, decltype(cpl)::value>(w, x, y, s); });
+                        [&](auto cpl) {
+                          return launch_staged<L>(csr_staged<T, L, decltype(cpl)::value>, w, x, y, s);
+                        });
   });
 }
 
@@ -355,21 +347,13 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
   tc_finish<T>(acc, sm.red, l, group, wrow, lane, row0, col0, w.m, w.n, y);
 }
 
-template <class T, int CPL>
-cudaError_t tc_cpl(const CsrTcDevice& w, const TcLayout& l, const T* x, T* y, cudaStream_t s) {
-  const std::size_t smem = tc_smem_bytes(l);
-  if (const cudaError_t e = allow_smem(csr_tc<T, CPL>, smem); e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>((w.m + kTcRows - 1) / kTcRows), static_cast<unsigned>((w.n + kTcCols - 1) / kTcCols));
-  return launch_kernel(csr_tc<T, CPL>, grid, kTcRowWarps * 32 * l.ksplit, smem, s, w, l, x, y);
-}
-
 template <class T>
 cudaError_t tc(const CsrTcDevice& w, const T* x, T* y, cudaStream_t s) {
   if (w.m == 0 || w.n == 0) return cudaSuccess;
   const TcLayout l = make_csr_tc_layout(w.k, csr_tc_split(w.m, w.n, w.k));
   // Chunks per lane: enough for the largest tile (at most 16 x 256 entries: 512 chunks, 16 per lane).
   return with_pow2<16>((w.max_chunks + 31) / 32,
-                       [&](auto cpl) { return tc_cpl<T, decltype(cpl)::value>(w, l, x, y, s); });
+                       [&](auto cpl) { return launch_tc(csr_tc<T, decltype(cpl)::value>, w, l, x, y, s); });
 }
 
 }  // namespace

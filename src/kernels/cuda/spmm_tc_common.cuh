@@ -137,6 +137,17 @@ __device__ __forceinline__ void tc_finish(float (&acc)[2][4], float* red, const 
     }
 }
 
+// Launches a tensor-core kernel (balanced_tc or csr_tc, one instantiation) on w (m x k weight, n
+// columns): a block per 64 rows and 16 columns, 128 threads per warp group, its shared memory
+// allowed first.
+template <class Kernel, class Dev, class T>
+inline cudaError_t launch_tc(Kernel kernel, const Dev& w, const TcLayout& l, const T* x, T* y, cudaStream_t s) {
+  const std::size_t smem = tc_smem_bytes(l);
+  if (const cudaError_t e = allow_smem(kernel, smem); e != cudaSuccess) return e;
+  const dim3 grid(static_cast<unsigned>((w.m + kTcRows - 1) / kTcRows), static_cast<unsigned>((w.n + kTcCols - 1) / kTcCols));
+  return launch_kernel(kernel, grid, kTcRowWarps * 32 * l.ksplit, smem, s, w, l, x, y);
+}
+
 // Warp groups per block for `blocks` blocks of a problem with `tiles` k-tiles: doubled while the
 // blocks x groups stay under two per SM (small layers are latency-bound: more groups, more loads in
 // flight at once), every group still gets at least one tile, and the block's shared memory
