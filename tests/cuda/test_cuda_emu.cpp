@@ -148,7 +148,7 @@ const Shape kShapes[] = {{1, 1, 1},      {7, 13, 1},     {33, 67, 13},  {67, 129
                          {40, 4200, 1},  {300, 4096, 1}, {130, 4100, 16}, {50, 3000, 24}, {64, 2500, 8},
                          {17, 9000, 1},  {45, 700, 130}, {9, 33000, 1},  {50, 11008, 1}, {70, 11008, 16},
                          // k under the bank, n >= 8: banks of 20 and 9 columns, so the tensor-core
-                         // kernels' tiles are 160 and 216 (rounded up to 224) columns wide
+                         // kernels' tiles are 160 and 144 columns wide (at 3 kept a bank)
                          {19, 20, 9},    {5, 9, 8}};
 
 struct BalancedCase {
@@ -157,7 +157,10 @@ struct BalancedCase {
 };
 const BalancedCase kBalanced[] = {{32, 3, "balanced bank 32 at 90 %"},  {8, 4, "balanced bank 8 at 50 %"},
                                   {256, 26, "balanced bank 256 at 90 %"}, {64, 6, "balanced bank 64 at 90 %"},
-                                  {4, 2, "N:M 2:4"},                     {8, 1, "N:M 1:8"}};
+                                  {4, 2, "N:M 2:4"},                     {8, 1, "N:M 1:8"},
+                                  // odd kb above 8: the tensor-core kernel pads it (13 -> 14 slots)
+                                  // and takes tiles of 4 banks (128 columns, 56 entries a row)
+                                  {32, 13, "balanced bank 32, 13 kept"}};
 
 std::mt19937_64 fresh_rng(std::uint64_t* seed) {
   *seed = (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
@@ -182,24 +185,35 @@ void check_balanced(const Shape& s, const BalancedCase& c, Kernels which) {
 
   // simple and fast (any n), staged (n = 1) and tc (n >= 8), as BalancedOp packs them.
   if (which == Kernels::simple_fast) {
-    BalancedDevice d = balanced_device_layout(s.m, s.k, s.n, bank, kb);
-    const BalancedPacked p = pack_balanced_rows(d, w.values.data(), w.kept.data());
-    const std::vector<T> values = to_storage<T>(p.values, 16 / sizeof(T));
-    std::vector<std::uint8_t> offsets = p.offsets;
-    offsets.resize(std::max<std::size_t>(offsets.size(), 16), 0);
-    d.values = values.data();
-    d.offsets = offsets.data();
+    // The fast layout with `per_bank` slots a bank (the storage d points at: values, offsets).
+    auto pack = [&](int per_bank, std::vector<T>* values, std::vector<std::uint8_t>* offsets) {
+      BalancedDevice d = balanced_device_layout(s.m, s.k, s.n, bank, per_bank);
+      const BalancedPacked p = pack_balanced_rows(d, w.values.data(), w.kept.data());
+      *values = to_storage<T>(p.values, 16 / sizeof(T));
+      *offsets = p.offsets;
+      offsets->resize(std::max<std::size_t>(offsets->size(), 16), 0);
+      d.values = values->data();
+      d.offsets = offsets->data();
+      return d;
+    };
+    std::vector<T> values;
+    std::vector<std::uint8_t> offsets;
+    const BalancedDevice d = pack(kb, &values, &offsets);
     for (BalancedVariant v : {BalancedVariant::simple, BalancedVariant::fast}) {
       SCOPED_TRACE(v == BalancedVariant::simple ? "simple" : "fast");
       std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));
       ASSERT_EQ(launch_spmm_balanced(d, x.data(), y.data(), Storage<T>::bf16, v, nullptr), cudaSuccess) << emu::last_failure();
       EXPECT_LE(relative_error(ref, y), tol);
     }
-    // tc (n >= 8, banks of at most 32: tensor cores, the MMA emulated from its fragment layout).
+    // tc (n >= 8, banks of at most 32: tensor cores, the MMA emulated from its fragment layout),
+    // packed as BalancedOp packs it: kb padded by tc_padded_kb.
     if (s.n >= 8 && bank <= kTcMaxBank) {
-      SCOPED_TRACE("tc");
+      SCOPED_TRACE(::testing::Message() << "tc, " << tc_padded_kb(kb) << " slots a bank");
+      std::vector<T> tc_values;
+      std::vector<std::uint8_t> tc_offsets;
+      const BalancedDevice tc_d = pack(tc_padded_kb(kb), &tc_values, &tc_offsets);
       std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));
-      ASSERT_EQ(launch_spmm_balanced(d, x.data(), y.data(), Storage<T>::bf16, BalancedVariant::tc, nullptr), cudaSuccess)
+      ASSERT_EQ(launch_spmm_balanced(tc_d, x.data(), y.data(), Storage<T>::bf16, BalancedVariant::tc, nullptr), cudaSuccess)
           << emu::last_failure();
       EXPECT_LE(relative_error(ref, y), tol);
     }
@@ -305,6 +319,7 @@ void check_csr(const Shape& s, double density, Kernels which) {
     d.m = s.m;
     d.k = s.k;
     d.n = s.n;
+    d.kt = p.kt;
     d.max_chunks = p.max_chunks;
     std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));
     ASSERT_EQ(launch_spmm_csr_tc(d, x.data(), y.data(), Storage<T>::bf16, nullptr), cudaSuccess) << emu::last_failure();

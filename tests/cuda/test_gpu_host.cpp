@@ -12,6 +12,8 @@
 #include "sparsebench/core/error.h"
 #include "kernels/cuda/balanced_gemv_layout.h"
 #include "kernels/cuda/balanced_splitk_layout.h"
+#include "kernels/cuda/balanced_tc_layout.h"
+#include "kernels/cuda/csr_tc_layout.h"
 #include "kernels/cuda/csr_splitk_layout.h"
 #include "kernels/cuda/fast_div.h"
 #include "sparsebench/kernels/cuda_spmm.h"
@@ -444,6 +446,89 @@ TEST(GpuHost, CsrSplitKLayoutComputesTheProduct) {
         const RefValue ref = reference_at(w, x, c.k, c.n, r, col);
         ASSERT_NEAR(ws[r * c.n + col], ref.value, 1e-9 * (ref.scale + 1)) << label << " (" << r << ", " << col << ")";
       }
+  }
+}
+
+
+// The tensor-core kernels' tiles: whole 16-byte chunks, at most 256 columns, and few enough entries
+// that a lane holds its share in registers (4 chunks: 8 spilled, ptxas sm_90a), for every bank up
+// to 32 and every kb (padded as the implementation pads it); the widest tile that allows.
+TEST(GpuHost, TensorCoreTilesFitTheLanesRegisters) {
+  for (int bank = 1; bank <= kTcMaxBank; ++bank)
+    for (int kb = 1; kb <= bank; ++kb) {
+      const int padded = tc_padded_kb(kb);
+      const TcLayout l = make_tc_layout(100 * bank + 3, bank, padded, 1);
+      SCOPED_TRACE(::testing::Message() << "bank " << bank << ", kb " << kb << " -> " << padded << ", " << l.g << " banks a tile");
+      EXPECT_GE(padded, kb);
+      EXPECT_LE(padded - kb, 3);  // 9 -> 10, 17 -> 20 at most
+      EXPECT_EQ(l.e % 8, 0);
+      EXPECT_LE(l.e, kTcMaxTileEntries);
+      EXPECT_LE(l.kt, kTcMaxCols);
+      EXPECT_LE(tc_chunks_per_lane(l), kTcMaxChunksPerLane);
+      const int banks = (100 * bank + 3 + bank - 1) / bank;
+      EXPECT_EQ(l.tiles, (banks + l.g - 1) / l.g);
+      // Widest: one more unit of banks would break a bound.
+      const int unit = tc_bank_unit(padded);
+      EXPECT_TRUE((l.g + unit) * bank > kTcMaxCols || (l.g + unit) * padded > kTcMaxTileEntries);
+    }
+  // The study's points on banks of 32: 90 % keeps 3 (8 banks, 256 columns), 70 % 10 (4 banks, 40
+  // entries), 50 % 16 (4 banks); N:M 2:4 is bank 4, 2 kept (32 banks, 128 columns).
+  EXPECT_EQ(make_tc_layout(4096, 32, tc_padded_kb(3), 1).kt, 256);
+  EXPECT_EQ(make_tc_layout(4096, 32, tc_padded_kb(10), 1).kt, 128);
+  EXPECT_EQ(make_tc_layout(4096, 32, tc_padded_kb(16), 1).kt, 128);
+  EXPECT_EQ(make_tc_layout(4096, 4, tc_padded_kb(2), 1).kt, 128);
+  EXPECT_EQ(make_tc_layout(4096, 8, tc_padded_kb(1), 1).kt, 256);
+}
+
+// The tiled-CSL tile width: 256 columns for a sparse weight, narrower as it fills, so that the
+// fullest tile stays within 4 chunks a lane; every kept entry packed once, at its place.
+TEST(GpuHost, CsrTensorCoreTilesNarrowAsTheWeightFills) {
+  std::mt19937_64 rng(7);
+  for (double density : {0.02, 0.1, 0.3, 0.5, 1.0}) {
+    const std::int64_t m = 37, k = 1000;
+    std::vector<float> values(static_cast<std::size_t>(m * k));
+    std::vector<std::uint8_t> kept(values.size());
+    std::bernoulli_distribution keep(density);
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      kept[i] = keep(rng) ? 1 : 0;
+      values[i] = kept[i] ? static_cast<float>(i % 97 + 1) : 0.f;
+    }
+    const CsrTcPacked p = pack_csr_tc(m, k, values.data(), kept.data());
+    SCOPED_TRACE(::testing::Message() << "density " << density << ": tiles of " << p.kt << " columns");
+    EXPECT_LE(p.max_chunks, 32 * kTcMaxChunksPerLane);
+    if (p.kt < kTcCsrKt) {  // the next width up would not have fitted
+      const CsrTcPacked wider = [&] {
+        int most = 0;
+        const int kt = 2 * p.kt;
+        for (std::int64_t g = 0; g < (m + 15) / 16; ++g)
+          for (std::int64_t t = 0; t < (k + kt - 1) / kt; ++t) {
+            int n = 0;
+            for (std::int64_t r = g * 16; r < std::min(m, g * 16 + 16); ++r)
+              for (std::int64_t c = t * kt; c < std::min(k, t * kt + kt); ++c) n += kept[r * k + c];
+            most = std::max(most, n);
+          }
+        CsrTcPacked q;
+        q.max_chunks = (most + 7) / 8;
+        return q;
+      }();
+      EXPECT_GT(wider.max_chunks, 32 * kTcMaxChunksPerLane);
+    }
+    if (density <= 0.1) EXPECT_EQ(p.kt, kTcCsrKt);
+    if (density == 1.0) EXPECT_EQ(p.kt, kTcCsrMinKt * 2);  // 16 x 64 = 1024 entries: 128 chunks, 4 a lane
+    // Unpack: every kept entry once, at its place.
+    std::vector<float> back(values.size(), 0.f);
+    const std::int64_t tiles = (k + p.kt - 1) / p.kt;
+    for (std::int64_t g = 0; g < (m + 15) / 16; ++g)
+      for (std::int64_t t = 0; t < tiles; ++t)
+        for (std::uint32_t e = 8 * p.ptr[g * tiles + t]; e < 8 * p.ptr[g * tiles + t + 1]; ++e) {
+          if (p.values[e] == 0.f) continue;
+          const std::int64_t r = g * 16 + (p.places[e] >> 8), c = t * p.kt + (p.places[e] & 0xFF);
+          ASSERT_LT(r, m);
+          ASSERT_LT(c, k);
+          ASSERT_EQ(back[r * k + c], 0.f) << "entry packed twice";
+          back[r * k + c] = p.values[e];
+        }
+    EXPECT_EQ(back, values);
   }
 }
 

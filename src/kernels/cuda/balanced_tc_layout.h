@@ -3,7 +3,8 @@
 // Flash-LLM's "load as sparse, compute as dense": the weight stays in the fast kernel's row layout
 // (BalancedDevice: every row banks * kb entries, bank b's at [b * kb, (b + 1) * kb)), read in tiles
 // of `g` banks (kt = g * bank columns of W, e = g * kb entries of every row, a multiple of 8: whole
-// 16-byte chunks). A block holds 64 rows (4 warps of 16, the MMA's M) times 16 columns of Y (two
+// 16-byte chunks, and at most kTcMaxTileEntries, so that a lane holds at most 4 chunks of a tile
+// and the kernel keeps them in registers). A block holds 64 rows (4 warps of 16, the MMA's M) times 16 columns of Y (two
 // n8 MMA tiles), and `ksplit` groups of those 4 warps take turns over the k-tiles (group h the
 // tiles h, h + ksplit, ...), summed in shared memory at the end: more warps per row block, so
 // more weight loads in flight, without atomics or a second kernel. Per tile each warp scatters its
@@ -25,9 +26,15 @@ constexpr int kTcRows = 16 * kTcRowWarps;
 constexpr int kTcCols = 16;     // columns of Y per block: two n8 MMA tiles
 constexpr int kTcMaxSplit = 4;  // k-split groups per block at most (16 warps)
 constexpr int kTcMaxBank = 32;  // banks wider than this would make the tile too wide
+constexpr int kTcMaxCols = 256;  // columns of W per tile, at most
+// Entries of one row per tile, at most: 16 rows x 64 entries are 128 chunks of 8, 4 per lane. The
+// two register sets (this tile's and the next one's) of 4 chunks of values and offsets fit the
+// 128 registers a thread has at 512 threads; 8 chunks per lane spilled (ptxas, sm_90a).
+constexpr int kTcMaxTileEntries = 64;
+constexpr int kTcMaxChunksPerLane = 4;
 
 struct TcLayout {
-  int g = 0;        // banks per tile: a multiple of 8 (so e is one), about 256 / bank
+  int g = 0;        // banks per tile: g * kb a multiple of 8, g * bank <= 256, g * kb <= 64
   int kt = 0;       // columns of W per tile (g * bank)
   int kw = 0;       // kt rounded up to 16 (the MMA's k): the tile's width in shared memory
   int stride = 0;   // shared-memory row length, halves: kw + 8
@@ -36,10 +43,31 @@ struct TcLayout {
   int ksplit = 1;   // warp groups taking turns over the tiles
 };
 
+// The fewest banks whose entries fill whole 16-byte chunks: 8 / gcd(kb, 8).
+inline int tc_bank_unit(int kb) {
+  int unit = 8;
+  while (unit > 1 && kb % (8 / unit * 2) == 0) unit /= 2;
+  return unit;
+}
+
+// The kb the tensor-core kernel packs with: the smallest kb' >= kb (padded per bank with value-0
+// entries) whose whole-chunk unit of banks holds at most kTcMaxTileEntries entries (kb' = 9 -> 10,
+// 17 -> 20: the unit of an odd kb above 8 is 8 banks, over 64 entries). kb <= kTcMaxBank.
+inline int tc_padded_kb(int kb) {
+  int p = kb;
+  while (tc_bank_unit(p) * p > kTcMaxTileEntries) ++p;
+  return p;
+}
+
+// The layout for banks of `bank` columns with kb entries each (kb as tc_padded_kb gives it; another
+// kb gets tiles of one whole-chunk unit of banks, which may exceed kTcMaxTileEntries: the
+// launcher refuses those). Tiles as wide as 256 columns and 64 entries a row allow.
 inline TcLayout make_tc_layout(std::int64_t k, int bank, int kb, int ksplit) {
   TcLayout l;
   const int banks = static_cast<int>((k + bank - 1) / bank);
-  l.g = 8 * (kTcMaxBank / bank > 1 ? kTcMaxBank / bank : 1);
+  const int unit = tc_bank_unit(kb);
+  l.g = unit;
+  while ((l.g + unit) * bank <= kTcMaxCols && (l.g + unit) * kb <= kTcMaxTileEntries) l.g += unit;
   l.kt = l.g * bank;
   l.kw = (l.kt + 15) / 16 * 16;
   l.stride = l.kw + 8;

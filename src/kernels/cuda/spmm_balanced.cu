@@ -431,7 +431,9 @@ template <class T>
 cudaError_t tc(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
   if (w.bank > kTcMaxBank) return cudaErrorInvalidValue;
   const TcLayout l = make_tc_layout(w.k, w.bank, w.kb, tc_split(w.m, w.n, w.k, w.bank, w.kb));
-  return with_pow2<16>(tc_chunks_per_lane(l),
+  // More than 4 chunks per lane would spill: a kb that tc_padded_kb did not give.
+  if (tc_chunks_per_lane(l) > kTcMaxChunksPerLane) return cudaErrorInvalidValue;
+  return with_pow2<kTcMaxChunksPerLane>(tc_chunks_per_lane(l),
                        [&](auto cpl) { return launch_tc(balanced_tc<T, decltype(cpl)::value>, w, l, x, y, s); });
 }
 

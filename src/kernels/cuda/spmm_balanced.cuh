@@ -74,9 +74,10 @@ enum class BalancedVariant {
            // slot-major in 8-byte loads per lane, a warp per row (BalancedGemvDevice)
   staged,  // n = 1: the fast kernel's layout and lanes, every chunk of a lane loaded at once, X
            // copied into shared memory (as T) while those loads are in flight and gathered there
-  tc,      // n >= 8 on tensor cores, bank <= 32: tiles of the weight scattered into dense 16-row
-           // tiles in shared memory, X's slice staged transposed, mma.sync m16n8k16 with fp32
-           // accumulation; several warp groups per block split k and sum in shared memory
+  tc,      // n >= 8 on tensor cores, bank <= 32, kb from tc_padded_kb: tiles of the weight
+           // scattered into dense 16-row tiles in shared memory, X's slice staged transposed,
+           // mma.sync m16n8k16 with fp32 accumulation; several warp groups per block split k and
+           // sum in shared memory
   splitk,  // n % 8 == 0, bank <= 64: blocks over (rows, k-slice, 8/16 columns), the X slice staged
            // bank-interleaved in shared memory, fp32 partial sums by atomicAdd into a workspace,
            // then Y written and the workspace zeroed (BalancedSplitkDevice)

@@ -41,7 +41,9 @@ class BalancedOp final : public GpuSpmmOp {
       point_at_buffers();
       return;
     }
-    dev_ = balanced_device_layout(d.m, d.k, d.n, bank, kb);
+    // The tensor-core kernel's tiles hold whole 16-byte chunks of at most 64 entries a row: kb
+    // padded up where it must be (odd kb above 8; balanced_tc_layout.h).
+    dev_ = balanced_device_layout(d.m, d.k, d.n, bank, v == BalancedVariant::tc ? tc_padded_kb(kb) : kb);
     upload(pack_balanced_rows(dev_, h.values.data(), h.kept.data()), d.dtype);
     point_at_buffers();
   }
@@ -141,7 +143,7 @@ class BalancedImpl final : public GpuSpmmImpl {
     if (variant_ == BalancedVariant::tc) {
       if (d.n < 8) return reject(why, "n >= 8 only (16 columns per block on tensor cores; smaller n run the fast kernel)");
       const int bank = static_cast<int>(std::min<std::int64_t>(pattern_bank(w.pattern), d.k));
-      if (bank > kTcMaxBank) return reject(why, fmt::format("banks of at most {} (the dense tile of 8 banks in shared memory)", kTcMaxBank));
+      if (bank > kTcMaxBank) return reject(why, fmt::format("banks of at most {} (dense tiles of whole banks, at most 256 columns, in shared memory)", kTcMaxBank));
     }
     if (variant_ == BalancedVariant::gemv) {
       if (d.n != 1) return reject(why, "n = 1 only (the shared-memory GEMV; other n run the fast kernel)");

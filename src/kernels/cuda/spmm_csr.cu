@@ -302,7 +302,7 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
     }
   };
   // This tile's entries into the warp's dense W tile (clear: zeros at their places instead, which
-  // leaves the tile all zero again after its MMAs, cheaper than zeroing all 16 x 256).
+  // leaves the tile all zero again after its MMAs, cheaper than zeroing all 16 x kt).
   auto scatter = [&](bool clear) {
 #pragma unroll
     for (int j = 0; j < CPL; ++j) {
@@ -350,9 +350,10 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
 template <class T>
 cudaError_t tc(const CsrTcDevice& w, const T* x, T* y, cudaStream_t s) {
   if (w.m == 0 || w.n == 0) return cudaSuccess;
-  const TcLayout l = make_csr_tc_layout(w.k, csr_tc_split(w.m, w.n, w.k));
-  // Chunks per lane: enough for the largest tile (at most 16 x 256 entries: 512 chunks, 16 per lane).
-  return with_pow2<16>((w.max_chunks + 31) / 32,
+  const TcLayout l = make_csr_tc_layout(w.k, w.kt, csr_tc_split(w.m, w.n, w.k, w.kt));
+  // Chunks per lane: enough for the largest tile, at most 4 (pack_csr_tc narrows the tiles so).
+  if (w.max_chunks > 32 * kTcMaxChunksPerLane || w.kt > kTcCsrKt || w.kt < 16 || w.kt % 16) return cudaErrorInvalidValue;
+  return with_pow2<kTcMaxChunksPerLane>((w.max_chunks + 31) / 32,
                        [&](auto cpl) { return launch_tc(csr_tc<T, decltype(cpl)::value>, w, l, x, y, s); });
 }
 
@@ -379,10 +380,10 @@ cudaError_t launch_spmm_csr_tc(const CsrTcDevice& w, const void* x, void* y, boo
               : tc<__half>(w, static_cast<const __half*>(x), static_cast<__half*>(y), stream);
 }
 
-int csr_tc_split(std::int64_t m, std::int64_t n, std::int64_t k) {
+int csr_tc_split(std::int64_t m, std::int64_t n, std::int64_t k, int kt) {
   const long long blocks = (m + kTcRows - 1) / kTcRows * ((n + kTcCols - 1) / kTcCols);
-  return tc_pick_split(blocks, make_csr_tc_layout(k, 1).tiles, smem_optin_limit(),
-                       [&](int split) { return tc_smem_bytes(make_csr_tc_layout(k, split)); });
+  return tc_pick_split(blocks, make_csr_tc_layout(k, kt, 1).tiles, smem_optin_limit(),
+                       [&](int split) { return tc_smem_bytes(make_csr_tc_layout(k, kt, split)); });
 }
 
 }  // namespace sb::gpu

@@ -42,6 +42,7 @@ struct CsrTcDevice {
   const std::uint16_t* places = nullptr;    // [padded entries]
   const std::uint32_t* ptr = nullptr;       // [groups * tiles + 1], in chunks of 8
   std::int64_t m = 0, k = 0, n = 0;
+  int kt = 256;                             // columns per tile (CsrTcPacked::kt)
   int max_chunks = 0;                       // the most chunks of any tile
 };
 
@@ -52,7 +53,7 @@ enum class CsrVariant {
            // per row, lanes x 2 columns, X rows read coalesced
   staged,  // n = 1: the fast kernel's rows and subwarps, every chunk of a lane loaded at once, X
            // copied into shared memory while those loads are in flight and gathered there
-  tc,      // n >= 8 on tensor cores: tiles of 16 rows x 256 columns (tiled CSL) scattered into
+  tc,      // n >= 8 on tensor cores: tiles of 16 rows x 32-256 columns (tiled CSL) scattered into
            // dense tiles in shared memory, mma.sync m16n8k16 (CsrTcDevice)
   splitk,  // n % 8 == 0: blocks over (rows, a k-slice, 8/16 columns), the slice of X in shared
            // memory, lanes splitting each row's entries in the slice, fp32 atomicAdd into a
@@ -63,7 +64,7 @@ cudaError_t launch_spmm_csr(const CsrDevice& w, const void* x, void* y, bool bf1
 // n >= 8 on tensor cores (csr_tc_layout.h): x device [k x n], y device [m x n].
 cudaError_t launch_spmm_csr_tc(const CsrTcDevice& w, const void* x, void* y, bool bf16, cudaStream_t stream);
 // The tensor-core kernel's k-split (warp groups per block) for that problem on the current device.
-int csr_tc_split(std::int64_t m, std::int64_t n, std::int64_t k);
+int csr_tc_split(std::int64_t m, std::int64_t n, std::int64_t k, int kt);
 // n % 8 == 0: two kernels (partial sums, then Y).
 cudaError_t launch_spmm_csr_splitk(const CsrSplitkDevice& w, const void* x, void* y, bool bf16, cudaStream_t stream);
 

@@ -35,6 +35,7 @@ class CsrKernelOp final : public GpuSpmmOp {
       tc_.m = d.m;
       tc_.k = d.k;
       tc_.n = d.n;
+      tc_.kt = p.kt;
       tc_.max_chunks = p.max_chunks;
       bytes_ = entry_bytes + p.ptr.size() * 4;
       point_at_buffers();
@@ -68,7 +69,7 @@ class CsrKernelOp final : public GpuSpmmOp {
       return fmt::format("{} k-slices of {} columns, {} columns per tile, {} KB shared memory", split_.layout.ktiles,
                          split_.layout.ks, split_.layout.nc, csr_splitk_smem_bytes(split_.layout) / 1024);
     if (variant_ == CsrVariant::tc) {
-      const TcLayout l = make_csr_tc_layout(tc_.k, csr_tc_split(tc_.m, tc_.n, tc_.k));
+      const TcLayout l = make_csr_tc_layout(tc_.k, tc_.kt, csr_tc_split(tc_.m, tc_.n, tc_.k, tc_.kt));
       return fmt::format("tensor cores: tiles of 16 rows x {} columns (at most {} entries), {} warp groups per 64 rows, {} KB shared memory",
                          l.kt, 8 * tc_.max_chunks, l.ksplit, (tc_smem_bytes(l) + 1023) / 1024);
     }
