@@ -43,6 +43,7 @@ class BalancedOp final : public GpuSpmmOp {
     }
     // The tensor-core kernel's tiles hold whole 16-byte chunks of at most 64 entries a row: kb
     // padded up where it must be (odd kb above 8; balanced_tc_layout.h).
+    kept_per_bank_ = kb;
     dev_ = balanced_device_layout(d.m, d.k, d.n, bank, v == BalancedVariant::tc ? tc_padded_kb(kb) : kb);
     upload(pack_balanced_rows(dev_, h.values.data(), h.kept.data()), d.dtype);
     point_at_buffers();
@@ -68,8 +69,10 @@ class BalancedOp final : public GpuSpmmOp {
                          splitk_.layout.nc, splitk_smem_bytes(splitk_.layout) / 1024);
     if (variant_ == BalancedVariant::tc) {
       const TcLayout l = make_tc_layout(dev_.k, dev_.bank, dev_.kb, tc_split(dev_.m, dev_.n, dev_.k, dev_.bank, dev_.kb));
-      return fmt::format("bank {}, {} per bank, tensor cores: tiles of {} banks ({} columns), {} warp groups per 64 rows, {} KB shared memory",
-                         dev_.bank, dev_.kb, l.g, l.kt, l.ksplit, (tc_smem_bytes(l) + 1023) / 1024);
+      return fmt::format("bank {}, {} per bank{}, tensor cores: tiles of {} banks ({} columns), {} warp groups per 64 rows, {} KB shared memory",
+                         dev_.bank, kept_per_bank_,
+                         dev_.kb > kept_per_bank_ ? fmt::format(" (padded to {} slots: whole 16-byte chunks per tile)", dev_.kb) : "",
+                         l.g, l.kt, l.ksplit, (tc_smem_bytes(l) + 1023) / 1024);
     }
     if (variant_ == BalancedVariant::staged)
       return fmt::format("bank {}, {} per bank, row stride {}, X in {} KB of shared memory", dev_.bank, dev_.kb,
@@ -81,7 +84,7 @@ class BalancedOp final : public GpuSpmmOp {
  private:
   // The clone: the same arrays, copied on the device, and the device view pointed at them.
   BalancedOp(const BalancedOp& o)
-      : variant_(o.variant_), bf16_(o.bf16_), values_(o.values_.copy()), offsets_(o.offsets_.copy()),
+      : variant_(o.variant_), bf16_(o.bf16_), kept_per_bank_(o.kept_per_bank_), values_(o.values_.copy()), offsets_(o.offsets_.copy()),
         workspace_(o.workspace_.bytes()), dev_(o.dev_), gemv_(o.gemv_), splitk_(o.splitk_) {
     workspace_.fill_bytes(0);  // its own, zeroed: a clone may run right after the original
     point_at_buffers();
@@ -103,6 +106,7 @@ class BalancedOp final : public GpuSpmmOp {
 
   BalancedVariant variant_;
   bool bf16_;
+  int kept_per_bank_ = 0;                       // simple / fast / staged / tc: the most a bank keeps
   DeviceBuffer values_, offsets_, workspace_;  // workspace: splitk only
   BalancedDevice dev_;                          // simple / fast / staged / tc
   BalancedGemvDevice gemv_;                     // gemv
