@@ -34,7 +34,9 @@ struct PatternCase {
 const PatternCase kPatterns[] = {{"dense", 0.0},          {"unstructured", 0.5},   {"unstructured", 0.9},
                                  {"unstructured", 0.99},  {"balanced:bank=32", 0.9}, {"balanced:bank=8", 0.5},
                                  {"balanced:bank=256", 0.9}, {"nm:2:4", 0.5},         {"nm:1:8", 0.875},
-                                 {"block:16x16", 0.7}};
+                                 {"block:16x16", 0.7},
+                                 // 13 kept a bank: the tensor-core kernel pads to 14 (tiles of 4 banks)
+                                 {"balanced:bank=32", 0.6}};
 
 const GpuDType kDtypes[] = {GpuDType::f32, GpuDType::tf32, GpuDType::f16, GpuDType::bf16, GpuDType::i8};
 
