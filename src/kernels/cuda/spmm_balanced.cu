@@ -213,7 +213,7 @@ __global__ void __launch_bounds__(kStagedMaxThreads) balanced_staged(BalancedDev
 // a warp's tile. Each lane's (row, chunk) pairs are the same in every tile, so they are worked out
 // once; the next tile's loads go out right after this tile's scatter and are in flight during its
 // MMAs.
-template <class T, int CPL>
+template <class T, int CPL, int D>
 __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
     balanced_tc(BalancedDevice w, TcLayout l, const T* __restrict__ x, T* __restrict__ y) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -232,10 +232,11 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
     cc[j] = q % tile_chunks;
     cv[j] = q < 16 * tile_chunks && row0 + cr[j] < w.m;
   }
-  // This tile's entries (vv, oo) and the next one's (vn, on): the next tile's loads are in flight
-  // during this tile's MMAs, and this tile's places are still known after them, to clear.
-  uint4 vv[CPL], vn[CPL];
-  uint2 oo[CPL], on[CPL];
+  // This tile's entries (vv, oo), the next one's (v1, o1; D = 2 only) and those of the tile D steps
+  // ahead (vn, on): those loads are in flight during this tile's MMAs (and for D = 2 the next
+  // step's too), and this tile's places are still known after them, to clear.
+  uint4 vv[CPL], v1[CPL], vn[CPL];
+  uint2 oo[CPL], o1[CPL], on[CPL];
   auto load_tile = [&](int t, uint4 (&v)[CPL], uint2 (&o)[CPL]) {
 #pragma unroll
     for (int j = 0; j < CPL; ++j) {
@@ -274,6 +275,7 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
   uint4 xr[kTcXUnits];
   tc_load_x<T>(xr, x, l, 0, col0, w.k, w.n);
   load_tile(group, vv, oo);
+  if constexpr (D == 2) load_tile(group + l.ksplit, v1, o1);
   tc_zero_tile<T>(sm.w_tile, l, lane);  // once: every tile's MMAs end by clearing what it scattered
   for (int s = 0; s < steps; ++s) {
     const int t = s * l.ksplit + group;
@@ -281,7 +283,7 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
     tc_store_x<T>(xr, sm.x_slices, l);
     tc_load_x<T>(xr, x, l, s + 1, col0, w.k, w.n);  // the next step's, in flight during this one
     if (t < l.tiles) scatter(t, false);
-    load_tile(t + l.ksplit, vn, on);
+    load_tile(t + D * l.ksplit, vn, on);
     __syncthreads();  // X staged and every W tile scattered
     if (t < l.tiles) {
       tc_mma_tile<T>(sm.w_tile, sm.x_slices + group * kTcCols * l.stride, l, lane, acc);
@@ -290,8 +292,15 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
     }
 #pragma unroll
     for (int j = 0; j < CPL; ++j) {
-      vv[j] = vn[j];
-      oo[j] = on[j];
+      if constexpr (D == 2) {
+        vv[j] = v1[j];
+        oo[j] = o1[j];
+        v1[j] = vn[j];
+        o1[j] = on[j];
+      } else {
+        vv[j] = vn[j];
+        oo[j] = on[j];
+      }
     }
   }
   tc_finish<T>(acc, sm.red, l, group, wrow, lane, row0, col0, w.m, w.n, y);
@@ -433,8 +442,10 @@ cudaError_t tc(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
   const TcLayout l = make_tc_layout(w.k, w.bank, w.kb, tc_split(w.m, w.n, w.k, w.bank, w.kb));
   // More than 4 chunks per lane would spill: a kb that tc_padded_kb did not give.
   if (tc_chunks_per_lane(l) > kTcMaxChunksPerLane) return cudaErrorInvalidValue;
-  return with_pow2<kTcMaxChunksPerLane>(tc_chunks_per_lane(l),
-                       [&](auto cpl) { return launch_tc(balanced_tc<T, decltype(cpl)::value>, w, l, x, y, s); });
+  return with_pow2<kTcMaxChunksPerLane>(tc_chunks_per_lane(l), [&](auto cpl) {
+    constexpr int C = decltype(cpl)::value;
+    return launch_tc(balanced_tc<T, C, tc_prefetch_steps(C)>, w, l, x, y, s);
+  });
 }
 
 template <class T>

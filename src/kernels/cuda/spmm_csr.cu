@@ -265,9 +265,10 @@ cudaError_t launch(const CsrDevice& w, const void* xv, void* yv, CsrVariant v, c
 
 // n >= 8 on tensor cores (csr_tc_layout.h, spmm_tc_common.cuh): warp `wrow` of group `group` takes
 // row group blockIdx.x * 4 + wrow and the k-tiles group, group + ksplit, ...; CPL chunks per lane
-// cover the largest tile. The next tile's entries are loaded right after this tile's scatter (in
-// flight during its MMAs), and its bounds in ptr one step before that.
-template <class T, int CPL>
+// cover the largest tile. The entries of the tile D steps ahead are loaded right after this
+// tile's scatter (in flight during its MMAs and, for D = 2, the next step too), and their bounds
+// in ptr one step before that.
+template <class T, int CPL, int D>
 __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
     csr_tc(CsrTcDevice w, TcLayout l, const T* __restrict__ x, T* __restrict__ y) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -283,7 +284,7 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
 
   // This tile's entries (vv, pv) and the next one's (vn, pn): the next tile's loads are in flight
   // during this tile's MMAs, and this tile's places are still known after them, to clear.
-  uint4 vv[CPL], pv[CPL], vn[CPL], pn[CPL];
+  uint4 vv[CPL], pv[CPL], v1[CPL], p1[CPL], vn[CPL], pn[CPL];  // v1, p1: D = 2 only
   auto bounds = [&](int t) {  // tile t's chunks [lo, hi) (empty past the last tile)
     if (!has_rows || t >= l.tiles) return make_uint2(0, 0);
     return make_uint2(__ldg(tp + t), __ldg(tp + t + 1));
@@ -322,7 +323,8 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
   uint4 xr[kTcXUnits];
   tc_load_x<T>(xr, x, l, 0, col0, w.k, w.n);
   load_tile(bounds(group), vv, pv);
-  uint2 next = bounds(group + l.ksplit);
+  if constexpr (D == 2) load_tile(bounds(group + l.ksplit), v1, p1);
+  uint2 next = bounds(group + D * l.ksplit);
   tc_zero_tile<T>(sm.w_tile, l, lane);  // once: every tile's MMAs end by clearing what it scattered
   for (int s = 0; s < steps; ++s) {
     const int t = s * l.ksplit + group;
@@ -330,8 +332,8 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
     tc_store_x<T>(xr, sm.x_slices, l);
     tc_load_x<T>(xr, x, l, s + 1, col0, w.k, w.n);  // the next step's, in flight during this one
     scatter(false);  // past the last tile: no entries
-    load_tile(next, vn, pn);
-    next = bounds(t + 2 * l.ksplit);
+    load_tile(next, vn, pn);  // tile t + D * ksplit
+    next = bounds(t + (D + 1) * l.ksplit);
     __syncthreads();  // X staged and every W tile scattered
     if (t < l.tiles) {
       tc_mma_tile<T>(sm.w_tile, sm.x_slices + group * kTcCols * l.stride, l, lane, acc);
@@ -340,8 +342,15 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
     }
 #pragma unroll
     for (int j = 0; j < CPL; ++j) {
-      vv[j] = vn[j];
-      pv[j] = pn[j];
+      if constexpr (D == 2) {
+        vv[j] = v1[j];
+        pv[j] = p1[j];
+        v1[j] = vn[j];
+        p1[j] = pn[j];
+      } else {
+        vv[j] = vn[j];
+        pv[j] = pn[j];
+      }
     }
   }
   tc_finish<T>(acc, sm.red, l, group, wrow, lane, row0, col0, w.m, w.n, y);
@@ -353,8 +362,10 @@ cudaError_t tc(const CsrTcDevice& w, const T* x, T* y, cudaStream_t s) {
   const TcLayout l = make_csr_tc_layout(w.k, w.kt, csr_tc_split(w.m, w.n, w.k, w.kt));
   // Chunks per lane: enough for the largest tile, at most 4 (pack_csr_tc narrows the tiles so).
   if (w.max_chunks > 32 * kTcMaxChunksPerLane || w.kt > kTcCsrKt || w.kt < 16 || w.kt % 16) return cudaErrorInvalidValue;
-  return with_pow2<kTcMaxChunksPerLane>((w.max_chunks + 31) / 32,
-                       [&](auto cpl) { return launch_tc(csr_tc<T, decltype(cpl)::value>, w, l, x, y, s); });
+  return with_pow2<kTcMaxChunksPerLane>((w.max_chunks + 31) / 32, [&](auto cpl) {
+    constexpr int C = decltype(cpl)::value;
+    return launch_tc(csr_tc<T, C, tc_prefetch_steps(C)>, w, l, x, y, s);
+  });
 }
 
 }  // namespace

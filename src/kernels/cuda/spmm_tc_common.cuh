@@ -5,8 +5,9 @@
 // step the block stages X's slices for the groups' tiles, transposed; each warp scatters its
 // entries into its dense 16 x kw tile of W in shared memory (zeroed once at the start), runs kw / 16
 // k-steps of two m16n8k16 MMAs, and writes zeros back at the places it scattered (the scatter and
-// clear are the kernel's own part). The next step's X and W tiles are loaded into registers during
-// each step, so that neither the L2 nor the HBM round trip sits between two steps. At the end the
+// clear are the kernel's own part). The next step's X tile is loaded into registers during each
+// step, and the W tile of 1 or 2 steps ahead (tc_prefetch_steps), so that neither the L2 nor the
+// HBM round trip sits between two steps. At the end the
 // groups' sums meet in shared memory.
 // Shared memory (tc_smem_bytes): [ksplit * 4 warps][16][stride] W tiles, [ksplit][16][stride]
 // X slices, [ksplit - 1][4][32][8] floats of partial sums.
@@ -136,6 +137,12 @@ __device__ __forceinline__ void tc_finish(float (&acc)[2][4], float* red, const 
       if (r < m && c < n) y[r * n + c] = Elem<T>::from_f(acc[j][o]);
     }
 }
+
+// How many steps ahead a warp loads its W tiles: 2 where a lane holds at most 2 chunks of a tile
+// (the 90 % cases: a third register set still fits, and a tile's HBM round trip then spans two
+// steps of scatter and MMAs rather than one), else 1 (4 chunks a lane already take the 128
+// registers a thread has at 512 threads).
+constexpr int tc_prefetch_steps(int chunks_per_lane) { return chunks_per_lane <= 2 ? 2 : 1; }
 
 // Launches a tensor-core kernel (balanced_tc or csr_tc, one instantiation) on w (m x k weight, n
 // columns): a block per 64 rows and 16 columns, 128 threads per warp group, its shared memory
