@@ -175,10 +175,10 @@ for mode in stream cold; do
 done
 fi  # b16
 
-# The profile group (not in the default list): Nsight Compute on the batch-1 kernels that miss their
-# target (docs/PERFORMANCE.md M7 "Session 10"): the fast balanced kernel and the GEMV at
-# 11008x4096x1, 90 %, f16 (one launch each, after a warm-up one), and cuBLAS's kernels for the
-# same GEMV. Sections: speed of light, memory workload, warp state (stall reasons), launch,
+# The profile group (not in the default list): Nsight Compute on the kernels aimed at the missed
+# targets (docs/PERFORMANCE.md M7 "Session 10"): the fast balanced kernel, the staged one and the
+# GEMV at 11008x4096x1, the tensor-core one at 11008x4096x16, 90 %, f16 (one launch each, after a
+# warm-up one), and cuBLAS's kernels for the GEMV. Sections: speed of light, memory workload, warp state (stall reasons), launch,
 # occupancy; CSV in $OUT/profile_*.csv. Needs ncu and access to the performance counters (a VM
 # may refuse them: ncu then prints ERR_NVGPUCTRPERM, which lands in the CSV and the log).
 if want profile; then
@@ -188,21 +188,22 @@ for c in /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu /usr/local/cud
   [ -z "$NCU" ] && [ -x "$c" ] && NCU=$c
 done
 if [ -n "$NCU" ]; then
-  PROFILE_CASE=(--device cuda --shapes 11008x4096x1 --patterns balanced:bank=32 --sparsity 0.9 --dtype f16 --no-peers
+  PROFILE_CASE=(--device cuda --patterns balanced:bank=32 --sparsity 0.9 --dtype f16 --no-peers
                 --no-verify --reps 3 --warmup 1 --min-time 0 --format json)
   SECTIONS=(--section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section LaunchStats
             --section Occupancy)
-  for spec in "spmm_balanced_fast__cuda balanced_skinny" "spmm_balanced_staged__cuda balanced_staged" \
-              "spmm_balanced_gemv__cuda balanced_gemv"; do
+  # impl, kernel-name regex, shape: batch 1 (fast, staged, GEMV) and the batch-16 tensor-core kernel.
+  for spec in "spmm_balanced_fast__cuda balanced_skinny 11008x4096x1" "spmm_balanced_staged__cuda balanced_staged 11008x4096x1" \
+              "spmm_balanced_gemv__cuda balanced_gemv 11008x4096x1" "spmm_balanced_tc__cuda balanced_tc 11008x4096x16"; do
     set -- $spec
     run 120 "$NCU" "${SECTIONS[@]}" --kernel-name regex:"$2" --launch-skip 1 --launch-count 1 --csv --page details \
-        --log-file "$OUT/profile_$1.csv" "$BIN/sparsebench" kernels "${PROFILE_CASE[@]}" --kernel "$1" > /dev/null
+        --log-file "$OUT/profile_${1}_$3.csv" "$BIN/sparsebench" kernels "${PROFILE_CASE[@]}" --shapes "$3" --kernel "$1" > /dev/null
   done
   # cuBLAS's side of the same case: every kernel but ours, the L2 flush and the timing floor's.
   run 120 "$NCU" "${SECTIONS[@]}" --kernel-name regex:'^(?!.*(balanced|csr|flush|fill|empty|transpose)).*' \
       --launch-skip 2 --launch-count 4 --csv --page details --log-file "$OUT/profile_cublas.csv" \
-      "$BIN/sparsebench" kernels "${PROFILE_CASE[@]}" --kernel spmm_balanced_fast__cuda > /dev/null
-  head -c 4000 "$OUT/profile_spmm_balanced_fast__cuda.csv" || true
+      "$BIN/sparsebench" kernels "${PROFILE_CASE[@]}" --shapes 11008x4096x1 --kernel spmm_balanced_fast__cuda > /dev/null
+  head -c 4000 "$OUT/profile_spmm_balanced_staged__cuda_11008x4096x1.csv" || true
 else
   echo "ncu not found (PATH, /usr/local/cuda/bin, /opt/nvidia/nsight-compute): no profile"
 fi
