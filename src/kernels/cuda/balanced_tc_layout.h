@@ -4,10 +4,10 @@
 // (BalancedDevice: every row banks * kb entries, bank b's at [b * kb, (b + 1) * kb)), read in tiles
 // of `g` banks (kt = g * bank columns of W, e = g * kb entries of every row, a multiple of 8: whole
 // 16-byte chunks, and at most kTcMaxTileEntries, so that a lane holds at most 4 chunks of a tile
-// and the kernel keeps them in registers). A block holds 64 rows (4 warps of 16, the MMA's M) times 16 columns of Y (two
-// n8 MMA tiles), and `ksplit` groups of those 4 warps take turns over the k-tiles (group h the
-// tiles h, h + ksplit, ...), summed in shared memory at the end: more warps per row block, so
-// more weight loads in flight, without atomics or a second kernel. Per tile each warp scatters its
+// and the kernel keeps them in registers). A block holds 64 rows (4 warps of 16, the MMA's M)
+// times 16 columns of Y (two n8 MMA tiles), and `ksplit` groups of those 4 warps take turns over
+// the k-tiles (group h the tiles h, h + ksplit, ...), summed in shared memory at the end: more
+// warps per row block, so more weight loads in flight, without atomics or a second kernel. Per tile each warp scatters its
 // rows' entries into its dense 16 x kw tile of W in shared memory, and the block stages X's kt x 16
 // slice transposed (column-major, as the MMA's B fragments read it); then each warp runs kw / 16
 // k-steps of two MMAs and writes zeros back where it scattered. Shared-memory rows are kw + 8 halves long so that the

@@ -36,7 +36,8 @@ inline int csr_tc_tile_cols(std::int64_t m, std::int64_t k, const std::uint8_t* 
   const std::int64_t groups = (m + 15) / 16, narrow = (k + kTcCsrMinKt - 1) / kTcCsrMinKt;
   std::vector<int> count(static_cast<std::size_t>(groups * narrow), 0);  // per 16 x 32 tile
   for (std::int64_t r = 0; r < m; ++r)
-    for (std::int64_t c = 0; c < k; ++c) count[static_cast<std::size_t>(r / 16 * narrow + c / kTcCsrMinKt)] += kept[r * k + c];
+    for (std::int64_t c = 0; c < k; ++c)
+      count[static_cast<std::size_t>(r / 16 * narrow + c / kTcCsrMinKt)] += kept[r * k + c];
   for (int kt = kTcCsrKt; kt > kTcCsrMinKt; kt /= 2) {
     const std::int64_t per = kt / kTcCsrMinKt;
     int most = 0;
