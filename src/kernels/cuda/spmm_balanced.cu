@@ -290,18 +290,8 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
       __syncwarp();  // every lane's fragment reads done before the clear
       scatter(t, true);
     }
-#pragma unroll
-    for (int j = 0; j < CPL; ++j) {
-      if constexpr (D == 2) {
-        vv[j] = v1[j];
-        oo[j] = o1[j];
-        v1[j] = vn[j];
-        o1[j] = on[j];
-      } else {
-        vv[j] = vn[j];
-        oo[j] = on[j];
-      }
-    }
+    tc_shift<D>(vv, v1, vn);
+    tc_shift<D>(oo, o1, on);
   }
   tc_finish<T>(acc, sm.red, l, group, wrow, lane, row0, col0, w.m, w.n, y);
 }

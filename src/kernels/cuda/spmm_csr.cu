@@ -340,18 +340,8 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
       __syncwarp();  // every lane's fragment reads done before the clear
       scatter(true);
     }
-#pragma unroll
-    for (int j = 0; j < CPL; ++j) {
-      if constexpr (D == 2) {
-        vv[j] = v1[j];
-        pv[j] = p1[j];
-        v1[j] = vn[j];
-        p1[j] = pn[j];
-      } else {
-        vv[j] = vn[j];
-        pv[j] = pn[j];
-      }
-    }
+    tc_shift<D>(vv, v1, vn);
+    tc_shift<D>(pv, p1, pn);
   }
   tc_finish<T>(acc, sm.red, l, group, wrow, lane, row0, col0, w.m, w.n, y);
 }

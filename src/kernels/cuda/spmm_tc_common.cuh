@@ -144,6 +144,22 @@ __device__ __forceinline__ void tc_finish(float (&acc)[2][4], float* red, const 
 // registers a thread has at 512 threads).
 constexpr int tc_prefetch_steps(int chunks_per_lane) { return chunks_per_lane <= 2 ? 2 : 1; }
 
+// The end of a step: the registers of the tile 1 step ahead become this tile's (cur), and for
+// D = 2 those of the tile 2 steps ahead (fresh, just loaded) the next one's (ahead). For D = 1
+// `ahead` is unused.
+template <int D, class U, int CPL>
+__device__ __forceinline__ void tc_shift(U (&cur)[CPL], U (&ahead)[CPL], const U (&fresh)[CPL]) {
+#pragma unroll
+  for (int j = 0; j < CPL; ++j) {
+    if constexpr (D == 2) {
+      cur[j] = ahead[j];
+      ahead[j] = fresh[j];
+    } else {
+      cur[j] = fresh[j];
+    }
+  }
+}
+
 // Launches a tensor-core kernel (balanced_tc or csr_tc, one instantiation) on w (m x k weight, n
 // columns): a block per 64 rows and 16 columns, 128 threads per warp group, its shared memory
 // allowed first.
