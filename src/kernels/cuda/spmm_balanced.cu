@@ -414,16 +414,9 @@ cudaError_t skinny_lanes(const BalancedDevice& w, const T* x, T* y, cudaStream_t
 
 template <class T>
 cudaError_t staged(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
-  // Lanes per row: about four chunks per lane, so that short rows do not idle a whole warp; chunks
-  // per lane: as many as the row needs on those lanes, up to 8 (longer rows take passes).
-  const int chunks = w.row_stride / 8;
-  return with_pow2<32>((chunks + 3) / 4, [&](auto lanes) {
-    constexpr int L = decltype(lanes)::value;
-    return with_pow2<8>((chunks + L - 1) / L,
-                        [&](auto cpl) {
-                          return launch_staged<L>(balanced_staged<T, L, decltype(cpl)::value>, w, x, y, s);
-                        });
-  });
+  return launch_staged<8>(w.row_stride / 8, [](auto lanes, auto cpl) {
+    return balanced_staged<T, decltype(lanes)::value, decltype(cpl)::value>;
+  }, w, x, y, s);
 }
 
 template <class T>

@@ -204,15 +204,25 @@ inline cudaError_t allow_smem(Kernel kernel, std::size_t bytes) {
   return e;
 }
 
-// Launches a staged batch-1 kernel (balanced_staged or csr_staged, one instantiation with L lanes
-// per row) on w (m rows, k columns): staged_threads per block, X's shared memory allowed first.
-template <int L, class Kernel, class Dev, class T>
-inline cudaError_t launch_staged(Kernel kernel, const Dev& w, const T* x, T* y, cudaStream_t s) {
-  const std::size_t smem = staged_smem_bytes(w.k);
-  if (const cudaError_t e = allow_smem(kernel, smem); e != cudaSuccess) return e;
-  const int threads = staged_threads(w.m, L, sm_count());
-  const long long rows_per_block = threads / L;
-  return launch_kernel(kernel, static_cast<unsigned>((w.m + rows_per_block - 1) / rows_per_block), threads, smem, s, w, x, y);
+// Launches a staged batch-1 kernel (balanced_staged or csr_staged) on w (m rows, k columns) for
+// rows of about `chunks` chunks: lanes per row about four chunks each (so that short rows do not
+// idle a whole warp), chunks per lane as many as the row needs on those lanes, up to MaxCpl
+// (longer rows take passes); kernel_of(lanes, cpl) gives the instantiation for those constants.
+// staged_threads per block, X's shared memory allowed first.
+template <int MaxCpl, class KernelOf, class Dev, class T>
+inline cudaError_t launch_staged(int chunks, KernelOf kernel_of, const Dev& w, const T* x, T* y, cudaStream_t s) {
+  return with_pow2<32>((chunks + 3) / 4, [&](auto lanes) {
+    constexpr int L = decltype(lanes)::value;
+    return with_pow2<MaxCpl>((chunks + L - 1) / L, [&](auto cpl) {
+      const auto kernel = kernel_of(lanes, cpl);
+      const std::size_t smem = staged_smem_bytes(w.k);
+      if (const cudaError_t e = allow_smem(kernel, smem); e != cudaSuccess) return e;
+      const int threads = staged_threads(w.m, L, sm_count());
+      const long long rows_per_block = threads / L;
+      return launch_kernel(kernel, static_cast<unsigned>((w.m + rows_per_block - 1) / rows_per_block), threads, smem, s, w,
+                           x, y);
+    });
+  });
 }
 
 // Split-K rows per block (blocks of `warps` warps, `other_tiles` k-slices x column tiles): as many as

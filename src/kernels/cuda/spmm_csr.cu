@@ -235,16 +235,10 @@ __global__ void __launch_bounds__(kStagedMaxThreads) csr_staged(CsrDevice w, con
 
 template <class T>
 cudaError_t staged(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
-  // Lanes per row: about four chunks of the mean row per lane; chunks per lane: as many as the mean
-  // row needs on those lanes, up to 4 (longer rows take passes).
-  const int chunks = w.mean_row / 8;
-  return with_pow2<32>((chunks + 3) / 4, [&](auto lanes) {
-    constexpr int L = decltype(lanes)::value;
-    return with_pow2<4>((chunks + L - 1) / L,
-                        [&](auto cpl) {
-                          return launch_staged<L>(csr_staged<T, L, decltype(cpl)::value>, w, x, y, s);
-                        });
-  });
+  // Sized for the mean row; up to 4 chunks a lane.
+  return launch_staged<4>(w.mean_row / 8, [](auto lanes, auto cpl) {
+    return csr_staged<T, decltype(lanes)::value, decltype(cpl)::value>;
+  }, w, x, y, s);
 }
 
 template <class T>
