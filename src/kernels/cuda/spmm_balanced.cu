@@ -211,8 +211,8 @@ __global__ void __launch_bounds__(kStagedMaxThreads) balanced_staged(BalancedDev
 
 // n >= 8 on tensor cores (see balanced_tc_layout.h, spmm_tc_common.cuh). CPL: chunks per lane of
 // a warp's tile. Each lane's (row, chunk) pairs are the same in every tile, so they are worked out
-// once; the next tile's loads go out right after this tile's scatter and are in flight during its
-// MMAs.
+// once; the loads of the tile D steps ahead (tc_prefetch_steps) go out right after this tile's
+// scatter and are in flight during its MMAs.
 template <class T, int CPL, int D>
 __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
     balanced_tc(BalancedDevice w, TcLayout l, const T* __restrict__ x, T* __restrict__ y) {

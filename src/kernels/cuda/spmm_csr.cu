@@ -276,9 +276,10 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
   const uint4* vp = reinterpret_cast<const uint4*>(w.values);
   const uint4* pp = reinterpret_cast<const uint4*>(w.places);
 
-  // This tile's entries (vv, pv) and the next one's (vn, pn): the next tile's loads are in flight
-  // during this tile's MMAs, and this tile's places are still known after them, to clear.
-  uint4 vv[CPL], pv[CPL], v1[CPL], p1[CPL], vn[CPL], pn[CPL];  // v1, p1: D = 2 only
+  // This tile's entries (vv, pv), the next one's (v1, p1; D = 2 only) and those of the tile D steps
+  // ahead (vn, pn): those loads are in flight during this tile's MMAs, and this tile's places are
+  // still known after them, to clear.
+  uint4 vv[CPL], pv[CPL], v1[CPL], p1[CPL], vn[CPL], pn[CPL];
   auto bounds = [&](int t) {  // tile t's chunks [lo, hi) (empty past the last tile)
     if (!has_rows || t >= l.tiles) return make_uint2(0, 0);
     return make_uint2(__ldg(tp + t), __ldg(tp + t + 1));
