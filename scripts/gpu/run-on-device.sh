@@ -286,7 +286,8 @@ for f in sorted(glob.glob(os.path.join(out, "*.json")) + glob.glob(os.path.join(
             lines.append(f"  {r['pattern']:<16} {r['m']:>5}x{r['k']:<5}x{n:<3} {r['impl']:<28} {r['speedup']:.2f}x "
                          f"(target {want:.1f}x: {'met' if r['speedup'] >= want else 'missed'}"
                          + (f"; ceiling {ceil:.2f}x" if ceil else "")
-                         + (f"; {a['impl']} {a['speedup']:.2f}x" if a is not r else "") + ")")
+                         + (f"; {a['impl']} {a['speedup']:.2f}x" if a is not r else "") + ")"
+                         + (f"\n      {r['note'][:150]}" if r.get("note") else ""))
     if lines:
         print("  targets (f16, 90 %, best of ours per case):")
         print("\n".join(lines))
