@@ -25,6 +25,7 @@ constexpr int kTcRowWarps = 4;  // warps along the rows of a block: 16 rows each
 constexpr int kTcRows = 16 * kTcRowWarps;
 constexpr int kTcCols = 16;     // columns of Y per block: two n8 MMA tiles
 constexpr int kTcMaxSplit = 4;  // k-split groups per block at most (16 warps)
+constexpr long long kTcMaxRowBlocks = 65535;  // blocks of 64 rows: the grid's y, m < 4.19M
 constexpr int kTcMaxBank = 32;  // banks wider than this would make the tile too wide
 constexpr int kTcMaxCols = 256;  // columns of W per tile, at most
 // Entries of one row per tile, at most: 16 rows x 64 entries are 128 chunks of 8, 4 per lane. The

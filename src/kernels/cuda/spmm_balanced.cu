@@ -219,8 +219,8 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int wrow = warp % kTcRowWarps, group = warp / kTcRowWarps;
   const TcSmem<T> sm = tc_smem<T>(l, warp);
-  const long long row0 = static_cast<long long>(blockIdx.x) * kTcRows + wrow * 16;
-  const long long col0 = static_cast<long long>(blockIdx.y) * kTcCols;
+  const long long row0 = static_cast<long long>(blockIdx.y) * kTcRows + wrow * 16;
+  const long long col0 = static_cast<long long>(blockIdx.x) * kTcCols;
   const int tile_chunks = l.e / 8, row_chunks = w.row_stride / 8;
 
   int cr[CPL], cc[CPL];

@@ -258,7 +258,7 @@ cudaError_t launch(const CsrDevice& w, const void* xv, void* yv, CsrVariant v, c
 }
 
 // n >= 8 on tensor cores (csr_tc_layout.h, spmm_tc_common.cuh): warp `wrow` of group `group` takes
-// row group blockIdx.x * 4 + wrow and the k-tiles group, group + ksplit, ...; CPL chunks per lane
+// row group blockIdx.y * 4 + wrow and the k-tiles group, group + ksplit, ...; CPL chunks per lane
 // cover the largest tile. The entries of the tile D steps ahead are loaded right after this
 // tile's scatter (in flight during its MMAs and, for D = 2, the next step too), and their bounds
 // in ptr one step before that.
@@ -268,9 +268,9 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int wrow = warp % kTcRowWarps, group = warp / kTcRowWarps;
   const TcSmem<T> sm = tc_smem<T>(l, warp);
-  const long long rg = static_cast<long long>(blockIdx.x) * kTcRowWarps + wrow;
+  const long long rg = static_cast<long long>(blockIdx.y) * kTcRowWarps + wrow;
   const long long row0 = rg * 16;
-  const long long col0 = static_cast<long long>(blockIdx.y) * kTcCols;
+  const long long col0 = static_cast<long long>(blockIdx.x) * kTcCols;
   const bool has_rows = row0 < w.m;
   const std::uint32_t* tp = w.ptr + (has_rows ? rg : 0) * l.tiles;
   const uint4* vp = reinterpret_cast<const uint4*>(w.values);

@@ -61,7 +61,7 @@ __device__ __forceinline__ void tc_load_x(uint4 (&xr)[kTcXUnits], const T* __res
       T* v = reinterpret_cast<T*>(&xr[j]);
 #pragma unroll
       for (int i = 0; i < 8; ++i)
-        if (c + i < n) v[i] = x[kr * n + c + i];
+        if (c + i < n) v[i] = __ldg(x + kr * n + c + i);
     }
   }
 }
@@ -162,12 +162,15 @@ __device__ __forceinline__ void tc_shift(U (&cur)[CPL], U (&ahead)[CPL], const U
 
 // Launches a tensor-core kernel (balanced_tc or csr_tc, one instantiation) on w (m x k weight, n
 // columns): a block per 64 rows and 16 columns, 128 threads per warp group, its shared memory
-// allowed first.
+// allowed first. Column tiles are the grid's x (blocks run in x order first), so that the blocks
+// reading the same rows of W run together and share them in L2 when n is large; row blocks are
+// its y (at most kTcMaxRowBlocks).
 template <class Kernel, class Dev, class T>
 inline cudaError_t launch_tc(Kernel kernel, const Dev& w, const TcLayout& l, const T* x, T* y, cudaStream_t s) {
+  if ((w.m + kTcRows - 1) / kTcRows > kTcMaxRowBlocks) return cudaErrorInvalidValue;
   const std::size_t smem = tc_smem_bytes(l);
   if (const cudaError_t e = allow_smem(kernel, smem); e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>((w.m + kTcRows - 1) / kTcRows), static_cast<unsigned>((w.n + kTcCols - 1) / kTcCols));
+  const dim3 grid(static_cast<unsigned>((w.n + kTcCols - 1) / kTcCols), static_cast<unsigned>((w.m + kTcRows - 1) / kTcRows));
   return launch_kernel(kernel, grid, kTcRowWarps * 32 * l.ksplit, smem, s, w, l, x, y);
 }
 
