@@ -178,8 +178,8 @@ fi  # b16
 # The profile group (not in the default list): Nsight Compute on the kernels aimed at the missed
 # targets (docs/PERFORMANCE.md M7 "Session 10"): the fast balanced kernel, the staged one and the
 # GEMV at 11008x4096x1, the tensor-core one at 11008x4096x16, 90 %, f16 (one launch each, after a
-# warm-up one), and cuBLAS's kernels for the GEMV. Sections: speed of light, memory workload, warp state (stall reasons), launch,
-# occupancy; CSV in $OUT/profile_*.csv. Needs ncu and access to the performance counters (a VM
+# warm-up one), and cuBLAS's kernels for the GEMV. Sections: speed of light, memory workload,
+# warp state (stall reasons), launch, occupancy; CSV in $OUT/profile_*.csv. Needs ncu and access to the performance counters (a VM
 # may refuse them: ncu then prints ERR_NVGPUCTRPERM, which lands in the CSV and the log).
 if want profile; then
 step "Nsight Compute: batch-1 kernels at 11008x4096 (fast balanced, GEMV, cuBLAS)"

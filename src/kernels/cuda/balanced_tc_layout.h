@@ -78,6 +78,9 @@ inline TcLayout make_tc_layout(std::int64_t k, int bank, int kb, int ksplit) {
   return l;
 }
 
+// Whether m rows fit the grid's y in blocks of kTcRows (the launcher and the ops' checks).
+inline bool tc_rows_fit(std::int64_t m) { return (m + kTcRows - 1) / kTcRows <= kTcMaxRowBlocks; }
+
 // Shared memory of one block, bytes: every warp's W tile, the X slices of one step (one per
 // group), and the partial sums of groups 1 .. ksplit - 1 (8 floats per lane).
 inline std::size_t tc_smem_bytes(const TcLayout& l) {

@@ -146,7 +146,7 @@ class BalancedImpl final : public GpuSpmmImpl {
     }
     if (variant_ == BalancedVariant::tc) {
       if (d.n < 8) return reject(why, "n >= 8 only (16 columns per block on tensor cores; smaller n run the fast kernel)");
-      if ((d.m + kTcRows - 1) / kTcRows > kTcMaxRowBlocks)
+      if (!tc_rows_fit(d.m))
         return reject(why, fmt::format("at most {} rows (blocks of {} rows in the grid's y)", kTcMaxRowBlocks * kTcRows, kTcRows));
       const int bank = static_cast<int>(std::min<std::int64_t>(pattern_bank(w.pattern), d.k));
       if (bank > kTcMaxBank) return reject(why, fmt::format("banks of at most {} (dense tiles of whole banks, at most 256 columns, in shared memory)", kTcMaxBank));

@@ -139,7 +139,7 @@ class CsrKernelImpl final : public GpuSpmmImpl {
     }
     if (variant_ == CsrVariant::tc && d.n < 8)
       return reject(why, "n >= 8 only (16 columns per block on tensor cores; smaller n run the fast kernel)");
-    if (variant_ == CsrVariant::tc && (d.m + kTcRows - 1) / kTcRows > kTcMaxRowBlocks)
+    if (variant_ == CsrVariant::tc && !tc_rows_fit(d.m))
       return reject(why, fmt::format("at most {} rows (blocks of {} rows in the grid's y)", kTcMaxRowBlocks * kTcRows, kTcRows));
     if (variant_ == CsrVariant::splitk && d.n % 8 != 0)
       return reject(why, "n a multiple of 8 only (16-byte units of X; other n run the fast kernel)");

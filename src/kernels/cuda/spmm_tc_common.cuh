@@ -167,7 +167,7 @@ __device__ __forceinline__ void tc_shift(U (&cur)[CPL], U (&ahead)[CPL], const U
 // its y (at most kTcMaxRowBlocks).
 template <class Kernel, class Dev, class T>
 inline cudaError_t launch_tc(Kernel kernel, const Dev& w, const TcLayout& l, const T* x, T* y, cudaStream_t s) {
-  if ((w.m + kTcRows - 1) / kTcRows > kTcMaxRowBlocks) return cudaErrorInvalidValue;
+  if (!tc_rows_fit(w.m)) return cudaErrorInvalidValue;
   const std::size_t smem = tc_smem_bytes(l);
   if (const cudaError_t e = allow_smem(kernel, smem); e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>((w.n + kTcCols - 1) / kTcCols), static_cast<unsigned>((w.m + kTcRows - 1) / kTcRows));
