@@ -204,16 +204,34 @@ inline cudaError_t allow_smem(Kernel kernel, std::size_t bytes) {
   return e;
 }
 
+// Returns f(std::integral_constant<int, P>{}) with P = p exactly for Lo < p <= Max (Max for p above),
+// else with_pow2<Lo>(p, f).
+template <int Lo, int Max, class F>
+inline cudaError_t with_exact_above(long long p, F&& f) {
+  if constexpr (Max > Lo) {
+    if (p >= Max) return f(std::integral_constant<int, Max>{});
+    return with_exact_above<Lo, Max - 1>(p, static_cast<F&&>(f));
+  } else {
+    return with_pow2<Lo>(p, static_cast<F&&>(f));
+  }
+}
+
 // Launches a staged batch-1 kernel (balanced_staged or csr_staged) on w (m rows, k columns) for
 // rows of about `chunks` chunks: lanes per row about four chunks each (so that short rows do not
 // idle a whole warp), chunks per lane as many as the row needs on those lanes, up to MaxCpl
 // (longer rows take passes); kernel_of(lanes, cpl) gives the instantiation for those constants.
 // staged_threads per block, X's shared memory allowed first.
+//
+// Below 32 lanes a lane never has more than 4 chunks (lanes >= chunks / 4), so only 1, 2 and 4 are
+// instantiated there. At 32 lanes (rows above 128 chunks) the count is exact from 5 up: a lane holds
+// all its chunks in registers, and rounding 5 up to 8 took 82 registers where 5 takes about 50
+// (ptxas, sm_90a), which at 4096 x 11008 (129 chunks a row) meant two waves of blocks, not one.
 template <int MaxCpl, class KernelOf, class Dev, class T>
 inline cudaError_t launch_staged(int chunks, KernelOf kernel_of, const Dev& w, const T* x, T* y, cudaStream_t s) {
+  constexpr int kPow2Cpl = MaxCpl < 4 ? MaxCpl : 4;
   return with_pow2<32>((chunks + 3) / 4, [&](auto lanes) {
     constexpr int L = decltype(lanes)::value;
-    return with_pow2<MaxCpl>((chunks + L - 1) / L, [&](auto cpl) {
+    return with_exact_above<kPow2Cpl, L == 32 ? MaxCpl : kPow2Cpl>((chunks + L - 1) / L, [&](auto cpl) {
       const auto kernel = kernel_of(lanes, cpl);
       const std::size_t smem = staged_smem_bytes(w.k);
       if (const cudaError_t e = allow_smem(kernel, smem); e != cudaSuccess) return e;
