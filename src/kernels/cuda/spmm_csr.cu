@@ -235,8 +235,9 @@ __global__ void __launch_bounds__(kStagedMaxThreads) csr_staged(CsrDevice w, con
 
 template <class T>
 cudaError_t staged(const CsrDevice& w, const T* x, T* y, cudaStream_t s) {
-  // Sized for the mean row; up to 4 chunks a lane.
-  return launch_staged<4>(w.mean_row / 8, [](auto lanes, auto cpl) {
+  // Sized for the mean row (rows are swizzled by length, so a warp's rows are alike); up to 8
+  // chunks a lane (at 32 lanes; longer rows take passes).
+  return launch_staged<8>(w.mean_row / 8, [](auto lanes, auto cpl) {
     return csr_staged<T, decltype(lanes)::value, decltype(cpl)::value>;
   }, w, x, y, s);
 }
