@@ -207,6 +207,17 @@ if [ -n "$NCU" ]; then
 else
   echo "ncu not found (PATH, /usr/local/cuda/bin, /opt/nvidia/nsight-compute): no profile"
 fi
+# The machine code of our batch-1 and tensor-core kernels (sm_90a), for reading offline: where the
+# loads sit against the barriers, what the MMAs' operands cost (the build machine has no cuobjdump).
+CUOBJDUMP=$(command -v cuobjdump || true)
+[ -z "$CUOBJDUMP" ] && [ -x /usr/local/cuda/bin/cuobjdump ] && CUOBJDUMP=/usr/local/cuda/bin/cuobjdump
+if [ -n "$CUOBJDUMP" ]; then
+  "$CUOBJDUMP" -sass -arch sm_90a "$BIN/sparsebench" 2>&1 |
+    awk '/Function : /{keep = ($0 ~ /staged|_tc|gemv|skinny/)} keep' | gzip > "$OUT/sass_sm90a.txt.gz" || true
+  ls -la "$OUT/sass_sm90a.txt.gz"
+else
+  echo "cuobjdump not found: no SASS"
+fi
 fi  # profile
 
 if want models; then
