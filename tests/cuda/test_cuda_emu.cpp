@@ -211,7 +211,13 @@ void check_balanced(const Shape& s, const BalancedCase& c, Kernels which) {
       SCOPED_TRACE(::testing::Message() << "tc, " << tc_padded_kb(kb) << " slots a bank");
       std::vector<T> tc_values;
       std::vector<std::uint8_t> tc_offsets;
-      const BalancedDevice tc_d = pack(tc_padded_kb(kb), &tc_values, &tc_offsets);
+      BalancedDevice tc_d = pack(tc_padded_kb(kb), &tc_values, &tc_offsets);
+      // As BalancedOp plans it; a sliced k's workspace poisoned: every block must write its part.
+      tc_d.tc = tc_plan(s.m, s.n, s.k, bank, tc_d.kb);
+      SCOPED_TRACE(::testing::Message() << tc_slices_note(tc_d.tc) << ", " << tc_d.tc.ksplit << " warp groups");
+      std::vector<float> ws(static_cast<std::size_t>(tc_workspace_floats(tc_d.tc, s.m, s.n)),
+                            std::numeric_limits<float>::quiet_NaN());
+      tc_d.workspace = ws.empty() ? nullptr : ws.data();
       std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));
       ASSERT_EQ(launch_spmm_balanced(tc_d, x.data(), y.data(), Storage<T>::bf16, BalancedVariant::tc, nullptr), cudaSuccess)
           << emu::last_failure();
@@ -321,6 +327,10 @@ void check_csr(const Shape& s, double density, Kernels which) {
     d.n = s.n;
     d.kt = p.kt;
     d.max_chunks = p.max_chunks;
+    d.layout = csr_tc_plan(s.m, s.n, s.k, p.kt);
+    SCOPED_TRACE(::testing::Message() << tc_slices_note(d.layout) << ", " << d.layout.ksplit << " warp groups");
+    std::vector<float> ws(static_cast<std::size_t>(tc_workspace_floats(d.layout, s.m, s.n)), std::numeric_limits<float>::quiet_NaN());
+    d.workspace = ws.empty() ? nullptr : ws.data();
     std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));
     ASSERT_EQ(launch_spmm_csr_tc(d, x.data(), y.data(), Storage<T>::bf16, nullptr), cudaSuccess) << emu::last_failure();
     EXPECT_LE(relative_error(ref, y), tol);

@@ -480,6 +480,37 @@ TEST(GpuHost, TensorCoreTilesFitTheLanesRegisters) {
   EXPECT_EQ(make_tc_layout(4096, 8, tc_padded_kb(1), 1).kt, 256);
 }
 
+// Slices of k over blocks (the grid's z): every slice holds at least one tile and together they
+// hold each tile once, for any shape; and on an H100's 132 SMs the target layers at batch 16 take
+// two slices (64 or 172 blocks of 64 rows alone leave SMs idle or loaded twice), while the small
+// BERT layers and the wide batches keep k whole.
+TEST(GpuHost, TensorCoreSlicesOfKCoverEveryTileOnce) {
+  for (std::int64_t m : {1, 16, 64, 96, 768, 4096, 11008, 100000})
+    for (std::int64_t n : {8, 16, 256})
+      for (int tiles : {1, 2, 3, 7, 16, 43, 200})
+        for (int sms : {1, 3, 132}) {
+          TcLayout l;
+          l.tiles = tiles;
+          tc_set_slices(l, tc_pick_kz(m, n, tiles, sms));
+          SCOPED_TRACE(::testing::Message() << m << " x " << n << ", " << tiles << " tiles, " << sms << " SMs: " << l.kz
+                                            << " slices of " << l.slice);
+          ASSERT_GE(l.kz, 1);
+          ASSERT_LE(l.kz, kTcMaxKz);
+          EXPECT_LT(static_cast<std::int64_t>(l.kz - 1) * l.slice, tiles);  // the last slice is not empty
+          EXPECT_GE(static_cast<std::int64_t>(l.kz) * l.slice, tiles);      // and the slices cover k
+          EXPECT_EQ(tc_workspace_floats(l, m, n), l.kz > 1 ? l.kz * m * n : 0);
+        }
+  auto kz = [](std::int64_t m, std::int64_t k, std::int64_t n) {
+    return tc_pick_kz(m, n, make_tc_layout(k, 32, tc_padded_kb(3), 1).tiles, 132);
+  };
+  EXPECT_EQ(kz(4096, 4096, 16), 2);
+  EXPECT_EQ(kz(11008, 4096, 16), 2);
+  EXPECT_EQ(kz(4096, 11008, 16), 2);
+  EXPECT_EQ(kz(768, 768, 16), 1);
+  EXPECT_EQ(kz(3072, 768, 16), 1);
+  EXPECT_EQ(kz(4096, 4096, 256), 1);
+}
+
 // The tiled-CSL tile width: 256 columns for a sparse weight, narrower as it fills, so that the
 // fullest tile stays within 4 chunks a lane; every kept entry packed once, at its place.
 TEST(GpuHost, CsrTensorCoreTilesNarrowAsTheWeightFills) {

@@ -16,6 +16,7 @@
 // Plain C++ (host and device) so that the host can size shared memory and choose the split.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "kernels/cuda/fast_div.h"  // SB_HOST_DEVICE
 
@@ -41,8 +42,32 @@ struct TcLayout {
   int stride = 0;   // shared-memory row length, halves: kw + 8
   int e = 0;        // entries of a row per tile (g * kb)
   int tiles = 0;    // ceil(banks / g)
-  int ksplit = 1;   // warp groups taking turns over the tiles
+  int ksplit = 1;   // warp groups of a block taking turns over its tiles
+  int kz = 1;       // blocks along k (the grid's z), each over `slice` tiles (tc_set_slices)
+  int slice = 0;    // tiles per block along k: tiles when kz = 1
 };
+
+// Slices of k over kz blocks (the grid's z): block z takes tiles [z * slice, min(tiles, (z + 1) *
+// slice)); kz is lowered to the slices that are not empty. With kz > 1 each block writes its fp32
+// partial sums to a workspace ([kz][m][n]) and a second kernel adds them into Y.
+inline void tc_set_slices(TcLayout& l, int kz) {
+  l.slice = (l.tiles + kz - 1) / kz;
+  if (l.slice < 1) l.slice = 1;
+  l.kz = (l.tiles + l.slice - 1) / l.slice;
+  if (l.kz < 1) l.kz = 1;
+}
+
+// How k is cut, for the ops' notes.
+inline std::string tc_slices_note(const TcLayout& l) {
+  if (l.kz == 1) return "k in one slice";
+  return "k in " + std::to_string(l.kz) + " slices of " + std::to_string(l.slice) + (l.slice == 1 ? " tile" : " tiles") +
+         " over blocks, summed by a second kernel";
+}
+
+// Floats of the workspace a layout needs for an m x n output (0 where kz = 1).
+inline std::int64_t tc_workspace_floats(const TcLayout& l, std::int64_t m, std::int64_t n) {
+  return l.kz > 1 ? static_cast<std::int64_t>(l.kz) * m * n : 0;
+}
 
 // The fewest banks whose entries fill whole 16-byte chunks: 8 / gcd(kb, 8).
 inline int tc_bank_unit(int kb) {
@@ -75,7 +100,39 @@ inline TcLayout make_tc_layout(std::int64_t k, int bank, int kb, int ksplit) {
   l.e = l.g * kb;
   l.tiles = (banks + l.g - 1) / l.g;
   l.ksplit = ksplit;
+  tc_set_slices(l, 1);
   return l;
+}
+
+// Blocks along k for an m x n output over `tiles` k-tiles on `sms` SMs. Every warp's tile costs
+// about the same wherever it runs: shared-memory traffic (16 k-steps of fragment loads, the scatter
+// and the clear, some 250 wavefronts of a warp) and tensor-core work, so the kernel's time follows
+// the most tiles any SM works through, ceil(blocks / sms) x slice per row warp. Blocks of 64 rows
+// over all of k leave SMs idle where m is small (4096 rows: 64 blocks on 132 SMs) and load them
+// unevenly just above (11008 rows: 172 blocks, 40 SMs with two). Slicing k evens that out at the
+// price of a second kernel (kTcSliceLaunch, in those tile units, about 0.6 us each) and of the
+// partial sums' traffic (written, then read back: kTcSliceBytesPerUnit bytes a unit). Taken: the
+// fewest slices within 10 % of the cheapest. A model from the kernel's structure, not a timing:
+// the op's note names the slices, so that the timings can say whether it holds.
+constexpr int kTcMaxKz = 16;
+constexpr double kTcSliceLaunch = 3.0;
+constexpr double kTcSliceBytesPerUnit = 1.5e6;
+inline int tc_pick_kz(std::int64_t m, std::int64_t n, int tiles, int sms) {
+  const std::int64_t row_blocks = (m + kTcRows - 1) / kTcRows * ((n + kTcCols - 1) / kTcCols);
+  auto cost = [&](int kz) {
+    TcLayout l;
+    l.tiles = tiles;
+    tc_set_slices(l, kz);
+    double c = static_cast<double>((row_blocks * l.kz + sms - 1) / sms * l.slice);
+    if (l.kz > 1) c += kTcSliceLaunch + static_cast<double>(l.kz) * static_cast<double>(m * n) * 8.0 / kTcSliceBytesPerUnit;
+    return c;
+  };
+  const int most = tiles < kTcMaxKz ? tiles : kTcMaxKz;
+  double best = cost(1);
+  for (int kz = 2; kz <= most; ++kz) best = cost(kz) < best ? cost(kz) : best;
+  for (int kz = 1; kz < most; ++kz)
+    if (cost(kz) <= 1.1 * best) return kz;
+  return most < 1 ? 1 : most;
 }
 
 // Whether m rows fit the grid's y in blocks of kTcRows (the launcher and the ops' checks).

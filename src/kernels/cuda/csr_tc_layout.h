@@ -27,6 +27,7 @@ inline TcLayout make_csr_tc_layout(std::int64_t k, int kt, int ksplit) {
   l.stride = kt + 8;
   l.tiles = static_cast<int>((k + kt - 1) / kt);
   l.ksplit = ksplit;
+  tc_set_slices(l, 1);
   return l;
 }
 

@@ -212,16 +212,18 @@ __global__ void __launch_bounds__(kStagedMaxThreads) balanced_staged(BalancedDev
 // n >= 8 on tensor cores (see balanced_tc_layout.h, spmm_tc_common.cuh). CPL: chunks per lane of
 // a warp's tile. Each lane's (row, chunk) pairs are the same in every tile, so they are worked out
 // once; the loads of the tile D steps ahead (tc_prefetch_steps) go out right after this tile's
-// scatter and are in flight during its MMAs.
+// scatter and are in flight during its MMAs. The block works through the tiles of its slice of k
+// (blockIdx.z), [t_begin, t_end).
 template <class T, int CPL, int D>
 __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
-    balanced_tc(BalancedDevice w, TcLayout l, const T* __restrict__ x, T* __restrict__ y) {
+    balanced_tc(BalancedDevice w, TcLayout l, const T* __restrict__ x, T* __restrict__ y, float* __restrict__ ws) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int wrow = warp % kTcRowWarps, group = warp / kTcRowWarps;
   const TcSmem<T> sm = tc_smem<T>(l, warp);
   const long long row0 = static_cast<long long>(blockIdx.y) * kTcRows + wrow * 16;
   const long long col0 = static_cast<long long>(blockIdx.x) * kTcCols;
   const int tile_chunks = l.e / 8, row_chunks = w.row_stride / 8;
+  const int t_begin = static_cast<int>(blockIdx.z) * l.slice, t_end = min(l.tiles, t_begin + l.slice);
 
   int cr[CPL], cc[CPL];
   bool cv[CPL];
@@ -241,7 +243,7 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
 #pragma unroll
     for (int j = 0; j < CPL; ++j) {
       const int c = t * tile_chunks + cc[j];
-      if (cv[j] && t < l.tiles && c < row_chunks) {
+      if (cv[j] && t < t_end && c < row_chunks) {
         const long long r = row0 + cr[j];
         v[j] = __ldg(reinterpret_cast<const uint4*>(static_cast<const T*>(w.values) + r * w.row_stride) + c);
         o[j] = __ldg(reinterpret_cast<const uint2*>(w.offsets + r * w.row_stride) + c);
@@ -271,21 +273,21 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
   };
 
   float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-  const int steps = (l.tiles + l.ksplit - 1) / l.ksplit;
+  const int steps = (t_end - t_begin + l.ksplit - 1) / l.ksplit;
   uint4 xr[kTcXUnits];
-  tc_load_x<T>(xr, x, l, 0, col0, w.k, w.n);
-  load_tile(group, vv, oo);
-  if constexpr (D == 2) load_tile(group + l.ksplit, v1, o1);
+  tc_load_x<T>(xr, x, l, t_begin, t_end, col0, w.k, w.n);
+  load_tile(t_begin + group, vv, oo);
+  if constexpr (D == 2) load_tile(t_begin + group + l.ksplit, v1, o1);
   tc_zero_tile<T>(sm.w_tile, l, lane);  // once: every tile's MMAs end by clearing what it scattered
   for (int s = 0; s < steps; ++s) {
-    const int t = s * l.ksplit + group;
+    const int t = t_begin + s * l.ksplit + group;
     __syncthreads();  // the last step's MMAs are done with the X slices and W tiles
     tc_store_x<T>(xr, sm.x_slices, l);
-    tc_load_x<T>(xr, x, l, s + 1, col0, w.k, w.n);  // the next step's, in flight during this one
-    if (t < l.tiles) scatter(t, false);
+    tc_load_x<T>(xr, x, l, t_begin + (s + 1) * l.ksplit, t_end, col0, w.k, w.n);  // the next step's, in flight now
+    if (t < t_end) scatter(t, false);
     load_tile(t + D * l.ksplit, vn, on);
     __syncthreads();  // X staged and every W tile scattered
-    if (t < l.tiles) {
+    if (t < t_end) {
       tc_mma_tile<T>(sm.w_tile, sm.x_slices + group * kTcCols * l.stride, l, lane, acc);
       __syncwarp();  // every lane's fragment reads done before the clear
       scatter(t, true);
@@ -293,7 +295,7 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
     tc_shift<D>(vv, v1, vn);
     tc_shift<D>(oo, o1, on);
   }
-  tc_finish<T>(acc, sm.red, l, group, wrow, lane, row0, col0, w.m, w.n, y);
+  tc_finish<T>(acc, sm.red, l, group, wrow, lane, row0, col0, w.m, w.n, y, ws);
 }
 
 template <class T>
@@ -421,13 +423,14 @@ cudaError_t staged(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
 
 template <class T>
 cudaError_t tc(const BalancedDevice& w, const T* x, T* y, cudaStream_t s) {
-  if (w.bank > kTcMaxBank) return cudaErrorInvalidValue;
-  const TcLayout l = make_tc_layout(w.k, w.bank, w.kb, tc_split(w.m, w.n, w.k, w.bank, w.kb));
+  // The layout the op planned (tc_plan) for this very shape.
+  const TcLayout& l = w.tc;
+  if (w.bank > kTcMaxBank || l.tiles != make_tc_layout(w.k, w.bank, w.kb, 1).tiles) return cudaErrorInvalidValue;
   // More than 4 chunks per lane would spill: a kb that tc_padded_kb did not give.
   if (tc_chunks_per_lane(l) > kTcMaxChunksPerLane) return cudaErrorInvalidValue;
   return with_pow2<kTcMaxChunksPerLane>(tc_chunks_per_lane(l), [&](auto cpl) {
     constexpr int C = decltype(cpl)::value;
-    return launch_tc(balanced_tc<T, C, tc_prefetch_steps(C)>, w, l, x, y, s);
+    return launch_tc(balanced_tc<T, C, tc_prefetch_steps(C)>, w, l, x, y, w.workspace, s);
   });
 }
 
@@ -458,10 +461,16 @@ cudaError_t launch_spmm_balanced_splitk(const BalancedSplitkDevice& w, const voi
               : splitk<__half>(w, static_cast<const __half*>(x), static_cast<__half*>(y), stream);
 }
 
-int tc_split(std::int64_t m, std::int64_t n, std::int64_t k, int bank, int kb) {
-  const long long blocks = (m + kTcRows - 1) / kTcRows * ((n + kTcCols - 1) / kTcCols);
-  return tc_pick_split(blocks, make_tc_layout(k, bank, kb, 1).tiles, smem_optin_limit(),
-                       [&](int split) { return tc_smem_bytes(make_tc_layout(k, bank, kb, split)); });
+TcLayout tc_plan(std::int64_t m, std::int64_t n, std::int64_t k, int bank, int kb) {
+  TcLayout l = make_tc_layout(k, bank, kb, 1);
+  tc_set_slices(l, tc_pick_kz(m, n, l.tiles, sm_count()));
+  const long long blocks = (m + kTcRows - 1) / kTcRows * ((n + kTcCols - 1) / kTcCols) * l.kz;
+  l.ksplit = tc_pick_split(blocks, l.slice, smem_optin_limit(), [&](int split) {
+    TcLayout t = l;
+    t.ksplit = split;
+    return tc_smem_bytes(t);
+  });
+  return l;
 }
 
 cudaError_t launch_spmm_balanced(const BalancedDevice& w, const void* x, void* y, bool bf16, BalancedVariant v,

@@ -26,6 +26,8 @@ struct BalancedDevice {
   std::int64_t m = 0, k = 0, n = 0;
   int bank = 0, kb = 0, banks = 0, row_stride = 0;
   FastDiv kb_div;  // divides an entry's index by kb (its bank), exact since row_stride * kb < 2^32
+  TcLayout tc;              // tc only: the tensor-core layout planned for this shape (tc_plan)
+  float* workspace = nullptr;  // tc only, where tc.kz > 1: tc_workspace_floats(tc, m, n) floats
 };
 
 // A BalancedDevice's shape and layout (values / offsets still to point at) for an m x k weight in
@@ -91,7 +93,8 @@ cudaError_t launch_spmm_balanced_gemv(const BalancedGemvDevice& w, const void* x
 // n % 8 == 0: x device [k x n], y device [m x n]; two kernels (partial sums, then Y).
 cudaError_t launch_spmm_balanced_splitk(const BalancedSplitkDevice& w, const void* x, void* y, bool bf16,
                                         cudaStream_t stream);
-// The tensor-core kernel's k-split (warp groups per block) for that problem on the current device.
-int tc_split(std::int64_t m, std::int64_t n, std::int64_t k, int bank, int kb);
+// The tensor-core kernel's layout for that problem on the current device: tiles, the slices of k
+// over blocks (tc_pick_kz) and the warp groups per block (tc_pick_split).
+TcLayout tc_plan(std::int64_t m, std::int64_t n, std::int64_t k, int bank, int kb);
 
 }  // namespace sb::gpu

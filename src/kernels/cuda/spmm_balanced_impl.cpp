@@ -46,6 +46,11 @@ class BalancedOp final : public GpuSpmmOp {
     kept_per_bank_ = kb;
     dev_ = balanced_device_layout(d.m, d.k, d.n, bank, v == BalancedVariant::tc ? tc_padded_kb(kb) : kb);
     upload(pack_balanced_rows(dev_, h.values.data(), h.kept.data()), d.dtype);
+    if (v == BalancedVariant::tc) {
+      dev_.tc = tc_plan(d.m, d.n, d.k, bank, dev_.kb);
+      if (const std::int64_t floats = tc_workspace_floats(dev_.tc, d.m, d.n); floats > 0)
+        workspace_ = DeviceBuffer(static_cast<std::size_t>(floats) * sizeof(float));
+    }
     point_at_buffers();
   }
   void run(const void* x, void* y, void* stream) override {
@@ -68,11 +73,11 @@ class BalancedOp final : public GpuSpmmOp {
                          splitk_.layout.bank, splitk_.layout.kb, splitk_.layout.ktiles, splitk_.layout.ck,
                          splitk_.layout.nc, splitk_smem_bytes(splitk_.layout) / 1024);
     if (variant_ == BalancedVariant::tc) {
-      const TcLayout l = make_tc_layout(dev_.k, dev_.bank, dev_.kb, tc_split(dev_.m, dev_.n, dev_.k, dev_.bank, dev_.kb));
-      return fmt::format("bank {}, {} per bank{}, tensor cores: tiles of {} banks ({} columns), {} warp groups per 64 rows, {} KB shared memory",
+      const TcLayout& l = dev_.tc;
+      return fmt::format("bank {}, {} per bank{}, tensor cores: tiles of {} banks ({} columns), {} warp groups per 64 rows, {}, {} KB shared memory",
                          dev_.bank, kept_per_bank_,
                          dev_.kb > kept_per_bank_ ? fmt::format(" (padded to {} slots: whole 16-byte chunks per tile)", dev_.kb) : "",
-                         l.g, l.kt, l.ksplit, (tc_smem_bytes(l) + 1023) / 1024);
+                         l.g, l.kt, l.ksplit, tc_slices_note(l), (tc_smem_bytes(l) + 1023) / 1024);
     }
     if (variant_ == BalancedVariant::staged)
       return fmt::format("bank {}, {} per bank, row stride {}, X in {} KB of shared memory", dev_.bank, dev_.kb,
@@ -101,13 +106,13 @@ class BalancedOp final : public GpuSpmmOp {
   void point_at_buffers() {
     dev_.values = gemv_.values = splitk_.values = values_.get();
     dev_.offsets = gemv_.offsets = splitk_.offsets = static_cast<const std::uint8_t*>(offsets_.get());
-    splitk_.workspace = static_cast<float*>(workspace_.get());
+    splitk_.workspace = dev_.workspace = static_cast<float*>(workspace_.get());
   }
 
   BalancedVariant variant_;
   bool bf16_;
   int kept_per_bank_ = 0;                       // simple / fast / staged / tc: the most a bank keeps
-  DeviceBuffer values_, offsets_, workspace_;  // workspace: splitk only
+  DeviceBuffer values_, offsets_, workspace_;  // workspace: splitk, and tc where k is sliced
   BalancedDevice dev_;                          // simple / fast / staged / tc
   BalancedGemvDevice gemv_;                     // gemv
   BalancedSplitkDevice splitk_;                 // splitk

@@ -259,13 +259,14 @@ cudaError_t launch(const CsrDevice& w, const void* xv, void* yv, CsrVariant v, c
 }
 
 // n >= 8 on tensor cores (csr_tc_layout.h, spmm_tc_common.cuh): warp `wrow` of group `group` takes
-// row group blockIdx.y * 4 + wrow and the k-tiles group, group + ksplit, ...; CPL chunks per lane
-// cover the largest tile. The entries of the tile D steps ahead are loaded right after this
-// tile's scatter (in flight during its MMAs and, for D = 2, the next step too), and their bounds
-// in ptr one step before that.
+// row group blockIdx.y * 4 + wrow and, of its block's slice of k (blockIdx.z: tiles [t_begin,
+// t_end)), the k-tiles t_begin + group, t_begin + group + ksplit, ...; CPL chunks per lane cover
+// the largest tile. The entries of the tile D steps ahead are loaded right after this tile's
+// scatter (in flight during its MMAs and, for D = 2, the next step too), and their bounds in ptr
+// one step before that.
 template <class T, int CPL, int D>
 __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
-    csr_tc(CsrTcDevice w, TcLayout l, const T* __restrict__ x, T* __restrict__ y) {
+    csr_tc(CsrTcDevice w, TcLayout l, const T* __restrict__ x, T* __restrict__ y, float* __restrict__ ws) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int wrow = warp % kTcRowWarps, group = warp / kTcRowWarps;
   const TcSmem<T> sm = tc_smem<T>(l, warp);
@@ -273,6 +274,7 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
   const long long row0 = rg * 16;
   const long long col0 = static_cast<long long>(blockIdx.x) * kTcCols;
   const bool has_rows = row0 < w.m;
+  const int t_begin = static_cast<int>(blockIdx.z) * l.slice, t_end = min(l.tiles, t_begin + l.slice);
   const std::uint32_t* tp = w.ptr + (has_rows ? rg : 0) * l.tiles;
   const uint4* vp = reinterpret_cast<const uint4*>(w.values);
   const uint4* pp = reinterpret_cast<const uint4*>(w.places);
@@ -282,7 +284,7 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
   // still known after them, to clear.
   uint4 vv[CPL], pv[CPL], v1[CPL], p1[CPL], vn[CPL], pn[CPL];
   auto bounds = [&](int t) {  // tile t's chunks [lo, hi) (empty past the last tile)
-    if (!has_rows || t >= l.tiles) return make_uint2(0, 0);
+    if (!has_rows || t >= t_end) return make_uint2(0, 0);
     return make_uint2(__ldg(tp + t), __ldg(tp + t + 1));
   };
   auto load_tile = [&](uint2 b, uint4 (&v)[CPL], uint4 (&p)[CPL]) {
@@ -315,23 +317,23 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
   };
 
   float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-  const int steps = (l.tiles + l.ksplit - 1) / l.ksplit;
+  const int steps = (t_end - t_begin + l.ksplit - 1) / l.ksplit;
   uint4 xr[kTcXUnits];
-  tc_load_x<T>(xr, x, l, 0, col0, w.k, w.n);
-  load_tile(bounds(group), vv, pv);
-  if constexpr (D == 2) load_tile(bounds(group + l.ksplit), v1, p1);
-  uint2 next = bounds(group + D * l.ksplit);
+  tc_load_x<T>(xr, x, l, t_begin, t_end, col0, w.k, w.n);
+  load_tile(bounds(t_begin + group), vv, pv);
+  if constexpr (D == 2) load_tile(bounds(t_begin + group + l.ksplit), v1, p1);
+  uint2 next = bounds(t_begin + group + D * l.ksplit);
   tc_zero_tile<T>(sm.w_tile, l, lane);  // once: every tile's MMAs end by clearing what it scattered
   for (int s = 0; s < steps; ++s) {
-    const int t = s * l.ksplit + group;
+    const int t = t_begin + s * l.ksplit + group;
     __syncthreads();  // the last step's MMAs are done with the X slices and W tiles
     tc_store_x<T>(xr, sm.x_slices, l);
-    tc_load_x<T>(xr, x, l, s + 1, col0, w.k, w.n);  // the next step's, in flight during this one
-    scatter(false);  // past the last tile: no entries
+    tc_load_x<T>(xr, x, l, t_begin + (s + 1) * l.ksplit, t_end, col0, w.k, w.n);  // the next step's, in flight now
+    scatter(false);  // past the slice's last tile: no entries
     load_tile(next, vn, pn);  // tile t + D * ksplit
     next = bounds(t + (D + 1) * l.ksplit);
     __syncthreads();  // X staged and every W tile scattered
-    if (t < l.tiles) {
+    if (t < t_end) {
       tc_mma_tile<T>(sm.w_tile, sm.x_slices + group * kTcCols * l.stride, l, lane, acc);
       __syncwarp();  // every lane's fragment reads done before the clear
       scatter(true);
@@ -339,18 +341,21 @@ __global__ void __launch_bounds__(kTcRowWarps * kTcMaxSplit * 32)
     tc_shift<D>(vv, v1, vn);
     tc_shift<D>(pv, p1, pn);
   }
-  tc_finish<T>(acc, sm.red, l, group, wrow, lane, row0, col0, w.m, w.n, y);
+  tc_finish<T>(acc, sm.red, l, group, wrow, lane, row0, col0, w.m, w.n, y, ws);
 }
 
 template <class T>
 cudaError_t tc(const CsrTcDevice& w, const T* x, T* y, cudaStream_t s) {
   if (w.m == 0 || w.n == 0) return cudaSuccess;
-  const TcLayout l = make_csr_tc_layout(w.k, w.kt, csr_tc_split(w.m, w.n, w.k, w.kt));
+  // The layout the op planned (csr_tc_plan) for this very shape.
+  const TcLayout& l = w.layout;
   // Chunks per lane: enough for the largest tile, at most 4 (pack_csr_tc narrows the tiles so).
-  if (w.max_chunks > 32 * kTcMaxChunksPerLane || w.kt > kTcCsrKt || w.kt < 16 || w.kt % 16) return cudaErrorInvalidValue;
+  if (w.max_chunks > 32 * kTcMaxChunksPerLane || w.kt > kTcCsrKt || w.kt < 16 || w.kt % 16 || l.kt != w.kt ||
+      l.tiles != make_csr_tc_layout(w.k, w.kt, 1).tiles)
+    return cudaErrorInvalidValue;
   return with_pow2<kTcMaxChunksPerLane>((w.max_chunks + 31) / 32, [&](auto cpl) {
     constexpr int C = decltype(cpl)::value;
-    return launch_tc(csr_tc<T, C, tc_prefetch_steps(C)>, w, l, x, y, s);
+    return launch_tc(csr_tc<T, C, tc_prefetch_steps(C)>, w, l, x, y, w.workspace, s);
   });
 }
 
@@ -377,10 +382,16 @@ cudaError_t launch_spmm_csr_tc(const CsrTcDevice& w, const void* x, void* y, boo
               : tc<__half>(w, static_cast<const __half*>(x), static_cast<__half*>(y), stream);
 }
 
-int csr_tc_split(std::int64_t m, std::int64_t n, std::int64_t k, int kt) {
-  const long long blocks = (m + kTcRows - 1) / kTcRows * ((n + kTcCols - 1) / kTcCols);
-  return tc_pick_split(blocks, make_csr_tc_layout(k, kt, 1).tiles, smem_optin_limit(),
-                       [&](int split) { return tc_smem_bytes(make_csr_tc_layout(k, kt, split)); });
+TcLayout csr_tc_plan(std::int64_t m, std::int64_t n, std::int64_t k, int kt) {
+  TcLayout l = make_csr_tc_layout(k, kt, 1);
+  tc_set_slices(l, tc_pick_kz(m, n, l.tiles, sm_count()));
+  const long long blocks = (m + kTcRows - 1) / kTcRows * ((n + kTcCols - 1) / kTcCols) * l.kz;
+  l.ksplit = tc_pick_split(blocks, l.slice, smem_optin_limit(), [&](int split) {
+    TcLayout t = l;
+    t.ksplit = split;
+    return tc_smem_bytes(t);
+  });
+  return l;
 }
 
 }  // namespace sb::gpu

@@ -44,6 +44,8 @@ struct CsrTcDevice {
   std::int64_t m = 0, k = 0, n = 0;
   int kt = 256;                             // columns per tile (CsrTcPacked::kt)
   int max_chunks = 0;                       // the most chunks of any tile
+  TcLayout layout;                          // planned for this shape (csr_tc_plan)
+  float* workspace = nullptr;               // where layout.kz > 1: tc_workspace_floats(layout, m, n) floats
 };
 
 enum class CsrVariant {
@@ -63,8 +65,9 @@ enum class CsrVariant {
 cudaError_t launch_spmm_csr(const CsrDevice& w, const void* x, void* y, bool bf16, CsrVariant v, cudaStream_t stream);
 // n >= 8 on tensor cores (csr_tc_layout.h): x device [k x n], y device [m x n].
 cudaError_t launch_spmm_csr_tc(const CsrTcDevice& w, const void* x, void* y, bool bf16, cudaStream_t stream);
-// The tensor-core kernel's k-split (warp groups per block) for that problem on the current device.
-int csr_tc_split(std::int64_t m, std::int64_t n, std::int64_t k, int kt);
+// The tensor-core kernel's layout for that problem on the current device: tiles, the slices of k
+// over blocks (tc_pick_kz) and the warp groups per block (tc_pick_split).
+TcLayout csr_tc_plan(std::int64_t m, std::int64_t n, std::int64_t k, int kt);
 // n % 8 == 0: two kernels (partial sums, then Y).
 cudaError_t launch_spmm_csr_splitk(const CsrSplitkDevice& w, const void* x, void* y, bool bf16, cudaStream_t stream);
 

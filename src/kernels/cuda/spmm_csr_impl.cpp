@@ -37,6 +37,9 @@ class CsrKernelOp final : public GpuSpmmOp {
       tc_.n = d.n;
       tc_.kt = p.kt;
       tc_.max_chunks = p.max_chunks;
+      tc_.layout = csr_tc_plan(d.m, d.n, d.k, p.kt);
+      if (const std::int64_t floats = tc_workspace_floats(tc_.layout, d.m, d.n); floats > 0)
+        workspace_ = DeviceBuffer(static_cast<std::size_t>(floats) * sizeof(float));
       bytes_ = entry_bytes + p.ptr.size() * 4;
       point_at_buffers();
       return;
@@ -69,9 +72,9 @@ class CsrKernelOp final : public GpuSpmmOp {
       return fmt::format("{} k-slices of {} columns, {} columns per tile, {} KB shared memory", split_.layout.ktiles,
                          split_.layout.ks, split_.layout.nc, csr_splitk_smem_bytes(split_.layout) / 1024);
     if (variant_ == CsrVariant::tc) {
-      const TcLayout l = make_csr_tc_layout(tc_.k, tc_.kt, csr_tc_split(tc_.m, tc_.n, tc_.k, tc_.kt));
-      return fmt::format("tensor cores: tiles of 16 rows x {} columns (at most {} entries), {} warp groups per 64 rows, {} KB shared memory",
-                         l.kt, 8 * tc_.max_chunks, l.ksplit, (tc_smem_bytes(l) + 1023) / 1024);
+      const TcLayout& l = tc_.layout;
+      return fmt::format("tensor cores: tiles of 16 rows x {} columns (at most {} entries), {} warp groups per 64 rows, {}, {} KB shared memory",
+                         l.kt, 8 * tc_.max_chunks, l.ksplit, tc_slices_note(l), (tc_smem_bytes(l) + 1023) / 1024);
     }
     if (variant_ == CsrVariant::staged)
       return fmt::format("mean padded row {} entries, X in {} KB of shared memory", dev_.mean_row,
@@ -104,7 +107,7 @@ class CsrKernelOp final : public GpuSpmmOp {
     dev_.cols = split_.cols = static_cast<const std::uint16_t*>(cols_.get());
     dev_.row_ptr = split_.ptr = static_cast<const std::int32_t*>(ptr_.get());
     dev_.row_order = static_cast<const std::int32_t*>(order_.get());
-    split_.workspace = static_cast<float*>(workspace_.get());
+    split_.workspace = tc_.workspace = static_cast<float*>(workspace_.get());
     tc_.values = values_.get();
     tc_.places = static_cast<const std::uint16_t*>(cols_.get());
     tc_.ptr = static_cast<const std::uint32_t*>(ptr_.get());
@@ -112,7 +115,7 @@ class CsrKernelOp final : public GpuSpmmOp {
 
   CsrVariant variant_;
   bool bf16_;
-  DeviceBuffer values_, cols_, ptr_, order_, workspace_;  // order_: fast / simple; workspace_: splitk
+  DeviceBuffer values_, cols_, ptr_, order_, workspace_;  // order_: fast / simple; workspace_: splitk, tc (k sliced)
   CsrDevice dev_;                                          // fast / simple / staged
   CsrSplitkDevice split_;                                  // splitk
   CsrTcDevice tc_;                                         // tc (cols_ holds its places)

@@ -34,16 +34,17 @@ __device__ __forceinline__ TcSmem<T> tc_smem(const TcLayout& l, int warp) {
   return s;
 }
 
-// Step s's X slices, transposed: x_slices[h][column][r] = X[(s * ksplit + h) * kt + r][col0 + column],
-// zero past k, past n and in a tile's rounding columns kt .. kw. In two halves, so that the loads
-// of the next step are in flight during this one: tc_load_x takes a thread's units of 8 columns
-// (at most kTcXUnits: ksplit * kw * 2 units over 128 * ksplit threads) into registers, tc_store_x
-// writes them. Every thread of the block takes part.
+// A step's X slices, transposed: x_slices[h][column][r] = X[(t0 + h) * kt + r][col0 + column] for
+// the step's first tile t0, zero past k, past n, in a tile's rounding columns kt .. kw and for tiles
+// from t_end on (past the block's slice of k). In two halves, so that the loads of the next step are
+// in flight during this one: tc_load_x takes a thread's units of 8 columns (at most kTcXUnits:
+// ksplit * kw * 2 units over 128 * ksplit threads) into registers, tc_store_x writes them. Every
+// thread of the block takes part.
 constexpr int kTcXUnits = 4;  // kw <= 256: kw / 64 units per thread
 
 template <class T>
-__device__ __forceinline__ void tc_load_x(uint4 (&xr)[kTcXUnits], const T* __restrict__ x, const TcLayout& l, int s,
-                                          long long col0, long long k, long long n) {
+__device__ __forceinline__ void tc_load_x(uint4 (&xr)[kTcXUnits], const T* __restrict__ x, const TcLayout& l, int t0,
+                                          int t_end, long long col0, long long k, long long n) {
   const int units = l.ksplit * l.kw * 2;
 #pragma unroll
   for (int j = 0; j < kTcXUnits; ++j) {
@@ -52,9 +53,9 @@ __device__ __forceinline__ void tc_load_x(uint4 (&xr)[kTcXUnits], const T* __res
     if (u >= units) continue;
     const int q = u / (l.ksplit * l.kw), rall = u % (l.ksplit * l.kw);
     const int h = rall / l.kw, r = rall % l.kw;
-    const long long kr = static_cast<long long>(s * l.ksplit + h) * l.kt + r;
+    const long long kr = static_cast<long long>(t0 + h) * l.kt + r;
     const long long c = col0 + 8 * q;
-    if (r >= l.kt || kr >= k || c >= n) continue;
+    if (r >= l.kt || t0 + h >= t_end || kr >= k || c >= n) continue;
     if (n % 8 == 0) {
       xr[j] = __ldg(reinterpret_cast<const uint4*>(x + kr * n + c));
     } else {
@@ -108,10 +109,12 @@ __device__ __forceinline__ void tc_mma_tile(const T* w_tile, const T* xs, const 
 }
 
 // The end: groups 1 .. ksplit - 1 hand their sums to group 0, which writes its 16 rows x 16 columns
-// of Y (rows from row0, columns from col0, within m x n). Every thread of the block calls it.
+// (rows from row0, columns from col0, within m x n) of Y, or, where k is sliced over kz blocks, of
+// this block's fp32 partial sums, ws[blockIdx.z][m][n]. Every thread of the block calls it.
 template <class T>
 __device__ __forceinline__ void tc_finish(float (&acc)[2][4], float* red, const TcLayout& l, int group, int wrow, int lane,
-                                          long long row0, long long col0, long long m, long long n, T* __restrict__ y) {
+                                          long long row0, long long col0, long long m, long long n, T* __restrict__ y,
+                                          float* __restrict__ ws) {
   if (group > 0) {
     float* mine = red + (((group - 1) * kTcRowWarps + wrow) * 32 + lane) * 8;
 #pragma unroll
@@ -134,8 +137,23 @@ __device__ __forceinline__ void tc_finish(float (&acc)[2][4], float* red, const 
 #pragma unroll
     for (int o = 0; o < 4; ++o) {
       const long long r = row0 + gq + (o >= 2 ? 8 : 0), c = col0 + 8 * j + 2 * tq + o % 2;
-      if (r < m && c < n) y[r * n + c] = Elem<T>::from_f(acc[j][o]);
+      if (r >= m || c >= n) continue;
+      if (l.kz > 1)
+        ws[(static_cast<long long>(blockIdx.z) * m + r) * n + c] = acc[j][o];
+      else
+        y[r * n + c] = Elem<T>::from_f(acc[j][o]);
     }
+}
+
+// Where k is sliced: Y = the sum of the kz partial outputs in ws ([kz][count]), in fp32.
+template <class T>
+__global__ void tc_sum_slices(const float* __restrict__ ws, int kz, long long count, T* __restrict__ y) {
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    float s = 0.f;
+    for (int z = 0; z < kz; ++z) s += ws[z * count + i];
+    y[i] = Elem<T>::from_f(s);
+  }
 }
 
 // How many steps ahead a warp loads its W tiles: 2 where a lane holds at most 2 chunks of a tile
@@ -161,23 +179,32 @@ __device__ __forceinline__ void tc_shift(U (&cur)[CPL], U (&ahead)[CPL], const U
 }
 
 // Launches a tensor-core kernel (balanced_tc or csr_tc, one instantiation) on w (m x k weight, n
-// columns): a block per 64 rows and 16 columns, 128 threads per warp group, its shared memory
-// allowed first. Column tiles are the grid's x (blocks run in x order first), so that the blocks
-// reading the same rows of W run together and share them in L2 when n is large; row blocks are
-// its y (at most kTcMaxRowBlocks).
+// columns) with the layout the op planned (w's tc layout, tc_plan / csr_tc_plan): a block per 64
+// rows, 16 columns and slice of k, 128 threads per warp group, its shared memory allowed first.
+// Column tiles are the grid's x (blocks run in x order first), so that the blocks reading the same
+// rows of W run together and share them in L2 when n is large; row blocks are its y (at most
+// kTcMaxRowBlocks), slices of k its z. Where k is sliced (kz > 1), a second kernel sums the
+// partial outputs the blocks left in the workspace (ws, tc_workspace_floats of them).
 template <class Kernel, class Dev, class T>
-inline cudaError_t launch_tc(Kernel kernel, const Dev& w, const TcLayout& l, const T* x, T* y, cudaStream_t s) {
-  if (!tc_rows_fit(w.m)) return cudaErrorInvalidValue;
+inline cudaError_t launch_tc(Kernel kernel, const Dev& w, const TcLayout& l, const T* x, T* y, float* ws, cudaStream_t s) {
+  if (!tc_rows_fit(w.m) || l.kz < 1 || l.slice < 1 || (l.kz > 1 && ws == nullptr)) return cudaErrorInvalidValue;
   const std::size_t smem = tc_smem_bytes(l);
   if (const cudaError_t e = allow_smem(kernel, smem); e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>((w.n + kTcCols - 1) / kTcCols), static_cast<unsigned>((w.m + kTcRows - 1) / kTcRows));
-  return launch_kernel(kernel, grid, kTcRowWarps * 32 * l.ksplit, smem, s, w, l, x, y);
+  const dim3 grid(static_cast<unsigned>((w.n + kTcCols - 1) / kTcCols), static_cast<unsigned>((w.m + kTcRows - 1) / kTcRows),
+                  static_cast<unsigned>(l.kz));
+  if (const cudaError_t e = launch_kernel(kernel, grid, kTcRowWarps * 32 * l.ksplit, smem, s, w, l, x, y, ws);
+      e != cudaSuccess || l.kz == 1)
+    return e;
+  const long long count = w.m * w.n;
+  const long long blocks = (count + 255) / 256 < 8LL * sm_count() ? (count + 255) / 256 : 8LL * sm_count();
+  return launch_kernel(tc_sum_slices<T>, static_cast<unsigned>(blocks), 256, 0, s, static_cast<const float*>(ws), l.kz,
+                       count, y);
 }
 
-// Warp groups per block for `blocks` blocks of a problem with `tiles` k-tiles: doubled while the
-// blocks x groups stay under two per SM (small layers are latency-bound: more groups, more loads in
-// flight at once), every group still gets at least one tile, and the block's shared memory
-// (smem_of(split)) fits the device.
+// Warp groups per block for `blocks` blocks (k's slices included) of `tiles` k-tiles each (a
+// slice's): doubled while the blocks x groups stay under two per SM (small layers are
+// latency-bound: more groups, more loads in flight at once), every group still gets at least one
+// tile, and the block's shared memory (smem_of(split)) fits the device.
 template <class SmemOf>
 inline int tc_pick_split(long long blocks, int tiles, std::size_t smem_limit, SmemOf smem_of) {
   int split = 1;
