@@ -462,15 +462,7 @@ cudaError_t launch_spmm_balanced_splitk(const BalancedSplitkDevice& w, const voi
 }
 
 TcLayout tc_plan(std::int64_t m, std::int64_t n, std::int64_t k, int bank, int kb) {
-  TcLayout l = make_tc_layout(k, bank, kb, 1);
-  tc_set_slices(l, tc_pick_kz(m, n, l.tiles, sm_count()));
-  const long long blocks = (m + kTcRows - 1) / kTcRows * ((n + kTcCols - 1) / kTcCols) * l.kz;
-  l.ksplit = tc_pick_split(blocks, l.slice, smem_optin_limit(), [&](int split) {
-    TcLayout t = l;
-    t.ksplit = split;
-    return tc_smem_bytes(t);
-  });
-  return l;
+  return tc_plan_grid(make_tc_layout(k, bank, kb, 1), m, n);
 }
 
 cudaError_t launch_spmm_balanced(const BalancedDevice& w, const void* x, void* y, bool bf16, BalancedVariant v,

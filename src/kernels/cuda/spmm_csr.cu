@@ -383,15 +383,7 @@ cudaError_t launch_spmm_csr_tc(const CsrTcDevice& w, const void* x, void* y, boo
 }
 
 TcLayout csr_tc_plan(std::int64_t m, std::int64_t n, std::int64_t k, int kt) {
-  TcLayout l = make_csr_tc_layout(k, kt, 1);
-  tc_set_slices(l, tc_pick_kz(m, n, l.tiles, sm_count()));
-  const long long blocks = (m + kTcRows - 1) / kTcRows * ((n + kTcCols - 1) / kTcCols) * l.kz;
-  l.ksplit = tc_pick_split(blocks, l.slice, smem_optin_limit(), [&](int split) {
-    TcLayout t = l;
-    t.ksplit = split;
-    return tc_smem_bytes(t);
-  });
-  return l;
+  return tc_plan_grid(make_csr_tc_layout(k, kt, 1), m, n);
 }
 
 }  // namespace sb::gpu

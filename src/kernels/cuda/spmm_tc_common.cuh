@@ -12,6 +12,7 @@
 // Shared memory (tc_smem_bytes): [ksplit * 4 warps][16][stride] W tiles, [ksplit][16][stride]
 // X slices, [ksplit - 1][4][32][8] floats of partial sums.
 #include "kernels/cuda/balanced_tc_layout.h"
+#include "kernels/cuda/device_limits.h"  // smem_optin_limit
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/spmm_common.cuh"
 
@@ -211,6 +212,19 @@ inline int tc_pick_split(long long blocks, int tiles, std::size_t smem_limit, Sm
   while (split < kTcMaxSplit && blocks * split < 2LL * sm_count() && tiles >= 2 * split && smem_of(2 * split) <= smem_limit)
     split *= 2;
   return split;
+}
+
+// A tensor-core layout (l: its tiles, one slice, one group) planned for an m x n output on the
+// current device: the slices of k over blocks (tc_pick_kz), then the warp groups per block.
+inline TcLayout tc_plan_grid(TcLayout l, std::int64_t m, std::int64_t n) {
+  tc_set_slices(l, tc_pick_kz(m, n, l.tiles, sm_count()));
+  const long long blocks = (m + kTcRows - 1) / kTcRows * ((n + kTcCols - 1) / kTcCols) * l.kz;
+  l.ksplit = tc_pick_split(blocks, l.slice, smem_optin_limit(), [&](int split) {
+    TcLayout t = l;
+    t.ksplit = split;
+    return tc_smem_bytes(t);
+  });
+  return l;
 }
 
 }  // namespace sb::gpu
