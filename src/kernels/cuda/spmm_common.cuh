@@ -224,7 +224,7 @@ inline cudaError_t with_exact_above(long long p, F&& f) {
 //
 // Below 32 lanes a lane never has more than 4 chunks (lanes >= chunks / 4), so only 1, 2 and 4 are
 // instantiated there. At 32 lanes (rows above 128 chunks) the count is exact from 5 up: a lane holds
-// all its chunks in registers, and rounding 5 up to 8 took 82 registers where 5 takes about 50
+// all its chunks in registers, and rounding 5 up to 8 took 82 registers where 5 takes 62
 // (ptxas, sm_90a), which at 4096 x 11008 (129 chunks a row) meant two waves of blocks, not one.
 template <int MaxCpl, class KernelOf, class Dev, class T>
 inline cudaError_t launch_staged(int chunks, KernelOf kernel_of, const Dev& w, const T* x, T* y, cudaStream_t s) {
