@@ -245,6 +245,12 @@ step "summary (speedups vs the best cuBLAS of the same case; targets in docs/GPU
 import json, sys, glob, os
 out = sys.argv[1]
 import gzip
+def tuning(note):  # the part of an op's note that says how its plan was timed (autotune.h), if any
+    for key in ("blocks of", "fastest of", "the model's plan", "no candidate ran"):
+        i = note.find(key)
+        if i >= 0 and ("timed" in note[i:] or "candidate" in note[i:]):
+            return note[i:]
+    return ""
 for f in sorted(glob.glob(os.path.join(out, "*.json")) + glob.glob(os.path.join(out, "*.json.gz"))):
     try:
         j = json.load(gzip.open(f) if f.endswith(".gz") else open(f))
@@ -300,10 +306,17 @@ for f in sorted(glob.glob(os.path.join(out, "*.json")) + glob.glob(os.path.join(
                          f"(target {want:.1f}x: {'met' if r['speedup'] >= want else 'missed'}"
                          + (f"; ceiling {ceil:.2f}x" if ceil else "")
                          + (f"; {a['impl']} {a['speedup']:.2f}x" if a is not r else "") + ")"
-                         + (f"\n      {r['note'][:150]}" if r.get("note") else ""))
+                         + (f"\n      {r['note'][:150]}" if r.get("note") else "")
+                         + (f"\n      tuned: {tuning(r['note'])}" if tuning(r.get("note", "")) else ""))
     if lines:
         print("  targets (f16, 90 %, best of ours per case):")
         print("\n".join(lines))
+    # How our ops' plans were timed at initialize (autotune.h): whether the launchers' models held.
+    tuned = [r for r in ok if r["library"] == "sparsebench" and tuning(r.get("note", ""))]
+    if tuned:
+        print("  plans timed at initialize (model / rule vs fastest):")
+        for r in tuned:
+            print(f"    {r['m']:>5}x{r['k']:<5}x{r['n']:<3} {r['pattern']:<16} {r['impl']:<28} {tuning(r['note'])}")
     for g in j.get("geomeans", []):
         if g["cases"] >= 2:
             print(f"  geomean {g['set']} {g['pattern']} {g['dtype']} {g['impl']}: {g['geomean_speedup_vs_cublas']:.2f}x cuBLAS, "

@@ -170,7 +170,7 @@ std::mt19937_64 fresh_rng(std::uint64_t* seed) {
 enum class Kernels { simple_fast, gemv, splitk };
 
 template <class T>
-void check_balanced(const Shape& s, const BalancedCase& c, Kernels which) {
+void check_balanced(const Shape& s, const BalancedCase& c, Kernels which, bool every_plan = false) {
   std::uint64_t seed = 0;
   std::mt19937_64 rng = fresh_rng(&seed);
   SCOPED_TRACE(::testing::Message() << Storage<T>::name << " " << c.what << " m " << s.m << " k " << s.k << " n "
@@ -212,24 +212,35 @@ void check_balanced(const Shape& s, const BalancedCase& c, Kernels which) {
       std::vector<T> tc_values;
       std::vector<std::uint8_t> tc_offsets;
       BalancedDevice tc_d = pack(tc_padded_kb(kb), &tc_values, &tc_offsets);
-      // As BalancedOp plans it; a sliced k's workspace poisoned: every block must write its part.
-      tc_d.tc = tc_plan(s.m, s.n, s.k, bank, tc_d.kb);
-      SCOPED_TRACE(::testing::Message() << tc_slices_note(tc_d.tc) << ", " << tc_d.tc.ksplit << " warp groups");
-      std::vector<float> ws(static_cast<std::size_t>(tc_workspace_floats(tc_d.tc, s.m, s.n)),
-                            std::numeric_limits<float>::quiet_NaN());
-      tc_d.workspace = ws.empty() ? nullptr : ws.data();
-      std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));
-      ASSERT_EQ(launch_spmm_balanced(tc_d, x.data(), y.data(), Storage<T>::bf16, BalancedVariant::tc, nullptr), cudaSuccess)
-          << emu::last_failure();
-      EXPECT_LE(relative_error(ref, y), tol);
+      // As BalancedOp plans it (the model's plan, or with every_plan each plan it times at
+      // initialize); a sliced k's workspace poisoned: every block must write its part.
+      const TcLayout model = tc_plan(s.m, s.n, s.k, bank, tc_d.kb);
+      for (const TcLayout& plan : every_plan ? tc_candidates(model, s.m, s.n, emu::device().smem_optin, INT64_MAX)
+                                             : std::vector<TcLayout>{model}) {
+        tc_d.tc = plan;
+        SCOPED_TRACE(::testing::Message() << tc_slices_note(tc_d.tc) << ", " << tc_d.tc.ksplit << " warp groups");
+        std::vector<float> ws(static_cast<std::size_t>(tc_workspace_floats(tc_d.tc, s.m, s.n)),
+                              std::numeric_limits<float>::quiet_NaN());
+        tc_d.workspace = ws.empty() ? nullptr : ws.data();
+        std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));
+        ASSERT_EQ(launch_spmm_balanced(tc_d, x.data(), y.data(), Storage<T>::bf16, BalancedVariant::tc, nullptr), cudaSuccess)
+            << emu::last_failure();
+        EXPECT_LE(relative_error(ref, y), tol);
+      }
     }
     // staged (n = 1), where its X fits the device's shared memory (as the implementation checks).
     if (s.n == 1 && staged_smem_bytes(s.k) <= emu::device().smem_optin) {
-      SCOPED_TRACE("staged");
-      std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m));
-      ASSERT_EQ(launch_spmm_balanced(d, x.data(), y.data(), Storage<T>::bf16, BalancedVariant::staged, nullptr), cudaSuccess)
-          << emu::last_failure();
-      EXPECT_LE(relative_error(ref, y), tol);
+      // The rule's block size (threads 0), or with every_plan each size the op times.
+      for (int threads : every_plan ? staged_thread_candidates(s.m, staged_lanes(d.row_stride / 8), emu::device().sm_count)
+                                    : std::vector<int>{0}) {
+        SCOPED_TRACE(::testing::Message() << "staged, blocks of " << threads << " threads (0: the rule's)");
+        BalancedDevice t = d;
+        t.threads = threads;
+        std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m));
+        ASSERT_EQ(launch_spmm_balanced(t, x.data(), y.data(), Storage<T>::bf16, BalancedVariant::staged, nullptr), cudaSuccess)
+            << emu::last_failure();
+        EXPECT_LE(relative_error(ref, y), tol);
+      }
     }
   }
   // GEMV (n = 1), where its X fits the device's shared memory (as the implementation checks).
@@ -279,7 +290,7 @@ void check_balanced(const Shape& s, const BalancedCase& c, Kernels which) {
 }
 
 template <class T>
-void check_csr(const Shape& s, double density, Kernels which) {
+void check_csr(const Shape& s, double density, Kernels which, bool every_plan = false) {
   std::uint64_t seed = 0;
   std::mt19937_64 rng = fresh_rng(&seed);
   SCOPED_TRACE(::testing::Message() << Storage<T>::name << " unstructured density " << density << " m " << s.m << " k "
@@ -307,9 +318,17 @@ void check_csr(const Shape& s, double density, Kernels which) {
     if (s.n == 1 && staged_smem_bytes(s.k) <= emu::device().smem_optin) variants.push_back(CsrVariant::staged);
     for (CsrVariant v : variants) {
       SCOPED_TRACE(v == CsrVariant::simple ? "simple" : v == CsrVariant::fast ? "fast" : "staged");
-      std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));
-      ASSERT_EQ(launch_spmm_csr(d, x.data(), y.data(), Storage<T>::bf16, v, nullptr), cudaSuccess) << emu::last_failure();
-      EXPECT_LE(relative_error(ref, y), tol);
+      // staged: the rule's block size (threads 0), or with every_plan each size the op times.
+      for (int threads : v == CsrVariant::staged && every_plan
+                             ? staged_thread_candidates(s.m, staged_lanes(d.mean_row / 8), emu::device().sm_count)
+                             : std::vector<int>{0}) {
+        SCOPED_TRACE(::testing::Message() << "blocks of " << threads << " threads (0: the rule's)");
+        CsrDevice t = d;
+        t.threads = threads;
+        std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));
+        ASSERT_EQ(launch_spmm_csr(t, x.data(), y.data(), Storage<T>::bf16, v, nullptr), cudaSuccess) << emu::last_failure();
+        EXPECT_LE(relative_error(ref, y), tol);
+      }
     }
   }
   if (which == Kernels::simple_fast && s.n >= 8) {
@@ -327,13 +346,17 @@ void check_csr(const Shape& s, double density, Kernels which) {
     d.n = s.n;
     d.kt = p.kt;
     d.max_chunks = p.max_chunks;
-    d.layout = csr_tc_plan(s.m, s.n, s.k, p.kt);
-    SCOPED_TRACE(::testing::Message() << tc_slices_note(d.layout) << ", " << d.layout.ksplit << " warp groups");
-    std::vector<float> ws(static_cast<std::size_t>(tc_workspace_floats(d.layout, s.m, s.n)), std::numeric_limits<float>::quiet_NaN());
-    d.workspace = ws.empty() ? nullptr : ws.data();
-    std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));
-    ASSERT_EQ(launch_spmm_csr_tc(d, x.data(), y.data(), Storage<T>::bf16, nullptr), cudaSuccess) << emu::last_failure();
-    EXPECT_LE(relative_error(ref, y), tol);
+    const TcLayout model = csr_tc_plan(s.m, s.n, s.k, p.kt);
+    for (const TcLayout& plan : every_plan ? tc_candidates(model, s.m, s.n, emu::device().smem_optin, INT64_MAX)
+                                           : std::vector<TcLayout>{model}) {
+      d.layout = plan;
+      SCOPED_TRACE(::testing::Message() << tc_slices_note(d.layout) << ", " << d.layout.ksplit << " warp groups");
+      std::vector<float> ws(static_cast<std::size_t>(tc_workspace_floats(d.layout, s.m, s.n)), std::numeric_limits<float>::quiet_NaN());
+      d.workspace = ws.empty() ? nullptr : ws.data();
+      std::vector<T> y = poisoned<T>(static_cast<std::size_t>(s.m * s.n));
+      ASSERT_EQ(launch_spmm_csr_tc(d, x.data(), y.data(), Storage<T>::bf16, nullptr), cudaSuccess) << emu::last_failure();
+      EXPECT_LE(relative_error(ref, y), tol);
+    }
   }
   if (which == Kernels::splitk && s.n % 8 == 0) {
     SCOPED_TRACE("splitk");
@@ -395,6 +418,18 @@ TEST(GpuEmu, DeviceScriptLayers) {
     for (const BalancedCase& c : patterns)
       for (Kernels which : {Kernels::simple_fast, Kernels::gemv, Kernels::splitk}) check_balanced<__half>(s, c, which);
     for (Kernels which : {Kernels::simple_fast, Kernels::splitk}) check_csr<__half>(s, 0.1, which);
+  }
+}
+
+// Every plan our ops time at initialize (autotune.h), not only the launchers' models: the
+// tensor-core kernels' (tc_candidates: k in 1 to 12 slices, 1 to 4 warp groups) and the staged
+// kernels' block sizes (staged_thread_candidates). The op keeps whichever is fastest on the device,
+// so each must compute the product.
+TEST(GpuEmu, TimedPlansAllComputeTheProduct) {
+  for (const Shape& s : {Shape{130, 3000, 16}, Shape{300, 4096, 1}, Shape{40, 11008, 1}}) {  // 130 x 3000: 12 tiles, 14 plans
+    check_balanced<__half>(s, {32, 3, "balanced bank 32 at 90 %"}, Kernels::simple_fast, true);
+    check_balanced<__nv_bfloat16>(s, {8, 1, "N:M 1:8"}, Kernels::simple_fast, true);
+    check_csr<__half>(s, 0.1, Kernels::simple_fast, true);
   }
 }
 

@@ -16,6 +16,7 @@
 #include "kernels/cuda/csr_tc_layout.h"
 #include "kernels/cuda/csr_splitk_layout.h"
 #include "kernels/cuda/fast_div.h"
+#include "kernels/cuda/staged_x.h"
 #include "sparsebench/kernels/cuda_spmm.h"
 #include "cuda/random_weights.h"
 
@@ -509,6 +510,107 @@ TEST(GpuHost, TensorCoreSlicesOfKCoverEveryTileOnce) {
   EXPECT_EQ(kz(768, 768, 16), 1);
   EXPECT_EQ(kz(3072, 768, 16), 1);
   EXPECT_EQ(kz(4096, 4096, 256), 1);
+}
+
+// The plans the tensor-core ops time at initialize: the model's first, each (slices, groups) once,
+// every one a plan the launcher takes (no empty slice, a tile for every group, shared memory within
+// the limit, the workspace within its cap); and the pick: the fastest, the model's where it is
+// within 2 %, failed runs skipped, the model's where none ran.
+TEST(GpuHost, TensorCorePlansTimedAtInitializeAreValidAndTheFastestIsKept) {
+  const std::size_t smem = 227 << 10;
+  for (std::int64_t k : {256, 768, 3000, 4096, 11008})
+    for (std::int64_t m : {64, 768, 4096, 11008})
+      for (std::int64_t n : {8, 16, 256}) {
+        TcLayout model = make_tc_layout(k, 32, tc_padded_kb(3), 1);
+        tc_set_slices(model, tc_pick_kz(m, n, model.tiles, 132));
+        const std::int64_t cap = std::max<std::int64_t>(tc_workspace_floats(model, m, n), std::int64_t{16} << 20);
+        const std::vector<TcLayout> c = tc_candidates(model, m, n, smem, cap);
+        SCOPED_TRACE(::testing::Message() << m << " x " << k << " x " << n << ": " << c.size() << " plans");
+        ASSERT_FALSE(c.empty());
+        EXPECT_EQ(c[0].kz, model.kz);
+        EXPECT_EQ(c[0].ksplit, model.ksplit);
+        bool unsliced = false;
+        for (std::size_t i = 0; i < c.size(); ++i) {
+          unsliced = unsliced || c[i].kz == 1;
+          EXPECT_EQ(c[i].tiles, model.tiles);
+          EXPECT_GE(c[i].kz, 1);
+          EXPECT_LE(c[i].kz, kTcMaxKz);
+          EXPECT_LT(static_cast<std::int64_t>(c[i].kz - 1) * c[i].slice, c[i].tiles);
+          EXPECT_GE(static_cast<std::int64_t>(c[i].kz) * c[i].slice, c[i].tiles);
+          if (i > 0) {
+            EXPECT_LE(c[i].ksplit, c[i].slice);
+            EXPECT_LE(tc_smem_bytes(c[i]), smem);
+            EXPECT_LE(tc_workspace_floats(c[i], m, n), cap);
+          }
+          for (std::size_t j = 0; j < i; ++j) EXPECT_FALSE(c[i].kz == c[j].kz && c[i].ksplit == c[j].ksplit) << i << " repeats " << j;
+        }
+        EXPECT_TRUE(unsliced);
+      }
+  // The pick, with made-up times.
+  TcLayout model = make_tc_layout(11008, 32, tc_padded_kb(3), 1);
+  tc_set_slices(model, 2);
+  const std::vector<TcLayout> c = tc_candidates(model, 4096, 16, smem, std::int64_t{16} << 20);
+  ASSERT_GE(c.size(), 4u);
+  auto pick = [&](auto time) { return tc_tune(c, time); };
+  auto at = [&](const TcTuning& t) {
+    for (std::size_t i = 0; i < c.size(); ++i)
+      if (c[i].kz == t.best.kz && c[i].ksplit == t.best.ksplit) return static_cast<int>(i);
+    return -1;
+  };
+  TcTuning t = pick([&](const TcLayout& l) { return &l == &c[3] ? 5.0 : 10.0; });
+  EXPECT_EQ(at(t), 3);
+  EXPECT_EQ(t.ran, static_cast<int>(c.size()));
+  EXPECT_DOUBLE_EQ(t.best_us, 5.0);
+  EXPECT_DOUBLE_EQ(t.model_us, 10.0);
+  EXPECT_NE(tc_tuning_note(t).find("the model's (k in 2, 1 groups): 10.0 us"), std::string::npos) << tc_tuning_note(t);
+  t = pick([&](const TcLayout& l) { return &l == &c[3] ? 9.9 : 10.0; });  // within 2 %: the model's
+  EXPECT_EQ(at(t), 0);
+  EXPECT_DOUBLE_EQ(t.best_us, 10.0);
+  t = pick([&](const TcLayout& l) { return &l == &c[0] ? -1.0 : (&l == &c[2] ? 7.0 : 8.0); });  // the model's failed
+  EXPECT_EQ(at(t), 2);
+  EXPECT_EQ(t.ran, static_cast<int>(c.size()) - 1);
+  EXPECT_LT(t.model_us, 0);
+  t = pick([](const TcLayout&) { return -1.0; });
+  EXPECT_EQ(at(t), 0);
+  EXPECT_EQ(t.ran, 0);
+  EXPECT_NE(tc_tuning_note(t).find("no candidate ran"), std::string::npos);
+}
+
+// The staged kernels' block sizes timed at initialize: the rule's first, each once, a whole number
+// of rows within the kernels' bound; the lanes as the launcher takes them; the pick as for the
+// tensor-core plans.
+TEST(GpuHost, StagedBlockSizesTimedAtInitializeAreValid) {
+  for (std::int64_t chunks : {0, 1, 3, 4, 5, 8, 17, 48, 64, 128, 129, 138, 1000}) {
+    const int lanes = staged_lanes(chunks);
+    EXPECT_GE(lanes, 1);
+    EXPECT_LE(lanes, 32);
+    EXPECT_EQ(lanes & (lanes - 1), 0) << lanes;
+    if (lanes < 32) EXPECT_GE(4 * lanes, chunks) << chunks;  // about four chunks a lane
+    if (lanes > 1) EXPECT_LT(4 * (lanes / 2), chunks) << chunks;
+    for (std::int64_t rows : {1, 7, 768, 4096, 11008})
+      for (int sms : {3, 132}) {
+        const std::vector<int> c = staged_thread_candidates(rows, lanes, sms);
+        ASSERT_FALSE(c.empty());
+        EXPECT_EQ(c[0], staged_threads(rows, lanes, sms));
+        for (std::size_t i = 0; i < c.size(); ++i) {
+          EXPECT_EQ(c[i] % lanes, 0) << c[i];
+          EXPECT_LE(c[i], kStagedMaxThreads);
+          for (std::size_t j = 0; j < i; ++j) EXPECT_NE(c[i], c[j]);
+        }
+      }
+  }
+  const std::vector<int> c = staged_thread_candidates(4096, 32, 132);
+  EXPECT_EQ(c[0], 256);  // the rule at 4096 rows of 32 lanes: 512 blocks of 8 rows
+  StagedTuning t = staged_tune(c, [](int threads) { return threads == 512 ? 8.0 : 10.0; });
+  EXPECT_EQ(t.threads, 512);
+  EXPECT_EQ(t.rule_threads, 256);
+  EXPECT_NE(staged_tuning_note(t).find("the rule's 256: 10.0 us"), std::string::npos) << staged_tuning_note(t);
+  t = staged_tune(c, [](int threads) { return threads == 512 ? 9.9 : 10.0; });  // within 2 %
+  EXPECT_EQ(t.threads, 256);
+  EXPECT_NE(staged_tuning_note(t).find(", the rule's"), std::string::npos) << staged_tuning_note(t);
+  t = staged_tune(c, [](int) { return -1.0; });
+  EXPECT_EQ(t.threads, 256);
+  EXPECT_EQ(t.ran, 0);
 }
 
 // The tiled-CSL tile width: 256 columns for a sparse weight, narrower as it fills, so that the

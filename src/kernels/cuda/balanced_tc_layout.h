@@ -17,8 +17,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kernels/cuda/fast_div.h"  // SB_HOST_DEVICE
+#include "kernels/cuda/plan_tuning.h"
 
 namespace sb::gpu {
 
@@ -113,7 +115,7 @@ inline TcLayout make_tc_layout(std::int64_t k, int bank, int kb, int ksplit) {
 // price of a second kernel (kTcSliceLaunch, in those tile units, about 0.6 us each) and of the
 // partial sums' traffic (written, then read back: kTcSliceBytesPerUnit bytes a unit). Taken: the
 // fewest slices within 10 % of the cheapest. A model from the kernel's structure, not a timing:
-// the op's note names the slices, so that the timings can say whether it holds.
+// the ops take it as the first of the plans they time at initialize (tc_candidates, autotune.h).
 constexpr int kTcMaxKz = 16;
 constexpr double kTcSliceLaunch = 3.0;
 constexpr double kTcSliceBytesPerUnit = 1.5e6;
@@ -144,6 +146,73 @@ inline std::size_t tc_smem_bytes(const TcLayout& l) {
   const std::size_t halves = static_cast<std::size_t>(l.ksplit) * kTcRowWarps * 16 * l.stride +
                              static_cast<std::size_t>(l.ksplit) * kTcCols * l.stride;
   return halves * 2 + static_cast<std::size_t>(l.ksplit - 1) * kTcRowWarps * 32 * 8 * sizeof(float);
+}
+
+// The plans of a layout worth timing for an m x n output (session 14): the model's (tc_plan_grid)
+// first, then k in kz in {1, 2, 3, 4, 6, 8, 12, 16} slices (as tc_set_slices lowers kz, no repeat)
+// with 1, 2 or 4 warp groups, where every group gets a tile of its slice and the block's shared
+// memory fits smem_limit. Slices whose workspace would exceed max_ws_floats are left out (the sum's
+// traffic would lose anyway). The op times them on the device and keeps the fastest (tc_tune), as
+// the cuBLASLt and cuSPARSE wrappers time their candidate algorithms: the model is the first guess,
+// the timing decides, and the note keeps both.
+inline std::vector<TcLayout> tc_candidates(const TcLayout& model, std::int64_t m, std::int64_t n, std::size_t smem_limit,
+                                           std::int64_t max_ws_floats) {
+  std::vector<TcLayout> out{model};
+  auto seen = [&](int kz, int split) {
+    for (const TcLayout& c : out)
+      if (c.kz == kz && c.ksplit == split) return true;
+    return false;
+  };
+  for (int kz : {1, 2, 3, 4, 6, 8, 12, 16}) {
+    TcLayout l = model;
+    tc_set_slices(l, kz);
+    if (l.kz > kTcMaxKz || tc_workspace_floats(l, m, n) > max_ws_floats) continue;
+    for (int split = 1; split <= kTcMaxSplit; split *= 2) {
+      l.ksplit = split;
+      if (split > l.slice || tc_smem_bytes(l) > smem_limit || seen(l.kz, split)) continue;
+      out.push_back(l);
+    }
+  }
+  return out;
+}
+
+// What timing the candidates gave: the plan kept and the model's, how many ran, the kept one's time,
+// the model's and the fastest with k in one slice (microseconds a call; -1 where none ran).
+struct TcTuning {
+  TcLayout best, model;
+  int candidates = 0, ran = 0;
+  double best_us = -1, model_us = -1, unsliced_us = -1;
+};
+
+// Times every candidate (time_us(layout): microseconds a call, negative where it failed) and keeps
+// the fastest (pick_fastest: the model's, candidates[0], unless another is over 2 % faster).
+template <class TimeUs>
+TcTuning tc_tune(const std::vector<TcLayout>& candidates, TimeUs time_us) {
+  TcTuning t;
+  t.candidates = static_cast<int>(candidates.size());
+  if (candidates.empty()) return t;
+  const TimedPick p = pick_fastest(candidates, time_us);
+  t.model = candidates[0];
+  t.best = candidates[p.at];
+  t.ran = p.ran;
+  t.model_us = p.us[0];
+  t.best_us = p.us[p.at];
+  for (std::size_t i = 0; i < candidates.size(); ++i)
+    if (candidates[i].kz == 1 && p.us[i] >= 0 && (t.unsliced_us < 0 || p.us[i] < t.unsliced_us)) t.unsliced_us = p.us[i];
+  return t;
+}
+
+// The tuning, for the ops' notes: how many plans ran and the times that say whether the model held.
+inline std::string tc_tuning_note(const TcTuning& t) {
+  if (t.ran == 0) return "the model's plan (no candidate ran when timed)";
+  std::string s = "fastest of " + std::to_string(t.ran) + " plans timed at initialize (hot): " + format_us(t.best_us);
+  if (t.best.kz == t.model.kz && t.best.ksplit == t.model.ksplit)
+    s += ", the model's";
+  else if (t.model_us >= 0)
+    s += "; the model's (k in " + std::to_string(t.model.kz) + ", " + std::to_string(t.model.ksplit) + " groups): " +
+         format_us(t.model_us);
+  if (t.best.kz > 1 && t.unsliced_us >= 0) s += "; k in one slice: " + format_us(t.unsliced_us);
+  return s;
 }
 
 // Chunks (8 entries) of a warp's 16 rows in one tile, per lane, rounded up.

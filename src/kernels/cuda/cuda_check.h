@@ -44,6 +44,22 @@ float time_repeated_ms(int reps, Call call) {
   cudaEventElapsedTime(&ms, ev.a, ev.b);
   return ms;
 }
+// Flushes L2 on the default stream as the cold timing protocol does (gpu_runtime.cpp: a write, then
+// a read of twice the L2), outside any timed window.
+void flush_l2_default_stream();
+// Milliseconds of one call of `call` on the default stream right after an L2 flush (cold caches).
+template <class Call>
+float time_once_cold_ms(Call call) {
+  EventPair ev;
+  flush_l2_default_stream();
+  cudaEventRecord(ev.a);
+  call();
+  cudaEventRecord(ev.b);
+  cudaEventSynchronize(ev.b);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, ev.a, ev.b);
+  return ms;
+}
 // out[c][r] = in[r][c] for an i8 matrix in [rows x cols], row-major (transpose.cu).
 cudaError_t launch_transpose_i8(const void* in, void* out, long long rows, long long cols, cudaStream_t stream);
 }  // namespace sb::gpu

@@ -21,4 +21,17 @@ inline std::size_t smem_optin_limit() {
   return limit;
 }
 
+// The device's SM count, read once.
+inline int sm_count() {
+  static const int sms = [] {
+    int dev = 0, n = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+      cudaGetLastError();
+      return 132;
+    }
+    return n;
+  }();
+  return sms;
+}
+
 }  // namespace sb::gpu

@@ -124,7 +124,11 @@ void evict_l2(DeviceBuffer& buf, int fill, cudaStream_t stream) {
                                   stream));
 }
 
+}  // namespace
 
+void flush_l2_default_stream() { evict_l2(flush_buffer(), 0x5A, nullptr); }
+
+namespace {
 // Samples of `pass` on `stream`, one at a time (flush when asked, event, pass, event, synchronize),
 // until min_reps samples and min_seconds of timed time; ms per sample.
 template <class Pass>

@@ -28,6 +28,7 @@ struct BalancedDevice {
   FastDiv kb_div;  // divides an entry's index by kb (its bank), exact since row_stride * kb < 2^32
   TcLayout tc;              // tc only: the tensor-core layout planned for this shape (tc_plan)
   float* workspace = nullptr;  // tc only, where tc.kz > 1: tc_workspace_floats(tc, m, n) floats
+  int threads = 0;             // staged only: threads per block as the op timed them (0: staged_threads)
 };
 
 // A BalancedDevice's shape and layout (values / offsets still to point at) for an m x k weight in

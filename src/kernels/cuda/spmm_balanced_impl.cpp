@@ -4,6 +4,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/spmm_balanced.cuh"
+#include "kernels/cuda/autotune.h"
 
 namespace sb::gpu {
 namespace {
@@ -47,9 +48,29 @@ class BalancedOp final : public GpuSpmmOp {
     dev_ = balanced_device_layout(d.m, d.k, d.n, bank, v == BalancedVariant::tc ? tc_padded_kb(kb) : kb);
     upload(pack_balanced_rows(dev_, h.values.data(), h.kept.data()), d.dtype);
     if (v == BalancedVariant::tc) {
-      dev_.tc = tc_plan(d.m, d.n, d.k, bank, dev_.kb);
+      // The plan: the model's first guess, then the fastest of the candidates timed here.
+      point_at_buffers();
+      tuning_ = tune_tc(tc_plan(d.m, d.n, d.k, bank, dev_.kb), d.m, d.n, d.k, 2,
+                        [&](const TcLayout& l, const void* x, void* y, float* ws) {
+                          BalancedDevice t = dev_;
+                          t.tc = l;
+                          t.workspace = ws;
+                          return launch_spmm_balanced(t, x, y, bf16_, BalancedVariant::tc, nullptr);
+                        });
+      dev_.tc = tuning_.best;
       if (const std::int64_t floats = tc_workspace_floats(dev_.tc, d.m, d.n); floats > 0)
         workspace_ = DeviceBuffer(static_cast<std::size_t>(floats) * sizeof(float));
+    }
+    if (v == BalancedVariant::staged) {
+      // The block size: the rule's first guess, then the fastest of the candidates timed here.
+      point_at_buffers();
+      staged_tuning_ = tune_staged(staged_thread_candidates(d.m, staged_lanes(dev_.row_stride / 8), sm_count()), d.m, d.k, 2,
+                                   [&](int threads, const void* x, void* y) {
+                                     BalancedDevice t = dev_;
+                                     t.threads = threads;
+                                     return launch_spmm_balanced(t, x, y, bf16_, BalancedVariant::staged, nullptr);
+                                   });
+      dev_.threads = staged_tuning_.threads;
     }
     point_at_buffers();
   }
@@ -74,14 +95,14 @@ class BalancedOp final : public GpuSpmmOp {
                          splitk_.layout.nc, splitk_smem_bytes(splitk_.layout) / 1024);
     if (variant_ == BalancedVariant::tc) {
       const TcLayout& l = dev_.tc;
-      return fmt::format("bank {}, {} per bank{}, tensor cores: tiles of {} banks ({} columns), {} warp groups per 64 rows, {}, {} KB shared memory",
+      return fmt::format("bank {}, {} per bank{}, tensor cores: tiles of {} banks ({} columns), {} warp groups per 64 rows, {}, {} KB shared memory; {}",
                          dev_.bank, kept_per_bank_,
                          dev_.kb > kept_per_bank_ ? fmt::format(" (padded to {} slots: whole 16-byte chunks per tile)", dev_.kb) : "",
-                         l.g, l.kt, l.ksplit, tc_slices_note(l), (tc_smem_bytes(l) + 1023) / 1024);
+                         l.g, l.kt, l.ksplit, tc_slices_note(l), (tc_smem_bytes(l) + 1023) / 1024, tc_tuning_note(tuning_));
     }
     if (variant_ == BalancedVariant::staged)
-      return fmt::format("bank {}, {} per bank, row stride {}, X in {} KB of shared memory", dev_.bank, dev_.kb,
-                         dev_.row_stride, (staged_smem_bytes(dev_.k) + 1023) / 1024);
+      return fmt::format("bank {}, {} per bank, row stride {}, X in {} KB of shared memory; {}", dev_.bank, dev_.kb,
+                         dev_.row_stride, (staged_smem_bytes(dev_.k) + 1023) / 1024, staged_tuning_note(staged_tuning_));
     return fmt::format("bank {}, {} per bank, row stride {}", dev_.bank, dev_.kb, dev_.row_stride);
   }
   std::unique_ptr<GpuSpmmOp> clone() const override { return std::unique_ptr<GpuSpmmOp>(new BalancedOp(*this)); }
@@ -90,7 +111,7 @@ class BalancedOp final : public GpuSpmmOp {
   // The clone: the same arrays, copied on the device, and the device view pointed at them.
   BalancedOp(const BalancedOp& o)
       : variant_(o.variant_), bf16_(o.bf16_), kept_per_bank_(o.kept_per_bank_), values_(o.values_.copy()), offsets_(o.offsets_.copy()),
-        workspace_(o.workspace_.bytes()), dev_(o.dev_), gemv_(o.gemv_), splitk_(o.splitk_) {
+        workspace_(o.workspace_.bytes()), dev_(o.dev_), tuning_(o.tuning_), staged_tuning_(o.staged_tuning_), gemv_(o.gemv_), splitk_(o.splitk_) {
     workspace_.fill_bytes(0);  // its own, zeroed: a clone may run right after the original
     point_at_buffers();
   }
@@ -114,6 +135,8 @@ class BalancedOp final : public GpuSpmmOp {
   int kept_per_bank_ = 0;                       // simple / fast / staged / tc: the most a bank keeps
   DeviceBuffer values_, offsets_, workspace_;  // workspace: splitk, and tc where k is sliced
   BalancedDevice dev_;                          // simple / fast / staged / tc
+  TcTuning tuning_;                             // tc: how its plan was chosen
+  StagedTuning staged_tuning_;                  // staged: how its block size was chosen
   BalancedGemvDevice gemv_;                     // gemv
   BalancedSplitkDevice splitk_;                 // splitk
 };

@@ -11,6 +11,7 @@
 
 #include "kernels/cuda/balanced_splitk_layout.h"  // splitk_reduce_col, splitk_stores
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/device_limits.h"
 #include "kernels/cuda/staged_x.h"
 
 namespace sb::gpu {
@@ -87,18 +88,6 @@ __device__ __forceinline__ void reduce_store(float (&acc)[NC], int lane, long lo
     if (j % L == lane && col0 + j < n) y[row * n + col0 + j] = Elem<T>::from_f(acc[j]);
 }
 
-// The device's SM count, read once.
-inline int sm_count() {
-  static const int sms = [] {
-    int dev = 0, n = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-      cudaGetLastError();
-      return 132;
-    }
-    return n;
-  }();
-  return sms;
-}
 
 // Threads per block (128, 64 or 32) for a grid of `rows` rows, `rows_per_warp32` of them per 32
 // threads, `grid_y` column tiles: the largest block that still gives about two blocks per SM, so
@@ -220,7 +209,8 @@ inline cudaError_t with_exact_above(long long p, F&& f) {
 // rows of about `chunks` chunks: lanes per row about four chunks each (so that short rows do not
 // idle a whole warp), chunks per lane as many as the row needs on those lanes, up to MaxCpl
 // (longer rows take passes); kernel_of(lanes, cpl) gives the instantiation for those constants.
-// staged_threads per block, X's shared memory allowed first.
+// w.threads per block where the op timed a choice (staged_thread_candidates), else staged_threads';
+// X's shared memory allowed first.
 //
 // Below 32 lanes a lane never has more than 4 chunks (lanes >= chunks / 4), so only 1, 2 and 4 are
 // instantiated there. At 32 lanes (rows above 128 chunks) the count is exact from 5 up: a lane holds
@@ -235,7 +225,9 @@ inline cudaError_t launch_staged(int chunks, KernelOf kernel_of, const Dev& w, c
       const auto kernel = kernel_of(lanes, cpl);
       const std::size_t smem = staged_smem_bytes(w.k);
       if (const cudaError_t e = allow_smem(kernel, smem); e != cudaSuccess) return e;
-      const int threads = staged_threads(w.m, L, sm_count());
+      // The op's timed choice (w.threads), else the rule; a whole number of rows, within the bound.
+      const int threads = w.threads > 0 ? w.threads : staged_threads(w.m, L, sm_count());
+      if (threads % L != 0 || threads > kStagedMaxThreads) return cudaErrorInvalidValue;
       const long long rows_per_block = threads / L;
       return launch_kernel(kernel, static_cast<unsigned>((w.m + rows_per_block - 1) / rows_per_block), threads, smem, s, w,
                            x, y);

@@ -23,6 +23,7 @@ struct CsrDevice {
   const std::int32_t* row_order = nullptr; // [m]: a permutation, longest row first
   std::int64_t m = 0, k = 0, n = 0;
   int mean_row = 0;                        // mean padded row length (entries), for the tiling
+  int threads = 0;                         // staged only: threads per block as the op timed them (0: staged_threads)
 };
 
 // The device copy of a weight packed for the split-K kernel (csr_splitk_layout.h) and its fp32

@@ -5,6 +5,7 @@
 #include "kernels/cuda/csr_pack.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/spmm_csr.cuh"
+#include "kernels/cuda/autotune.h"
 
 namespace sb::gpu {
 namespace {
@@ -37,7 +38,16 @@ class CsrKernelOp final : public GpuSpmmOp {
       tc_.n = d.n;
       tc_.kt = p.kt;
       tc_.max_chunks = p.max_chunks;
-      tc_.layout = csr_tc_plan(d.m, d.n, d.k, p.kt);
+      point_at_buffers();
+      // The plan: the model's first guess, then the fastest of the candidates timed here.
+      tuning_ = tune_tc(csr_tc_plan(d.m, d.n, d.k, p.kt), d.m, d.n, d.k, 2,
+                        [&](const TcLayout& l, const void* x, void* y, float* ws) {
+                          CsrTcDevice t = tc_;
+                          t.layout = l;
+                          t.workspace = ws;
+                          return launch_spmm_csr_tc(t, x, y, bf16_, nullptr);
+                        });
+      tc_.layout = tuning_.best;
       if (const std::int64_t floats = tc_workspace_floats(tc_.layout, d.m, d.n); floats > 0)
         workspace_ = DeviceBuffer(static_cast<std::size_t>(floats) * sizeof(float));
       bytes_ = entry_bytes + p.ptr.size() * 4;
@@ -56,6 +66,16 @@ class CsrKernelOp final : public GpuSpmmOp {
     dev_.n = d.n;
     dev_.mean_row = p.mean_row;
     bytes_ = entry_bytes + p.row_ptr.size() * 4 + p.order.size() * 4;
+    if (v == CsrVariant::staged) {
+      // The block size: the rule's first guess, then the fastest of the candidates timed here.
+      staged_tuning_ = tune_staged(staged_thread_candidates(d.m, staged_lanes(dev_.mean_row / 8), sm_count()), d.m, d.k, 2,
+                                   [&](int threads, const void* x, void* y) {
+                                     CsrDevice t = dev_;
+                                     t.threads = threads;
+                                     return launch_spmm_csr(t, x, y, bf16_, CsrVariant::staged, nullptr);
+                                   });
+      dev_.threads = staged_tuning_.threads;
+    }
   }
   void run(const void* x, void* y, void* stream) override {
     if (variant_ == CsrVariant::splitk)
@@ -73,12 +93,13 @@ class CsrKernelOp final : public GpuSpmmOp {
                          split_.layout.ks, split_.layout.nc, csr_splitk_smem_bytes(split_.layout) / 1024);
     if (variant_ == CsrVariant::tc) {
       const TcLayout& l = tc_.layout;
-      return fmt::format("tensor cores: tiles of 16 rows x {} columns (at most {} entries), {} warp groups per 64 rows, {}, {} KB shared memory",
-                         l.kt, 8 * tc_.max_chunks, l.ksplit, tc_slices_note(l), (tc_smem_bytes(l) + 1023) / 1024);
+      return fmt::format("tensor cores: tiles of 16 rows x {} columns (at most {} entries), {} warp groups per 64 rows, {}, {} KB shared memory; {}",
+                         l.kt, 8 * tc_.max_chunks, l.ksplit, tc_slices_note(l), (tc_smem_bytes(l) + 1023) / 1024,
+                         tc_tuning_note(tuning_));
     }
     if (variant_ == CsrVariant::staged)
-      return fmt::format("mean padded row {} entries, X in {} KB of shared memory", dev_.mean_row,
-                         (staged_smem_bytes(dev_.k) + 1023) / 1024);
+      return fmt::format("mean padded row {} entries, X in {} KB of shared memory; {}", dev_.mean_row,
+                         (staged_smem_bytes(dev_.k) + 1023) / 1024, staged_tuning_note(staged_tuning_));
     return fmt::format("mean padded row {} entries", dev_.mean_row);
   }
   std::unique_ptr<GpuSpmmOp> clone() const override { return std::unique_ptr<GpuSpmmOp>(new CsrKernelOp(*this)); }
@@ -87,7 +108,7 @@ class CsrKernelOp final : public GpuSpmmOp {
   // The clone: the same arrays, copied on the device, and the device view pointed at them.
   CsrKernelOp(const CsrKernelOp& o)
       : variant_(o.variant_), bf16_(o.bf16_), values_(o.values_.copy()), cols_(o.cols_.copy()), ptr_(o.ptr_.copy()),
-        order_(o.order_.copy()), workspace_(o.workspace_.bytes()), dev_(o.dev_), split_(o.split_), tc_(o.tc_),
+        order_(o.order_.copy()), workspace_(o.workspace_.bytes()), dev_(o.dev_), split_(o.split_), tc_(o.tc_), tuning_(o.tuning_), staged_tuning_(o.staged_tuning_),
         bytes_(o.bytes_) {
     workspace_.fill_bytes(0);  // its own, zeroed
     point_at_buffers();
@@ -119,6 +140,8 @@ class CsrKernelOp final : public GpuSpmmOp {
   CsrDevice dev_;                                          // fast / simple / staged
   CsrSplitkDevice split_;                                  // splitk
   CsrTcDevice tc_;                                         // tc (cols_ holds its places)
+  TcTuning tuning_;                                        // tc: how its plan was chosen
+  StagedTuning staged_tuning_;                             // staged: how its block size was chosen
   std::size_t bytes_ = 0;
 };
 

@@ -4,6 +4,10 @@
 // units) and gathered there. Plain C++: the implementations size and check shared memory with it.
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/plan_tuning.h"
 
 namespace sb::gpu {
 
@@ -18,6 +22,55 @@ inline int staged_threads(std::int64_t rows, int lanes, int sms) {
   int threads = kStagedMaxThreads;
   while (threads > 32 && (rows + threads / lanes - 1) / (threads / lanes) < 2LL * sms) threads /= 2;
   return threads < lanes ? lanes : threads;
+}
+
+// Lanes per row the launcher takes for rows of about `chunks` 8-entry chunks: about four chunks a
+// lane, the next power of two, at most 32 (launch_staged).
+inline int staged_lanes(std::int64_t chunks) {
+  int lanes = 1;
+  while (lanes < 32 && lanes < (chunks + 3) / 4) lanes *= 2;
+  return lanes;
+}
+
+// Block sizes worth timing (session 14): staged_threads' rule first, then 64 to kStagedMaxThreads
+// (at least a row a block). The rule trades X's copies (one per block, from L2) against blocks per
+// SM; at 4096 rows x 11008 it takes 512 blocks of 8 rows, so X (22 KB) is copied 512 times, 11 MB
+// of L2 traffic beside the weight's 13.5 MB. Which side wins is for the timing to say.
+inline std::vector<int> staged_thread_candidates(std::int64_t rows, int lanes, int sms) {
+  std::vector<int> out{staged_threads(rows, lanes, sms)};
+  for (int t = 64; t <= kStagedMaxThreads; t *= 2)
+    if (t >= lanes && t != out[0]) out.push_back(t);
+  return out;
+}
+
+// What timing the block sizes gave: the one kept, the rule's, how many ran, their times.
+struct StagedTuning {
+  int threads = 0, rule_threads = 0, ran = 0;
+  double best_us = -1, rule_us = -1;
+};
+
+// Times every candidate (time_us(threads): microseconds a call, negative where it failed) and keeps
+// the fastest (pick_fastest: the rule's, candidates[0], unless another is over 2 % faster).
+template <class TimeUs>
+StagedTuning staged_tune(const std::vector<int>& candidates, TimeUs time_us) {
+  StagedTuning t;
+  if (candidates.empty()) return t;
+  const TimedPick p = pick_fastest(candidates, time_us);
+  t.rule_threads = candidates[0];
+  t.threads = candidates[p.at];
+  t.ran = p.ran;
+  t.rule_us = p.us[0];
+  t.best_us = p.us[p.at];
+  return t;
+}
+
+inline std::string staged_tuning_note(const StagedTuning& t) {
+  if (t.ran == 0) return "blocks of " + std::to_string(t.threads) + " threads (the rule's; no candidate ran when timed)";
+  std::string s = "blocks of " + std::to_string(t.threads) + " threads, the fastest of " + std::to_string(t.ran) +
+                  " sizes timed at initialize (cold): " + format_us(t.best_us);
+  if (t.threads == t.rule_threads) return s + ", the rule's";
+  if (t.rule_us >= 0) s += "; the rule's " + std::to_string(t.rule_threads) + ": " + format_us(t.rule_us);
+  return s;
 }
 
 }  // namespace sb::gpu
