@@ -574,6 +574,7 @@ TEST(GpuHost, TensorCorePlansTimedAtInitializeAreValidAndTheFastestIsKept) {
   EXPECT_EQ(at(t), 0);
   EXPECT_EQ(t.ran, 0);
   EXPECT_NE(tc_tuning_note(t).find("no candidate ran"), std::string::npos);
+  EXPECT_NE(tc_tuning_note(TcTuning{}).find("untimed: SB_GPU_TIMED_PLANS=0"), std::string::npos);  // timing off
 }
 
 // The staged kernels' block sizes timed at initialize: the rule's first, each once, a whole number
@@ -611,6 +612,10 @@ TEST(GpuHost, StagedBlockSizesTimedAtInitializeAreValid) {
   t = staged_tune(c, [](int) { return -1.0; });
   EXPECT_EQ(t.threads, 256);
   EXPECT_EQ(t.ran, 0);
+  EXPECT_NE(staged_tuning_note(t).find("no candidate ran"), std::string::npos) << staged_tuning_note(t);
+  StagedTuning off;
+  off.threads = off.rule_threads = 256;
+  EXPECT_NE(staged_tuning_note(off).find("untimed: SB_GPU_TIMED_PLANS=0"), std::string::npos) << staged_tuning_note(off);
 }
 
 // The tiled-CSL tile width: 256 columns for a sparse weight, narrower as it fills, so that the

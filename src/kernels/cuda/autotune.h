@@ -1,13 +1,12 @@
 #pragma once
 // Host side, CUDA runtime: our ops' plans chosen by timing at initialize (session 14; the choosing
 // itself, free of CUDA, in plan_tuning.h). The launchers' models propose; every candidate runs
-// once, then is timed on scratch X / Y, and the fastest is kept -- as the cuBLASLt and cuSPARSE
-// wrappers time their candidate algorithms (cublas_gemm.cpp, cusparse_spmm.cpp).
-//   tensor-core kernels (batch >= 8): tc_candidates, kTcTuneReps calls back to back (hot caches,
-//     as the libraries' candidates are timed): the slices of k and the warp groups;
-//   staged batch-1 kernels: staged_thread_candidates, each call after an L2 flush (a batch-1
-//     call is bound by its weight's trip from HBM, which hot caches would hide), the median of
-//     kStagedTuneReps: the block size.
+// once, then is timed on scratch X / Y as every implementation here times its candidates
+// (time_candidate_us: the median of 5 calls, each after an L2 flush, the conditions the default
+// protocol measures in; the cuBLASLt and cuSPARSE wrappers time their algorithms the same way),
+// and the fastest is kept:
+//   tensor-core kernels (batch >= 8): tc_candidates, the slices of k and the warp groups;
+//   staged batch-1 kernels: staged_thread_candidates, the block size.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -19,8 +18,6 @@
 
 namespace sb::gpu {
 
-constexpr int kTcTuneReps = 10;
-constexpr int kStagedTuneReps = 7;
 // Candidates' workspaces at most this many floats (64 MB) unless the model's is larger.
 constexpr std::int64_t kTcTuneMaxWsFloats = std::int64_t{16} << 20;
 
@@ -48,6 +45,11 @@ bool runs_once(Launch launch) {
 // default stream; x holds k x n and y m x n elements of elem_bytes each.
 template <class Launch>
 TcTuning tune_tc(const TcLayout& model, std::int64_t m, std::int64_t n, std::int64_t k, std::size_t elem_bytes, Launch launch) {
+  if (!plan_timing_enabled()) {  // the model's plan, untimed (candidates = 0 says so in the note)
+    TcTuning t;
+    t.best = t.model = model;
+    return t;
+  }
   const std::vector<TcLayout> cands =
       tc_candidates(model, m, n, smem_optin_limit(), std::max(tc_workspace_floats(model, m, n), kTcTuneMaxWsFloats));
   std::int64_t ws_floats = 0;
@@ -58,10 +60,7 @@ TcTuning tune_tc(const TcLayout& model, std::int64_t m, std::int64_t n, std::int
   return tc_tune(cands, [&](const TcLayout& l) -> double {
     auto call = [&] { return launch(l, s.x.get(), s.y.get(), wsp); };
     if (!runs_once(call)) return -1;
-    bool ok = true;
-    const float ms = time_repeated_ms(kTcTuneReps, [&] { ok = call() == cudaSuccess && ok; });
-    if (!ok || cudaGetLastError() != cudaSuccess) return -1;
-    return 1000.0 * ms / kTcTuneReps;
+    return time_candidate_us([&] { return call() == cudaSuccess; });
   });
 }
 
@@ -70,18 +69,16 @@ TcTuning tune_tc(const TcLayout& model, std::int64_t m, std::int64_t n, std::int
 template <class Launch>
 StagedTuning tune_staged(const std::vector<int>& candidates, std::int64_t m, std::int64_t k, std::size_t elem_bytes,
                          Launch launch) {
+  if (!plan_timing_enabled() && !candidates.empty()) {  // the rule's size, untimed (candidates = 0)
+    StagedTuning t;
+    t.threads = t.rule_threads = candidates[0];
+    return t;
+  }
   TuneScratch s(static_cast<std::size_t>(k) * elem_bytes, static_cast<std::size_t>(m) * elem_bytes);
   return staged_tune(candidates, [&](int threads) -> double {
     auto call = [&] { return launch(threads, s.x.get(), s.y.get()); };
     if (!runs_once(call)) return -1;
-    std::vector<double> us;
-    for (int r = 0; r < kStagedTuneReps; ++r) {
-      bool ok = true;
-      us.push_back(1000.0 * time_once_cold_ms([&] { ok = call() == cudaSuccess; }));
-      if (!ok || cudaGetLastError() != cudaSuccess) return -1;
-    }
-    std::nth_element(us.begin(), us.begin() + kStagedTuneReps / 2, us.end());
-    return us[kStagedTuneReps / 2];
+    return time_candidate_us([&] { return call() == cudaSuccess; });
   });
 }
 

@@ -204,8 +204,9 @@ TcTuning tc_tune(const std::vector<TcLayout>& candidates, TimeUs time_us) {
 
 // The tuning, for the ops' notes: how many plans ran and the times that say whether the model held.
 inline std::string tc_tuning_note(const TcTuning& t) {
+  if (t.candidates == 0) return std::string("the model's plan (") + kPlansUntimed + ")";
   if (t.ran == 0) return "the model's plan (no candidate ran when timed)";
-  std::string s = "fastest of " + std::to_string(t.ran) + " plans timed at initialize (hot): " + format_us(t.best_us);
+  std::string s = "fastest of " + std::to_string(t.ran) + " plans timed at initialize (cold): " + format_us(t.best_us);
   if (t.best.kz == t.model.kz && t.best.ksplit == t.model.ksplit)
     s += ", the model's";
   else if (t.model_us >= 0)

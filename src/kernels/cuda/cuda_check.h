@@ -2,6 +2,8 @@
 // Internal to the CUDA backend (host side): CUDA status checks that throw sb::Error naming the call.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+
 #include "kernels/cuda/gpu_internal.h"
 #include "sparsebench/core/error.h"
 
@@ -31,34 +33,33 @@ struct EventPair {
   EventPair& operator=(const EventPair&) = delete;
 };
 
-// Milliseconds for `reps` back-to-back calls of `call` on the default stream (hot caches): how the
-// library wrappers pick the fastest of their candidate algorithms at initialize.
-template <class Call>
-float time_repeated_ms(int reps, Call call) {
-  EventPair ev;
-  cudaEventRecord(ev.a);
-  for (int r = 0; r < reps; ++r) call();
-  cudaEventRecord(ev.b);
-  cudaEventSynchronize(ev.b);
-  float ms = 0;
-  cudaEventElapsedTime(&ms, ev.a, ev.b);
-  return ms;
-}
 // Flushes L2 on the default stream as the cold timing protocol does (gpu_runtime.cpp: a write, then
 // a read of twice the L2), outside any timed window.
 void flush_l2_default_stream();
-// Milliseconds of one call of `call` on the default stream right after an L2 flush (cold caches).
+// How every implementation chooses among its candidate algorithms or plans at initialize (the
+// cuBLASLt heuristic's top algorithms, cuSPARSE's algorithms, our kernels' plans, autotune.h): the
+// median of kCandidateReps calls of `call` on the default stream, each right after an L2 flush,
+// the conditions the default (cold) protocol measures in; microseconds a call, or -1 where `call`
+// returned false or the stream reported an error (cleared). The candidate has run once before.
+constexpr int kCandidateReps = 5;
 template <class Call>
-float time_once_cold_ms(Call call) {
+double time_candidate_us(Call call) {
   EventPair ev;
-  flush_l2_default_stream();
-  cudaEventRecord(ev.a);
-  call();
-  cudaEventRecord(ev.b);
-  cudaEventSynchronize(ev.b);
-  float ms = 0;
-  cudaEventElapsedTime(&ms, ev.a, ev.b);
-  return ms;
+  double us[kCandidateReps];
+  for (int r = 0; r < kCandidateReps; ++r) {
+    flush_l2_default_stream();
+    cudaEventRecord(ev.a);
+    const bool ok = call();
+    cudaEventRecord(ev.b);
+    float ms = 0;
+    if (!ok || cudaEventSynchronize(ev.b) != cudaSuccess || cudaEventElapsedTime(&ms, ev.a, ev.b) != cudaSuccess) {
+      cudaGetLastError();
+      return -1;
+    }
+    us[r] = 1000.0 * ms;
+  }
+  std::sort(us, us + kCandidateReps);
+  return us[kCandidateReps / 2];
 }
 // out[c][r] = in[r][c] for an i8 matrix in [rows x cols], row-major (transpose.cu).
 cudaError_t launch_transpose_i8(const void* in, void* out, long long rows, long long cols, cudaStream_t stream);

@@ -5,12 +5,22 @@
 // algorithms. The model's plan stays unless another is more than kPlanTieMargin faster, so that
 // timing noise does not flip the plan from run to run; the note keeps both times.
 #include <cstddef>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 namespace sb::gpu {
 
 constexpr double kPlanTieMargin = 0.02;
+
+// SB_GPU_TIMED_PLANS=0 turns the timing off: the ops take the models' plans as they are (for a
+// quick or an instrumented run, e.g. under compute-sanitizer, where every timed call costs an L2
+// flush that the instrumentation makes slow). The ops' notes say so.
+inline bool plan_timing_enabled() {
+  const char* v = std::getenv("SB_GPU_TIMED_PLANS");
+  return v == nullptr || std::string(v) != "0";
+}
+constexpr const char* kPlansUntimed = "untimed: SB_GPU_TIMED_PLANS=0";
 
 struct TimedPick {
   std::size_t at = 0;       // the candidate kept (0, the model's, where none ran)

@@ -45,7 +45,7 @@ inline std::vector<int> staged_thread_candidates(std::int64_t rows, int lanes, i
 
 // What timing the block sizes gave: the one kept, the rule's, how many ran, their times.
 struct StagedTuning {
-  int threads = 0, rule_threads = 0, ran = 0;
+  int threads = 0, rule_threads = 0, candidates = 0, ran = 0;
   double best_us = -1, rule_us = -1;
 };
 
@@ -55,6 +55,7 @@ template <class TimeUs>
 StagedTuning staged_tune(const std::vector<int>& candidates, TimeUs time_us) {
   StagedTuning t;
   if (candidates.empty()) return t;
+  t.candidates = static_cast<int>(candidates.size());
   const TimedPick p = pick_fastest(candidates, time_us);
   t.rule_threads = candidates[0];
   t.threads = candidates[p.at];
@@ -65,6 +66,7 @@ StagedTuning staged_tune(const std::vector<int>& candidates, TimeUs time_us) {
 }
 
 inline std::string staged_tuning_note(const StagedTuning& t) {
+  if (t.candidates == 0) return "blocks of " + std::to_string(t.threads) + " threads (the rule's; " + kPlansUntimed + ")";
   if (t.ran == 0) return "blocks of " + std::to_string(t.threads) + " threads (the rule's; no candidate ran when timed)";
   std::string s = "blocks of " + std::to_string(t.threads) + " threads, the fastest of " + std::to_string(t.ran) +
                   " sizes timed at initialize (cold): " + format_us(t.best_us);
