@@ -562,7 +562,7 @@ TEST(GpuHost, TensorCorePlansTimedAtInitializeAreValidAndTheFastestIsKept) {
   EXPECT_EQ(t.ran, static_cast<int>(c.size()));
   EXPECT_DOUBLE_EQ(t.best_us, 5.0);
   EXPECT_DOUBLE_EQ(t.model_us, 10.0);
-  EXPECT_NE(tc_tuning_note(t).find("the model's (k in 2, 1 groups): 10.0 us"), std::string::npos) << tc_tuning_note(t);
+  EXPECT_NE(tc_tuning_note(t).find("the model's (k in 2 slices, 1 warp group): 10.0 us"), std::string::npos) << tc_tuning_note(t);
   t = pick([&](const TcLayout& l) { return &l == &c[3] ? 9.9 : 10.0; });  // within 2 %: the model's
   EXPECT_EQ(at(t), 0);
   EXPECT_DOUBLE_EQ(t.best_us, 10.0);

@@ -210,8 +210,8 @@ inline std::string tc_tuning_note(const TcTuning& t) {
   if (t.best.kz == t.model.kz && t.best.ksplit == t.model.ksplit)
     s += ", the model's";
   else if (t.model_us >= 0)
-    s += "; the model's (k in " + std::to_string(t.model.kz) + ", " + std::to_string(t.model.ksplit) + " groups): " +
-         format_us(t.model_us);
+    s += "; the model's (k in " + std::to_string(t.model.kz) + (t.model.kz == 1 ? " slice, " : " slices, ") +
+         std::to_string(t.model.ksplit) + (t.model.ksplit == 1 ? " warp group): " : " warp groups): ") + format_us(t.model_us);
   if (t.best.kz > 1 && t.unsliced_us >= 0) s += "; k in one slice: " + format_us(t.unsliced_us);
   return s;
 }
