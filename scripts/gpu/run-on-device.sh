@@ -96,10 +96,11 @@ if [ -n "$SAN" ]; then
   export SB_GPU_TIMED_PLANS=0
   run 90 "$SAN" --tool memcheck --print-limit 20 --error-exitcode 3 "$BIN/test_cuda" \
       --gtest_filter='Gpu/EveryGpuImpl.MatchesReference/spmm_*' --gtest_brief=1
-  # The GEMV and split-K kernels stage X in shared memory (block barrier, per-warp tiles with
-  # __syncwarp): racecheck reports any read-write hazard between threads.
+  # The GEMV, split-K, staged and tensor-core kernels stage X (and the tensor-core ones W tiles) in
+  # shared memory (block barriers, per-warp tiles with __syncwarp): racecheck reports any
+  # read-write hazard between threads.
   run 90 "$SAN" --tool racecheck --racecheck-report hazard --print-limit 20 --error-exitcode 3 "$BIN/test_cuda" \
-      --gtest_filter='Gpu/EveryGpuImpl.MatchesReference/spmm_*gemv*:Gpu/EveryGpuImpl.MatchesReference/spmm_*splitk*:Gpu/EveryGpuImpl.MatchesReference/spmm_*staged*' \
+      --gtest_filter='Gpu/EveryGpuImpl.MatchesReference/spmm_*gemv*:Gpu/EveryGpuImpl.MatchesReference/spmm_*splitk*:Gpu/EveryGpuImpl.MatchesReference/spmm_*staged*:Gpu/EveryGpuImpl.MatchesReference/spmm_*_tc_*' \
       --gtest_brief=1
   unset SB_GPU_TIMED_PLANS
 else
