@@ -561,7 +561,7 @@ TEST(GpuHost, TensorCorePlansTimedAtInitializeAreValidAndTheFastestIsKept) {
   EXPECT_EQ(at(t), 3);
   EXPECT_EQ(t.ran, static_cast<int>(c.size()));
   EXPECT_DOUBLE_EQ(t.best_us, 5.0);
-  EXPECT_DOUBLE_EQ(t.model_us, 10.0);
+  EXPECT_DOUBLE_EQ(t.first_us, 10.0);
   EXPECT_NE(tc_tuning_note(t).find("the model's (k in 2 slices, 1 warp group): 10.0 us"), std::string::npos) << tc_tuning_note(t);
   t = pick([&](const TcLayout& l) { return &l == &c[3] ? 9.9 : 10.0; });  // within 2 %: the model's
   EXPECT_EQ(at(t), 0);
@@ -569,7 +569,7 @@ TEST(GpuHost, TensorCorePlansTimedAtInitializeAreValidAndTheFastestIsKept) {
   t = pick([&](const TcLayout& l) { return &l == &c[0] ? -1.0 : (&l == &c[2] ? 7.0 : 8.0); });  // the model's failed
   EXPECT_EQ(at(t), 2);
   EXPECT_EQ(t.ran, static_cast<int>(c.size()) - 1);
-  EXPECT_LT(t.model_us, 0);
+  EXPECT_LT(t.first_us, 0);
   t = pick([](const TcLayout&) { return -1.0; });
   EXPECT_EQ(at(t), 0);
   EXPECT_EQ(t.ran, 0);
@@ -602,19 +602,19 @@ TEST(GpuHost, StagedBlockSizesTimedAtInitializeAreValid) {
   }
   const std::vector<int> c = staged_thread_candidates(4096, 32, 132);
   EXPECT_EQ(c[0], 256);  // the rule at 4096 rows of 32 lanes: 512 blocks of 8 rows
-  StagedTuning t = staged_tune(c, [](int threads) { return threads == 512 ? 8.0 : 10.0; });
-  EXPECT_EQ(t.threads, 512);
-  EXPECT_EQ(t.rule_threads, 256);
+  StagedTuning t = tune(c, [](int threads) { return threads == 512 ? 8.0 : 10.0; });
+  EXPECT_EQ(t.best, 512);
+  EXPECT_EQ(t.first, 256);
   EXPECT_NE(staged_tuning_note(t).find("the rule's 256: 10.0 us"), std::string::npos) << staged_tuning_note(t);
-  t = staged_tune(c, [](int threads) { return threads == 512 ? 9.9 : 10.0; });  // within 2 %
-  EXPECT_EQ(t.threads, 256);
+  t = tune(c, [](int threads) { return threads == 512 ? 9.9 : 10.0; });  // within 2 %
+  EXPECT_EQ(t.best, 256);
   EXPECT_NE(staged_tuning_note(t).find(", the rule's"), std::string::npos) << staged_tuning_note(t);
-  t = staged_tune(c, [](int) { return -1.0; });
-  EXPECT_EQ(t.threads, 256);
+  t = tune(c, [](int) { return -1.0; });
+  EXPECT_EQ(t.best, 256);
   EXPECT_EQ(t.ran, 0);
   EXPECT_NE(staged_tuning_note(t).find("no candidate ran"), std::string::npos) << staged_tuning_note(t);
   StagedTuning off;
-  off.threads = off.rule_threads = 256;
+  off.best = off.first = 256;
   EXPECT_NE(staged_tuning_note(off).find("untimed: SB_GPU_TIMED_PLANS=0"), std::string::npos) << staged_tuning_note(off);
 }
 

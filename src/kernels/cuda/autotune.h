@@ -47,7 +47,7 @@ template <class Launch>
 TcTuning tune_tc(const TcLayout& model, std::int64_t m, std::int64_t n, std::int64_t k, std::size_t elem_bytes, Launch launch) {
   if (!plan_timing_enabled()) {  // the model's plan, untimed (candidates = 0 says so in the note)
     TcTuning t;
-    t.best = t.model = model;
+    t.best = t.first = model;
     return t;
   }
   const std::vector<TcLayout> cands =
@@ -64,19 +64,22 @@ TcTuning tune_tc(const TcLayout& model, std::int64_t m, std::int64_t n, std::int
   });
 }
 
-// launch(threads, x, y) -> cudaError_t runs the staged kernel with blocks of `threads` on the
-// default stream; x holds k and y m elements of elem_bytes each.
-template <class Launch>
-StagedTuning tune_staged(const std::vector<int>& candidates, std::int64_t m, std::int64_t k, std::size_t elem_bytes,
-                         Launch launch) {
-  if (!plan_timing_enabled() && !candidates.empty()) {  // the rule's size, untimed (candidates = 0)
+// The block size of a staged batch-1 kernel on `dev` (BalancedDevice or CsrDevice: m, k, threads)
+// whose rows hold about `chunks` chunks: launch(dev with threads set, x, y) -> cudaError_t runs it
+// on the default stream; x holds k and y m elements of elem_bytes each.
+template <class Dev, class Launch>
+StagedTuning tune_staged(const Dev& dev, std::int64_t chunks, std::size_t elem_bytes, Launch launch) {
+  const std::vector<int> candidates = staged_thread_candidates(dev.m, staged_lanes(chunks), sm_count());
+  if (!plan_timing_enabled()) {  // the rule's size, untimed (candidates = 0 says so in the note)
     StagedTuning t;
-    t.threads = t.rule_threads = candidates[0];
+    t.best = t.first = candidates[0];
     return t;
   }
-  TuneScratch s(static_cast<std::size_t>(k) * elem_bytes, static_cast<std::size_t>(m) * elem_bytes);
-  return staged_tune(candidates, [&](int threads) -> double {
-    auto call = [&] { return launch(threads, s.x.get(), s.y.get()); };
+  TuneScratch s(static_cast<std::size_t>(dev.k) * elem_bytes, static_cast<std::size_t>(dev.m) * elem_bytes);
+  return tune(candidates, [&](int threads) -> double {
+    Dev d = dev;
+    d.threads = threads;
+    auto call = [&] { return launch(d, s.x.get(), s.y.get()); };
     if (!runs_once(call)) return -1;
     return time_candidate_us([&] { return call() == cudaSuccess; });
   });

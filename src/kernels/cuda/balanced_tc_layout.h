@@ -176,29 +176,19 @@ inline std::vector<TcLayout> tc_candidates(const TcLayout& model, std::int64_t m
   return out;
 }
 
-// What timing the candidates gave: the plan kept and the model's, how many ran, the kept one's time,
-// the model's and the fastest with k in one slice (microseconds a call; -1 where none ran).
-struct TcTuning {
-  TcLayout best, model;
-  int candidates = 0, ran = 0;
-  double best_us = -1, model_us = -1, unsliced_us = -1;
+// What timing the tensor-core plans gave (Tuned: first = the model's), and the fastest with k in
+// one slice (microseconds a call; -1 where none ran), which says what slicing k bought.
+struct TcTuning : Tuned<TcLayout> {
+  double unsliced_us = -1;
 };
 
-// Times every candidate (time_us(layout): microseconds a call, negative where it failed) and keeps
-// the fastest (pick_fastest: the model's, candidates[0], unless another is over 2 % faster).
 template <class TimeUs>
 TcTuning tc_tune(const std::vector<TcLayout>& candidates, TimeUs time_us) {
   TcTuning t;
-  t.candidates = static_cast<int>(candidates.size());
-  if (candidates.empty()) return t;
-  const TimedPick p = pick_fastest(candidates, time_us);
-  t.model = candidates[0];
-  t.best = candidates[p.at];
-  t.ran = p.ran;
-  t.model_us = p.us[0];
-  t.best_us = p.us[p.at];
-  for (std::size_t i = 0; i < candidates.size(); ++i)
-    if (candidates[i].kz == 1 && p.us[i] >= 0 && (t.unsliced_us < 0 || p.us[i] < t.unsliced_us)) t.unsliced_us = p.us[i];
+  std::vector<double> us;
+  static_cast<Tuned<TcLayout>&>(t) = tune(candidates, time_us, &us);
+  for (std::size_t i = 0; i < us.size(); ++i)
+    if (candidates[i].kz == 1 && us[i] >= 0 && (t.unsliced_us < 0 || us[i] < t.unsliced_us)) t.unsliced_us = us[i];
   return t;
 }
 
@@ -207,11 +197,12 @@ inline std::string tc_tuning_note(const TcTuning& t) {
   if (t.candidates == 0) return std::string("the model's plan (") + kPlansUntimed + ")";
   if (t.ran == 0) return "the model's plan (no candidate ran when timed)";
   std::string s = "fastest of " + std::to_string(t.ran) + " plans timed at initialize (cold): " + format_us(t.best_us);
-  if (t.best.kz == t.model.kz && t.best.ksplit == t.model.ksplit)
+  const TcLayout& model = t.first;
+  if (t.best.kz == model.kz && t.best.ksplit == model.ksplit)
     s += ", the model's";
-  else if (t.model_us >= 0)
-    s += "; the model's (k in " + std::to_string(t.model.kz) + (t.model.kz == 1 ? " slice, " : " slices, ") +
-         std::to_string(t.model.ksplit) + (t.model.ksplit == 1 ? " warp group): " : " warp groups): ") + format_us(t.model_us);
+  else if (t.first_us >= 0)
+    s += "; the model's (k in " + std::to_string(model.kz) + (model.kz == 1 ? " slice, " : " slices, ") +
+         std::to_string(model.ksplit) + (model.ksplit == 1 ? " warp group): " : " warp groups): ") + format_us(t.first_us);
   if (t.best.kz > 1 && t.unsliced_us >= 0) s += "; k in one slice: " + format_us(t.unsliced_us);
   return s;
 }

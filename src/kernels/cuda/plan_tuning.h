@@ -22,29 +22,40 @@ inline bool plan_timing_enabled() {
 }
 constexpr const char* kPlansUntimed = "untimed: SB_GPU_TIMED_PLANS=0";
 
-struct TimedPick {
-  std::size_t at = 0;       // the candidate kept (0, the model's, where none ran)
-  int ran = 0;              // candidates that ran
-  std::vector<double> us;   // microseconds a call, per candidate; negative where it failed
+// What timing the candidates gave: the one kept and the first (the model's or the rule's), how many
+// there were and how many ran, the kept one's time and the first's (microseconds a call; -1 where
+// it did not run). candidates = 0: not timed (SB_GPU_TIMED_PLANS=0), the first taken as it is.
+template <class C>
+struct Tuned {
+  C best{}, first{};
+  int candidates = 0, ran = 0;
+  double best_us = -1, first_us = -1;
 };
 
-// time_us(candidate) -> microseconds a call, negative where the candidate failed to run.
+// Times every candidate (time_us(candidate) -> microseconds a call, negative where it failed to
+// run) and keeps the fastest; the first stays unless another is more than kPlanTieMargin faster,
+// and is kept where none ran. Every candidate's time goes to *us where asked (-1: failed).
 template <class C, class TimeUs>
-TimedPick pick_fastest(const std::vector<C>& candidates, TimeUs time_us) {
-  TimedPick p;
-  double fastest = -1;
+Tuned<C> tune(const std::vector<C>& candidates, TimeUs time_us, std::vector<double>* us = nullptr) {
+  Tuned<C> t;
+  t.candidates = static_cast<int>(candidates.size());
+  if (candidates.empty()) return t;
+  std::vector<double> times;
+  std::size_t at = 0;
   for (std::size_t i = 0; i < candidates.size(); ++i) {
-    const double us = time_us(candidates[i]);
-    p.us.push_back(us >= 0 ? us : -1.0);  // NaN counts as failed
-    if (!(us >= 0)) continue;
-    ++p.ran;
-    if (fastest < 0 || us < fastest) {
-      fastest = us;
-      p.at = i;
-    }
+    const double v = time_us(candidates[i]);
+    times.push_back(v >= 0 ? v : -1.0);  // NaN counts as failed
+    if (times[i] < 0) continue;
+    ++t.ran;
+    if (times[at] < 0 || times[i] < times[at]) at = i;
   }
-  if (p.ran > 0 && p.us[0] >= 0 && p.us[0] <= (1 + kPlanTieMargin) * fastest) p.at = 0;
-  return p;
+  if (t.ran > 0 && times[0] >= 0 && times[0] <= (1 + kPlanTieMargin) * times[at]) at = 0;
+  t.first = candidates[0];
+  t.best = candidates[at];
+  t.first_us = times[0];
+  t.best_us = times[at];
+  if (us) *us = std::move(times);
+  return t;
 }
 
 // "12.3 us": a time for the notes, to a tenth of a microsecond.

@@ -64,13 +64,10 @@ class BalancedOp final : public GpuSpmmOp {
     if (v == BalancedVariant::staged) {
       // The block size: the rule's first guess, then the fastest of the candidates timed here.
       point_at_buffers();
-      staged_tuning_ = tune_staged(staged_thread_candidates(d.m, staged_lanes(dev_.row_stride / 8), sm_count()), d.m, d.k, 2,
-                                   [&](int threads, const void* x, void* y) {
-                                     BalancedDevice t = dev_;
-                                     t.threads = threads;
-                                     return launch_spmm_balanced(t, x, y, bf16_, BalancedVariant::staged, nullptr);
-                                   });
-      dev_.threads = staged_tuning_.threads;
+      staged_tuning_ = tune_staged(dev_, dev_.row_stride / 8, 2, [&](const BalancedDevice& t, const void* x, void* y) {
+        return launch_spmm_balanced(t, x, y, bf16_, BalancedVariant::staged, nullptr);
+      });
+      dev_.threads = staged_tuning_.best;
     }
     point_at_buffers();
   }

@@ -68,13 +68,10 @@ class CsrKernelOp final : public GpuSpmmOp {
     bytes_ = entry_bytes + p.row_ptr.size() * 4 + p.order.size() * 4;
     if (v == CsrVariant::staged) {
       // The block size: the rule's first guess, then the fastest of the candidates timed here.
-      staged_tuning_ = tune_staged(staged_thread_candidates(d.m, staged_lanes(dev_.mean_row / 8), sm_count()), d.m, d.k, 2,
-                                   [&](int threads, const void* x, void* y) {
-                                     CsrDevice t = dev_;
-                                     t.threads = threads;
-                                     return launch_spmm_csr(t, x, y, bf16_, CsrVariant::staged, nullptr);
-                                   });
-      dev_.threads = staged_tuning_.threads;
+      staged_tuning_ = tune_staged(dev_, dev_.mean_row / 8, 2, [&](const CsrDevice& t, const void* x, void* y) {
+        return launch_spmm_csr(t, x, y, bf16_, CsrVariant::staged, nullptr);
+      });
+      dev_.threads = staged_tuning_.best;
     }
   }
   void run(const void* x, void* y, void* stream) override {

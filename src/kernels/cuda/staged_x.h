@@ -43,35 +43,16 @@ inline std::vector<int> staged_thread_candidates(std::int64_t rows, int lanes, i
   return out;
 }
 
-// What timing the block sizes gave: the one kept, the rule's, how many ran, their times.
-struct StagedTuning {
-  int threads = 0, rule_threads = 0, candidates = 0, ran = 0;
-  double best_us = -1, rule_us = -1;
-};
-
-// Times every candidate (time_us(threads): microseconds a call, negative where it failed) and keeps
-// the fastest (pick_fastest: the rule's, candidates[0], unless another is over 2 % faster).
-template <class TimeUs>
-StagedTuning staged_tune(const std::vector<int>& candidates, TimeUs time_us) {
-  StagedTuning t;
-  if (candidates.empty()) return t;
-  t.candidates = static_cast<int>(candidates.size());
-  const TimedPick p = pick_fastest(candidates, time_us);
-  t.rule_threads = candidates[0];
-  t.threads = candidates[p.at];
-  t.ran = p.ran;
-  t.rule_us = p.us[0];
-  t.best_us = p.us[p.at];
-  return t;
-}
+// What timing the block sizes gave (tune over staged_thread_candidates: first = the rule's).
+using StagedTuning = Tuned<int>;
 
 inline std::string staged_tuning_note(const StagedTuning& t) {
-  if (t.candidates == 0) return "blocks of " + std::to_string(t.threads) + " threads (the rule's; " + kPlansUntimed + ")";
-  if (t.ran == 0) return "blocks of " + std::to_string(t.threads) + " threads (the rule's; no candidate ran when timed)";
-  std::string s = "blocks of " + std::to_string(t.threads) + " threads, the fastest of " + std::to_string(t.ran) +
+  if (t.candidates == 0) return "blocks of " + std::to_string(t.best) + " threads (the rule's; " + kPlansUntimed + ")";
+  if (t.ran == 0) return "blocks of " + std::to_string(t.best) + " threads (the rule's; no candidate ran when timed)";
+  std::string s = "blocks of " + std::to_string(t.best) + " threads, the fastest of " + std::to_string(t.ran) +
                   " sizes timed at initialize (cold): " + format_us(t.best_us);
-  if (t.threads == t.rule_threads) return s + ", the rule's";
-  if (t.rule_us >= 0) s += "; the rule's " + std::to_string(t.rule_threads) + ": " + format_us(t.rule_us);
+  if (t.best == t.first) return s + ", the rule's";
+  if (t.first_us >= 0) s += "; the rule's " + std::to_string(t.first) + ": " + format_us(t.first_us);
   return s;
 }
 
