@@ -165,7 +165,8 @@ if want b1; then
 step "stream: BERT-base and LLM-class layers at batch 1, 90 %, f16 (cuBLAS vs ours)"
 B1=""
 for s in 768x768 3072x768 768x3072 4096x4096 11008x4096 4096x11008; do B1="$B1${B1:+,}${s}x1"; done
-run 100 "$BIN/sparsebench" kernels "${COMMON[@]}" --no-peers --cache stream --shapes "$B1" \
+# SB_VERBOSE=plans: every candidate plan's time on stderr (this log), beside the notes' summary.
+SB_VERBOSE=plans run 100 "$BIN/sparsebench" kernels "${COMMON[@]}" --no-peers --cache stream --shapes "$B1" \
     --patterns unstructured,balanced:bank=32,nm:1:8 --sparsity 0.9 --dtype f16 > "$OUT/b1_stream.json"
 fi  # b1
 
@@ -178,7 +179,7 @@ step "stream and cold: BERT-base and LLM-class layers at batch 16, 90 %, f16 (cu
 B16=""
 for s in 768x768 3072x768 768x3072 4096x4096 11008x4096 4096x11008; do B16="$B16${B16:+,}${s}x16"; done
 for mode in stream cold; do
-  run 130 "$BIN/sparsebench" kernels "${COMMON[@]}" --no-peers --cache "$mode" --shapes "$B16" \
+  SB_VERBOSE=plans run 130 "$BIN/sparsebench" kernels "${COMMON[@]}" --no-peers --cache "$mode" --shapes "$B16" \
       --patterns unstructured,balanced:bank=32,nm:1:8 --sparsity 0.9 --dtype f16 > "$OUT/b16_$mode.json"
 done
 fi  # b16

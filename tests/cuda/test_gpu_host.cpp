@@ -613,6 +613,14 @@ TEST(GpuHost, StagedBlockSizesTimedAtInitializeAreValid) {
   EXPECT_EQ(t.best, 256);
   EXPECT_EQ(t.ran, 0);
   EXPECT_NE(staged_tuning_note(t).find("no candidate ran"), std::string::npos) << staged_tuning_note(t);
+  // SB_VERBOSE=plans: every candidate's time in one line.
+  std::string line;
+  ::setenv("SB_VERBOSE", "plans", 1);
+  t = tune(c, logged<int>(&line, [](int threads) { return std::to_string(threads); },
+                          [](int threads) { return threads == 64 ? -1.0 : threads / 100.0; }));
+  ::unsetenv("SB_VERBOSE");
+  EXPECT_EQ(line, "256 2.6 us; 64 failed; 128 1.3 us; 512 5.1 us") << line;
+  EXPECT_EQ(t.best, 128);
   StagedTuning off;
   off.best = off.first = 256;
   EXPECT_NE(staged_tuning_note(off).find("untimed: SB_GPU_TIMED_PLANS=0"), std::string::npos) << staged_tuning_note(off);

@@ -9,6 +9,8 @@
 //   staged batch-1 kernels: staged_thread_candidates, the block size.
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 #include "kernels/cuda/balanced_tc_layout.h"
@@ -57,11 +59,18 @@ TcTuning tune_tc(const TcLayout& model, std::int64_t m, std::int64_t n, std::int
   TuneScratch s(static_cast<std::size_t>(k * n) * elem_bytes, static_cast<std::size_t>(m * n) * elem_bytes);
   DeviceBuffer ws(std::max<std::size_t>(static_cast<std::size_t>(ws_floats) * sizeof(float), 16));
   float* wsp = static_cast<float*>(ws.get());
-  return tc_tune(cands, [&](const TcLayout& l) -> double {
-    auto call = [&] { return launch(l, s.x.get(), s.y.get(), wsp); };
-    if (!runs_once(call)) return -1;
-    return time_candidate_us([&] { return call() == cudaSuccess; });
-  });
+  std::string line;
+  const TcTuning t = tc_tune(cands, logged<TcLayout>(&line, [](const TcLayout& l) { return std::to_string(l.kz) + "x" + std::to_string(l.ksplit); },
+                                                     [&](const TcLayout& l) -> double {
+                                                       auto call = [&] { return launch(l, s.x.get(), s.y.get(), wsp); };
+                                                       if (!runs_once(call)) return -1;
+                                                       return time_candidate_us([&] { return call() == cudaSuccess; });
+                                                     }));
+  if (verbose_plans())
+    std::fprintf(stderr, "sparsebench: plans: tensor cores %lldx%lldx%lld, slices x warp groups (model %dx%d): %s\n",
+                 static_cast<long long>(m), static_cast<long long>(k), static_cast<long long>(n), model.kz, model.ksplit,
+                 line.c_str());
+  return t;
 }
 
 // The block size of a staged batch-1 kernel on `dev` (BalancedDevice or CsrDevice: m, k, threads)
@@ -76,13 +85,19 @@ StagedTuning tune_staged(const Dev& dev, std::int64_t chunks, std::size_t elem_b
     return t;
   }
   TuneScratch s(static_cast<std::size_t>(dev.k) * elem_bytes, static_cast<std::size_t>(dev.m) * elem_bytes);
-  return tune(candidates, [&](int threads) -> double {
-    Dev d = dev;
-    d.threads = threads;
-    auto call = [&] { return launch(d, s.x.get(), s.y.get()); };
-    if (!runs_once(call)) return -1;
-    return time_candidate_us([&] { return call() == cudaSuccess; });
-  });
+  std::string line;
+  const StagedTuning t = tune(candidates, logged<int>(&line, [](int threads) { return std::to_string(threads); },
+                                                      [&](int threads) -> double {
+                                                        Dev d = dev;
+                                                        d.threads = threads;
+                                                        auto call = [&] { return launch(d, s.x.get(), s.y.get()); };
+                                                        if (!runs_once(call)) return -1;
+                                                        return time_candidate_us([&] { return call() == cudaSuccess; });
+                                                      }));
+  if (verbose_plans())
+    std::fprintf(stderr, "sparsebench: plans: staged %lldx%lldx1, threads per block (rule %d): %s\n",
+                 static_cast<long long>(dev.m), static_cast<long long>(dev.k), candidates[0], line.c_str());
+  return t;
 }
 
 }  // namespace sb::gpu

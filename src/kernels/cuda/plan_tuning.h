@@ -6,6 +6,7 @@
 // timing noise does not flip the plan from run to run; the note keeps both times.
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,25 @@ Tuned<C> tune(const std::vector<C>& candidates, TimeUs time_us, std::vector<doub
 inline std::string format_us(double v) {
   const long long tenths = static_cast<long long>(v * 10 + 0.5);
   return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " us";
+}
+
+// SB_VERBOSE containing "plans": every candidate's time, a line per op on stderr (the notes keep
+// only the kept plan's, the first's and, for the tensor-core plans, the best unsliced one), to check
+// the models against.
+inline bool verbose_plans() {
+  const char* v = std::getenv("SB_VERBOSE");
+  return v && std::strstr(v, "plans") != nullptr;
+}
+
+// time_us wrapped so that, when verbose_plans(), each candidate's label and time are also appended
+// to *line ("label 12.3 us; label failed; ..."), for the caller to print once.
+template <class C, class Label, class TimeUs>
+auto logged(std::string* line, Label label, TimeUs time_us) {
+  return [=](const C& c) -> double {
+    const double us = time_us(c);
+    if (verbose_plans()) *line += (line->empty() ? "" : "; ") + label(c) + " " + (us >= 0 ? format_us(us) : "failed");
+    return us;
+  };
 }
 
 }  // namespace sb::gpu
