@@ -23,13 +23,13 @@ namespace sb::gpu {
 // Candidates' workspaces at most this many floats (64 MB) unless the model's is larger.
 constexpr std::int64_t kTcTuneMaxWsFloats = std::int64_t{16} << 20;
 
-// Scratch X and Y for timing: X of 1.06 in f16 (not zeros, whose products the hardware might take
-// faster), at least 16 bytes each.
+// Scratch X and Y for timing, at least 16 bytes each, X filled with kCandidateFill as every
+// implementation's is.
 struct TuneScratch {
   DeviceBuffer x, y;
   TuneScratch(std::size_t x_bytes, std::size_t y_bytes)
       : x(std::max<std::size_t>(x_bytes, 16)), y(std::max<std::size_t>(y_bytes, 16)) {
-    x.fill_bytes(0x3C);
+    x.fill_bytes(kCandidateFill);
   }
 };
 

@@ -1,5 +1,6 @@
 // Dense baselines: cuBLASLt with the fastest of the heuristic's top algorithms for the shape
-// (timed once at initialize, cold, as every implementation times its candidates), and plain cublasGemmEx with the library's default choice.
+// (timed once at initialize, cold, as every implementation times its candidates), and plain
+// cublasGemmEx with the library's default choice.
 // Row-major Y[m x n] = W[m x k] X[k x n] is the column-major Y^T[n x m] = X^T[n x k] W^T[k x m]:
 // X, W and Y are passed as they are, with no transposition.
 #include <cublasLt.h>
@@ -116,11 +117,11 @@ std::shared_ptr<LtPlan> make_lt_plan(const GpuSpmmDesc& d, const DeviceBuffer& w
   if (st != CUBLAS_STATUS_SUCCESS || returned == 0)
     fail(fmt::format("cublasLtMatmulAlgoGetHeuristic found no algorithm ({}) for {}x{}x{} {}", cublasGetStatusName(st), d.m,
                      d.k, d.n, gpu_dtype_name(d.dtype)));
-  // Time each candidate on scratch X / Y (values do not change the speed of a dense GEMM), as every
-  // implementation times its candidates (time_candidate_us: cold, the median of 5).
+  // Time each candidate on scratch X / Y as every implementation times its candidates
+  // (time_candidate_us: cold, the median of 5; X filled with kCandidateFill).
   DeviceBuffer x(static_cast<std::size_t>(d.k * d.n) * x_elem_bytes(d.dtype));
   DeviceBuffer y(static_cast<std::size_t>(d.m * d.n) * y_elem_bytes(d.dtype));
-  x.fill_bytes(0);
+  x.fill_bytes(kCandidateFill);
   double best = std::numeric_limits<double>::max();
   for (int i = 0; i < returned; ++i) {
     if (res[i].state != CUBLAS_STATUS_SUCCESS) continue;

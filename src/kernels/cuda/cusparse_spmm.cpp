@@ -62,13 +62,13 @@ class CusparseOp : public GpuSpmmOp {
   CusparseOp(const CusparseOp& o)
       : h_(o.h_), alg_(o.alg_), buf_(o.buf_), weight_bytes_(o.weight_bytes_), note_(o.note_), d_(o.d_) {}
 
-  // X and Y of the case's shapes (X zeroed) and the X / Y descriptors over them: run() points the
+  // X and Y of the case's shapes (X filled with kCandidateFill) and the X / Y descriptors over them: run() points the
   // descriptors at each call's X and Y; finish() times the algorithms on these buffers.
   std::pair<DeviceBuffer, DeviceBuffer> dense_descriptors() {
     const cudaDataType_t vt = value_type(d_.dtype);
     DeviceBuffer xs(static_cast<std::size_t>(d_.k * d_.n) * x_elem_bytes(d_.dtype));
     DeviceBuffer ys(static_cast<std::size_t>(d_.m * d_.n) * y_elem_bytes(d_.dtype));
-    xs.fill_bytes(0);
+    xs.fill_bytes(kCandidateFill);
     SB_CUSPARSE_CHECK(cusparseCreateDnMat(&x_, d_.k, d_.n, d_.n, xs.get(), vt, CUSPARSE_ORDER_ROW));
     SB_CUSPARSE_CHECK(cusparseCreateDnMat(&y_, d_.m, d_.n, d_.n, ys.get(), vt, CUSPARSE_ORDER_ROW));
     return {std::move(xs), std::move(ys)};

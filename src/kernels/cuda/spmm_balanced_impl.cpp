@@ -2,9 +2,9 @@
 // packed once into the device layout of BalancedDevice and uploaded.
 #include <algorithm>
 
+#include "kernels/cuda/autotune.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/spmm_balanced.cuh"
-#include "kernels/cuda/autotune.h"
 
 namespace sb::gpu {
 namespace {

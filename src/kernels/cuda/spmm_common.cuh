@@ -10,8 +10,8 @@
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/balanced_splitk_layout.h"  // splitk_reduce_col, splitk_stores
-#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/device_limits.h"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/staged_x.h"
 
 namespace sb::gpu {
@@ -87,7 +87,6 @@ __device__ __forceinline__ void reduce_store(float (&acc)[NC], int lane, long lo
   for (int j = 0; j < NC; ++j)
     if (j % L == lane && col0 + j < n) y[row * n + col0 + j] = Elem<T>::from_f(acc[j]);
 }
-
 
 // Threads per block (128, 64 or 32) for a grid of `rows` rows, `rows_per_warp32` of them per 32
 // threads, `grid_y` column tiles: the largest block that still gives about two blocks per SM, so

@@ -2,10 +2,10 @@
 // column indices, the row order sorted by length (longest first) for load balance (csr_pack.h).
 #include <algorithm>
 
+#include "kernels/cuda/autotune.h"
 #include "kernels/cuda/csr_pack.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/spmm_csr.cuh"
-#include "kernels/cuda/autotune.h"
 
 namespace sb::gpu {
 namespace {
