@@ -74,7 +74,7 @@ void print_csv(const std::vector<gpu::GpuKernelRecord>& recs) {
 }  // namespace
 
 int run_kernels_cuda(const KernelBenchConfig& cfg, const std::string& dtypes, bool energy, const std::string& kernel,
-                     const std::string& format) {
+                     const std::vector<std::string>& skip, const std::string& format) {
   gpu::GpuBenchOptions opts;
   opts.dtypes.clear();
   std::stringstream ss(dtypes);
@@ -88,9 +88,15 @@ int run_kernels_cuda(const KernelBenchConfig& cfg, const std::string& dtypes, bo
   }
   opts.energy = energy;
   opts.only = kernel;
-  const std::vector<gpu::GpuKernelRecord> recs = gpu::run_gpu_kernel_bench(cfg, opts);
+  opts.skip = skip;
+  std::string lost;
+  const std::vector<gpu::GpuKernelRecord> recs = gpu::run_gpu_kernel_bench(cfg, opts, &lost);
   // The protocols' floors, measured after the sweep (the GPU is warm), to read its figures by.
-  const gpu::GpuTimingFloor floor = gpu::measure_timing_floor();
+  gpu::GpuTimingFloor floor;
+  if (lost.empty())
+    floor = gpu::measure_timing_floor();
+  else
+    floor.why = "not measured: " + lost;
   if (format == "json") {
     nlohmann::json j;
     j["device"] = "cuda";
@@ -129,7 +135,18 @@ int run_kernels_cuda(const KernelBenchConfig& cfg, const std::string& dtypes, bo
       }
     }
   }
-  return 0;
+  if (lost.empty()) return 0;
+  std::cout.flush();
+  // The implementation whose failure lost the context, added to the skip list for the rerun.
+  std::vector<std::string> again = skip;
+  for (const gpu::GpuKernelRecord& g : recs)
+    if (g.base.status.find("the CUDA context is lost") != std::string::npos) {
+      again.push_back(g.base.impl);
+      break;
+    }
+  std::cerr << fmt::format("sparsebench: error: {}; the output keeps what ran before it; rerun without it: --skip-kernels {}\n",
+                           lost, fmt::join(again, ","));
+  return kExitContextLost;
 }
 
 nlohmann::json gpu_model_json(const GpuModelBenchResult& r) {

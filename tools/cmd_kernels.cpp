@@ -21,7 +21,7 @@ namespace {
 struct KernelsOptions {
   std::string shapes, matrices, patterns = "unstructured,balanced:bank=32,nm:1:8,block:4x4";
   std::vector<std::string> shape_files;
-  std::string sparsity = "0.5,0.7,0.9,0.95", threads, kernel, format = "table", cache = "hot";
+  std::string sparsity = "0.5,0.7,0.9,0.95", threads, kernel, skip_kernels, format = "table", cache = "hot";
   std::int64_t n = 128;
   bool peers = true, no_verify = false, all_isas = false;
   int reps = 10, warmup = 2;
@@ -165,6 +165,8 @@ Command add_kernels(CLI::App& root) {
   app->add_option("--sparsity", o->sparsity, "comma-separated sparsities in [0, 1)")->capture_default_str();
   app->add_option("--threads", o->threads, "comma-separated thread counts (default: 1 and all cores)");
   app->add_option("--kernel", o->kernel, "of our kernels, run only this one");
+  app->add_option("--skip-kernels", o->skip_kernels,
+                  "with --device cuda: comma-separated GPU implementations not to run (e.g. one that lost the CUDA context)");
   app->add_flag("--peers,!--no-peers", o->peers, "time the peer libraries (default on)");
   app->add_option("--format", o->format, "output format")->check(CLI::IsMember({"table", "csv", "json"}));
   app->add_flag("--no-verify", o->no_verify, "skip the check against the reference kernel");
@@ -220,8 +222,11 @@ Command add_kernels(CLI::App& root) {
             if (isatty(STDERR_FILENO)) cfg.progress = [](const std::string& line) { std::cerr << "... " << line << "\n"; };
             if (o->device == "cuda") {
               if (app->count("--cache") == 0) cfg.cache = CacheMode::cold;  // the GPU default: L2 flushed
-              return run_kernels_cuda(cfg, o->dtype, o->energy, o->kernel, o->format);
+              const std::vector<std::string> skip =
+                  o->skip_kernels.empty() ? std::vector<std::string>{} : split(o->skip_kernels, "--skip-kernels");
+              return run_kernels_cuda(cfg, o->dtype, o->energy, o->kernel, skip, o->format);
             }
+            SB_CHECK(o->skip_kernels.empty(), "--skip-kernels: only with --device cuda (on the CPU, --kernel picks one of ours)");
             const std::vector<KernelRecord> recs = run_kernel_bench(cfg);
             if (o->format == "json") {
               nlohmann::json j = nlohmann::json::array();

@@ -561,6 +561,14 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
     ++summary.measured;
     seconds[kind] += Timer::now_seconds() - u0;
     ++measured[kind];
+    // A kernel that lost the CUDA context (a sticky error) fails every later CUDA call of this
+    // process: stop, rather than write every later GPU unit as failed. This unit's cells are stored
+    // (they say what failed), so a rerun resumes after it.
+    if (u.key.device == "cuda")
+      if (const std::string lost = gpu::gpu_context_lost(); !lost.empty())
+        fail(fmt::format("study: unit {} lost the CUDA context ({}); its cells and those of the {} units measured before "
+                         "it are in the database; run the study again to resume after it",
+                         p.unit, lost, summary.measured - 1));
   }
   summary.kernel_seconds = seconds[0];
   summary.model_seconds = seconds[1];

@@ -292,6 +292,36 @@ TEST(GpuTiming, FloorIsMeasured) {
   std::cout << "[ info ] floor: cold " << f.cold_us << " us, hot " << f.hot_us << " us, graph " << f.graph_us << " us\n";
 }
 
+// Runs our CSR kernel with X at an address no allocation holds (64 TiB), then exits 0 if
+// gpu_context_lost() names the error, 1 if not.
+[[noreturn]] void lose_the_context() {
+  const GpuSpmmDesc d{64, 64, 16, GpuDType::f16};
+  Tensor w = Tensor::empty({d.m, d.k});
+  Rng rng(0x10575);
+  rng.fill_uniform(w, -1.f, 1.f);
+  const Pattern p = Pattern::parse("unstructured");
+  MaskResult mr = make_mask(w, p, 0.9);
+  apply_mask(w, mr.mask);
+  const std::unique_ptr<GpuSpmmOp> op = find_gpu_impl("spmm_csr_fast__cuda")->initialize(d, SpmmWeight{w, mr.mask, p});
+  DeviceBuffer y(static_cast<std::size_t>(d.m * d.n) * y_elem_bytes(d.dtype));
+  op->run(reinterpret_cast<const void*>(std::uintptr_t{1} << 46), y.get(), nullptr);
+  const std::string lost = gpu_context_lost();
+  std::fprintf(stderr, "lost: [%s]\n", lost.c_str());
+  std::_Exit(lost.empty() ? 1 : 0);
+}
+
+// A kernel's illegal address is a sticky error: afterwards every CUDA call of the process fails.
+// gpu_context_lost() names it, so that the sweep (run_gpu_kernel_bench) and the study stop there
+// instead of writing every later case as failed, and the device script reruns without the kernel.
+// In a child process (a death test runs this binary again), so that this one's context stays usable.
+TEST(GpuContext, AnIllegalAddressIsReportedAsALostContext) {
+  if (const std::string why = gpu_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+  ASSERT_EQ(gpu_context_lost(), "");
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(lose_the_context(), ::testing::ExitedWithCode(0), "lost: \\[cudaError");
+  EXPECT_EQ(gpu_context_lost(), "") << "this process's context, after the child's";
+}
+
 TEST(GpuList, HoldsEveryExpectedImplementation) {
   if (const std::string why = gpu_unavailable_reason(); why.find("built without CUDA") != std::string::npos)
     GTEST_SKIP() << why;

@@ -189,6 +189,11 @@ class EnergyMeter {
 // Waits for all work on the device (cudaDeviceSynchronize) and checks the last error.
 void gpu_synchronize();
 
+// Empty while this process's CUDA context is usable. After a sticky error (a kernel's illegal or
+// misaligned address, a trap), the runtime fails every later call in the process, whatever it is:
+// then what the error was. Clears a non-sticky error on the way.
+std::string gpu_context_lost();
+
 // Device memory in use now (total - free, cudaMemGetInfo), bytes; 0 when unavailable.
 std::size_t device_memory_used();
 
@@ -199,6 +204,7 @@ struct GpuBenchOptions {
   bool energy = false;         // measure NVML energy over windows of >= energy_seconds per op
   double energy_seconds = 1.0;
   std::string only;            // non-empty: only this implementation (plus the baselines)
+  std::vector<std::string> skip;  // implementations not to run (e.g. one that lost the context)
 };
 
 struct GpuKernelRecord {
@@ -211,7 +217,12 @@ struct GpuKernelRecord {
   double energy_mj_per_call = 0, avg_power_w = 0;
 };
 
-std::vector<GpuKernelRecord> run_gpu_kernel_bench(const KernelBenchConfig& cfg, const GpuBenchOptions& opts);
+// Runs every case. Where an implementation loses the CUDA context (gpu_context_lost), its record
+// says so, the records it leaves untimed say "skipped: the CUDA context was lost ...", and so do
+// the later cases': *context_lost (when given) then names the implementation and the case, so that
+// the caller can stop and rerun without it (GpuBenchOptions::skip) in a fresh process.
+std::vector<GpuKernelRecord> run_gpu_kernel_bench(const KernelBenchConfig& cfg, const GpuBenchOptions& opts,
+                                                  std::string* context_lost = nullptr);
 
 // Geometric means over the matrices of one set, per (pattern, sparsity, dtype, impl): vs the
 // best cuBLAS and vs the best cuSPARSE of each case.

@@ -225,8 +225,10 @@ struct GpuSlot {
   std::unique_ptr<GpuSpmmOp> op;
 };
 
+// `lost`: empty while the CUDA context is usable; once an implementation loses it, what happened
+// (every implementation still to run is then skipped, saying so).
 void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, const BenchCase& c, GpuDType dt,
-                  Rng rng, EnergyMeter& meter, std::vector<GpuKernelRecord>& out) {
+                  Rng rng, EnergyMeter& meter, std::vector<GpuKernelRecord>& out, std::string& lost) {
   const auto& impls = gpu_spmm_impls();
   auto base = [&](const GpuSpmmImpl& impl) {
     GpuKernelRecord r;
@@ -258,11 +260,12 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
     // timed only when named with --kernel.
     if (opts.only.empty() && impl->name().find("_simple__") != std::string::npos) continue;
     if (!cfg.peers && impl->role() == Role::peer) continue;
+    if (std::find(opts.skip.begin(), opts.skip.end(), impl->name()) != opts.skip.end()) continue;
     GpuSlot s;
     s.impl = impl.get();
     s.rec = base(*impl);
-    if (!c.skip.empty()) {
-      s.rec.base.status = "skipped: " + c.skip;
+    if (!c.skip.empty() || !lost.empty()) {
+      s.rec.base.status = "skipped: " + (lost.empty() ? c.skip : lost);
       slots.push_back(std::move(s));
       continue;
     }
@@ -275,10 +278,26 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
     }
     slots.push_back(std::move(s));
   }
-  if (!c.skip.empty()) {
+  if (!c.skip.empty() || !lost.empty()) {
     for (GpuSlot& s : slots) out.push_back(std::move(s.rec));
     return;
   }
+  // After a failure: whether the context survived it. If not, the failure says so and every
+  // implementation not yet done is skipped (the CUDA runtime fails all later calls of the process).
+  auto context_survived = [&](GpuSlot& failed) {
+    const std::string err = gpu_context_lost();
+    if (err.empty()) return true;
+    failed.rec.base.status += fmt::format(" (the CUDA context is lost: {})", err);
+    failed.op.reset();
+    lost = fmt::format("the CUDA context was lost by {} at {}x{}x{} {} {} ({}); later GPU work in this process cannot run",
+                       failed.impl->name(), c.desc.m, c.desc.k, c.desc.n, c.pattern, gpu_dtype_name(dt), err);
+    for (GpuSlot& s : slots)
+      if (&s != &failed && s.rec.base.status == "ok" && s.rec.base.stats.samples_ms.empty()) {
+        s.rec.base.status = "skipped: " + lost;
+        s.op.reset();
+      }
+    return false;
+  };
 
   const GpuSpmmDesc d{c.desc.m, c.desc.k, c.desc.n, dt};
   // X: small integers for i8 (exact arithmetic), uniform otherwise; rounded to the storage type.
@@ -311,6 +330,7 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
     } catch (const std::exception& e) {
       s.rec.base.status = fmt::format("failed: {}", e.what());
       s.op.reset();
+      if (!context_survived(s)) break;
     }
   }
   for (GpuSlot& s : slots) {
@@ -367,6 +387,7 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
       }
     } catch (const std::exception& e) {
       s.rec.base.status = fmt::format("failed: {}", e.what());
+      if (!context_survived(s)) break;
     }
     s.op.reset();  // frees device memory before the next implementation's initialize
   }
@@ -401,27 +422,32 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
 
 }  // namespace
 
-std::vector<GpuKernelRecord> run_gpu_kernel_bench(const KernelBenchConfig& cfg, const GpuBenchOptions& opts) {
+std::vector<GpuKernelRecord> run_gpu_kernel_bench(const KernelBenchConfig& cfg, const GpuBenchOptions& opts,
+                                                  std::string* context_lost) {
+  // Names first, where the build has implementations (a CUDA build, with or without a GPU).
+  if (!gpu_spmm_impls().empty()) {
+    std::string known;
+    for (const auto& i : gpu_spmm_impls()) known += (known.empty() ? "" : ", ") + i->name();
+    if (!opts.only.empty() && !find_gpu_impl(opts.only))
+      fail(fmt::format("--kernel {}: no GPU implementation has that name (known: {})", opts.only, known));
+    for (const std::string& name : opts.skip)
+      if (!find_gpu_impl(name))
+        fail(fmt::format("--skip-kernels {}: no GPU implementation has that name (known: {})", name, known));
+  }
   if (const std::string why = gpu_unavailable_reason(); !why.empty()) fail(fmt::format("--device cuda: {}", why));
   SB_CHECK(!opts.dtypes.empty(), "--device cuda: no dtype given");
   SB_CHECK(!cfg.shapes.empty() || !cfg.matrices.empty(), "kernel bench: no shape and no matrix to run");
-  if (!opts.only.empty()) {
-    const GpuSpmmImpl* impl = find_gpu_impl(opts.only);
-    if (!impl) {
-      std::string known;
-      for (const auto& i : gpu_spmm_impls()) known += (known.empty() ? "" : ", ") + i->name();
-      fail(fmt::format("--kernel {}: no GPU implementation has that name (known: {})", opts.only, known));
-    }
-  }
   EnergyMeter meter;
   std::vector<GpuKernelRecord> out;
+  std::string lost;
   for_each_bench_case(cfg, [&](BenchCase& c, Rng rng) {
     for (GpuDType dt : opts.dtypes) {
       if (cfg.progress)
         cfg.progress(fmt::format("{} {} {} sparsity {:.2f} {}", c.set, c.matrix, c.pattern, c.achieved, gpu_dtype_name(dt)));
-      run_gpu_case(cfg, opts, c, dt, rng, meter, out);
+      run_gpu_case(cfg, opts, c, dt, rng, meter, out, lost);
     }
   });
+  if (context_lost) *context_lost = lost;
   return out;
 }
 

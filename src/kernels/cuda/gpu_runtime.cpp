@@ -318,6 +318,15 @@ void gpu_synchronize() {
   SB_CUDA_CHECK(cudaGetLastError());
 }
 
+std::string gpu_context_lost() {
+  if (!gpu_unavailable_reason().empty()) return {};
+  if (cudaDeviceSynchronize() == cudaSuccess && cudaGetLastError() == cudaSuccess) return {};
+  cudaGetLastError();  // a non-sticky error ends here; a sticky one stays and fails the next call
+  const cudaError_t e = cudaDeviceSynchronize();
+  if (e == cudaSuccess) return {};
+  return fmt::format("{}: {}", cudaGetErrorName(e), cudaGetErrorString(e));
+}
+
 std::size_t device_memory_used() {
   std::size_t free_b = 0, total_b = 0;
   if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {

@@ -54,6 +54,8 @@ std::size_t gpu_l2_bytes() { return 0; }
 
 void gpu_synchronize() { fail(kWhy); }
 
+std::string gpu_context_lost() { return {}; }  // no context to lose
+
 std::int64_t run_back_to_back(GpuSpmmOp&, const void*, void*, double) { fail(kWhy); }
 
 }  // namespace sb::gpu
