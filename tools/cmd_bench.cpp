@@ -30,7 +30,7 @@ namespace sb::cli {
 namespace {
 
 struct BenchOptions {
-  std::string model, pattern = "dense", kernel = "auto", allocation = "uniform", format = "table";
+  std::string model, pattern = "dense", kernel = "auto", allocation = "uniform", format = "table", skip_kernels;
   double sparsity = 0.9;
   std::int64_t batch = 1, seq_len = 0;
   int threads = -1;  // -1: keep the global --threads
@@ -136,12 +136,14 @@ int run_bench(const BenchOptions& o) {
     static_cast<ModelSpec&>(g) = spec_of(o);
     g.dtype = o.dtype;
     g.kernel = o.kernel;
+    if (!o.skip_kernels.empty()) g.skip = split_list(o.skip_kernels, "--skip-kernels");
     g.flush_l2 = o.cache == "cold";
     g.verify = !o.no_verify;
     g.min_reps = std::max(o.min_reps, 30);
     g.warmup = o.warmup;
     return run_bench_cuda(g, o.format);
   }
+  SB_CHECK(o.skip_kernels.empty(), "--skip-kernels: only with --device cuda");
   if (o.torch_only) {
     if (!kHaveTorch) fail("--torch-only needs a libtorch build");
     if (o.threads >= 0) set_num_threads(o.threads);
@@ -284,6 +286,8 @@ Command add_bench(CLI::App& root) {
       ->check(CLI::IsMember({"hot", "cold"}))
       ->capture_default_str();
   app->add_flag("--no-verify", o->no_verify, "--device cuda: skip checking each layer's GPU output against the host");
+  app->add_option("--skip-kernels", o->skip_kernels,
+                  "--device cuda: comma-separated GPU implementations `auto` leaves out (e.g. one that lost the CUDA context)");
   app->add_option("--format", o->format, "output format")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   return {app, [o] { return run_bench(*o); }};
 }

@@ -16,6 +16,20 @@
 #include "sparsebench/core/threads.h"
 
 namespace sb::cli {
+
+std::vector<std::string> split_list(const std::string& text, const char* flag) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+    SB_CHECK(b != std::string::npos, "{} '{}': an element is empty", flag, text);
+    out.push_back(item.substr(b, e - b + 1));
+  }
+  SB_CHECK(!out.empty() && text.back() != ',', "{} '{}': an element is empty", flag, text);
+  return out;
+}
+
 namespace {
 
 struct KernelsOptions {
@@ -30,22 +44,9 @@ struct KernelsOptions {
   bool energy = false;
 };
 
-std::vector<std::string> split(const std::string& text, const char* flag) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    const auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
-    SB_CHECK(b != std::string::npos, "{} '{}': an element is empty", flag, text);
-    out.push_back(item.substr(b, e - b + 1));
-  }
-  SB_CHECK(!out.empty() && text.back() != ',', "{} '{}': an element is empty", flag, text);
-  return out;
-}
-
 std::vector<double> parse_sparsities(const std::string& text) {
   std::vector<double> out;
-  for (const std::string& s : split(text, "--sparsity")) {
+  for (const std::string& s : split_list(text, "--sparsity")) {
     std::size_t used = 0;
     double v = -1;
     try {
@@ -67,7 +68,7 @@ std::vector<int> parse_threads(const std::string& text) {
     if (available_cpus() > 1) out.push_back(available_cpus());
     return out;
   }
-  for (const std::string& s : split(text, "--threads")) {
+  for (const std::string& s : split_list(text, "--threads")) {
     std::size_t used = 0;
     long v = 0;
     try {
@@ -202,7 +203,7 @@ Command add_kernels(CLI::App& root) {
             for (const std::string& f : files)
               for (GemmShape& s : load_shape_file(f)) cfg.shapes.push_back(std::move(s));
             if (!o->matrices.empty()) cfg.matrices = list_matrix_cases(o->matrices, o->n);
-            for (const std::string& p : split(o->patterns, "--patterns")) {
+            for (const std::string& p : split_list(o->patterns, "--patterns")) {
               try {
                 cfg.patterns.push_back(Pattern::parse(p));
               } catch (const Error& e) {
@@ -223,7 +224,7 @@ Command add_kernels(CLI::App& root) {
             if (o->device == "cuda") {
               if (app->count("--cache") == 0) cfg.cache = CacheMode::cold;  // the GPU default: L2 flushed
               const std::vector<std::string> skip =
-                  o->skip_kernels.empty() ? std::vector<std::string>{} : split(o->skip_kernels, "--skip-kernels");
+                  o->skip_kernels.empty() ? std::vector<std::string>{} : split_list(o->skip_kernels, "--skip-kernels");
               return run_kernels_cuda(cfg, o->dtype, o->energy, o->kernel, skip, o->format);
             }
             SB_CHECK(o->skip_kernels.empty(), "--skip-kernels: only with --device cuda (on the CPU, --kernel picks one of ours)");

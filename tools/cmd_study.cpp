@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "sparsebench/core/error.h"
 #include "sparsebench/core/system_info.h"
+#include "sparsebench/kernels/cuda_spmm.h"
 #include "sparsebench/report/report.h"
 #include "sparsebench/runtime/executor.h"
 #include "sparsebench/study/study.h"
@@ -32,7 +33,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct StudyCliOptions {
-  std::string config, out = "sparsebench-results", shapes;
+  std::string config, out = "sparsebench-results", shapes, skip_kernels;
   bool quick = false, resume = false, no_peers = false, no_verify = false, train_missing = false;
   std::string assets = default_web_assets_dir();
 };
@@ -191,6 +192,9 @@ Command add_study(CLI::App& root) {
   app->add_option("--shape-dir", o->shapes, "directory of shape sets (default: bench/shapes)");
   app->add_flag("--no-peers", o->no_peers, "do not time the peer libraries");
   app->add_flag("--no-verify", o->no_verify, "skip the check against the reference kernel");
+  app->add_option("--skip-kernels", o->skip_kernels,
+                  "comma-separated GPU implementations not to run, besides [gpu] skip_kernels (e.g. one that lost "
+                  "the CUDA context)");
   app->add_option("--web-assets", o->assets, "directory with node_modules/{vega,vega-lite,vega-embed}")
       ->capture_default_str();
   return {app, [o] {
@@ -199,6 +203,11 @@ Command add_study(CLI::App& root) {
                                    : find_source_dir(o->quick ? "studies/quick.toml" : "studies/default.toml");
             StudyConfig config = load_study_config(config_path);
             if (o->train_missing) config.accuracy.train_missing = true;
+            if (!o->skip_kernels.empty()) {
+              const std::vector<std::string> names = split_list(o->skip_kernels, "--skip-kernels");
+              gpu::check_gpu_impl_names(names, "--skip-kernels");
+              config.gpu.skip_kernels.insert(config.gpu.skip_kernels.end(), names.begin(), names.end());
+            }
             std::string config_text;
             {
               std::ifstream in(config_path);

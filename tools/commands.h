@@ -1,12 +1,18 @@
 #pragma once
 // Each subcommand registers its options on the CLI11 app and returns the function that runs it.
 #include <functional>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 namespace sb::cli {
 
 using Runner = std::function<int()>;
+
+// "a, b,c" -> {"a", "b", "c"} (blanks around items trimmed); throws sb::Error naming `flag` for an
+// empty item or an empty list.
+std::vector<std::string> split_list(const std::string& text, const char* flag);
 
 struct Command {
   CLI::App* app = nullptr;

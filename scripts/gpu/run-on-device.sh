@@ -29,23 +29,34 @@ run() {  # run LIMIT_SECONDS CMD...: never aborts the script; capped by the time
   [ $RUN_RC -eq 0 ] || echo "!!! rc=$RUN_RC (124 = over its ${limit}s limit): $*" >&2
   return 0
 }
-# sweep LIMIT OUTFILE ARGS...: `sparsebench kernels ARGS > OUTFILE`, through run. A kernel that
-# loses the CUDA context (a sticky error: an illegal address fails every later CUDA call of its
-# process) makes the sweep stop with exit status 3 and name it ("--skip-kernels NAMES" on stderr):
-# the partial output is kept as OUTFILE_lostI.json and the sweep runs again without it, up to 3 times,
-# so that one bad kernel does not cost the other implementations' numbers.
+# A kernel that loses the CUDA context (a sticky error: an illegal address fails every later CUDA
+# call of its process) makes `sparsebench kernels`, `bench` and `study` stop and name it on stderr
+# ("rerun without it: --skip-kernels NAMES"). SKIP_KERNELS collects those names; every later
+# command of this script leaves them out.
+SKIP_KERNELS=""
+learn_skip() {  # learn_skip STDERR_FILE: the names the file advises skipping, added to SKIP_KERNELS
+  local names n
+  names=$(sed -n 's/.*--skip-kernels \([^ ]*\).*/\1/p' "$1" | tr ',' ' ')
+  for n in $names; do
+    case ",$SKIP_KERNELS," in *",$n,"*) ;; *) SKIP_KERNELS="$SKIP_KERNELS${SKIP_KERNELS:+,}$n" ;; esac
+  done
+}
+# sweep LIMIT OUTFILE ARGS...: `sparsebench kernels ARGS > OUTFILE`, through run, without
+# SKIP_KERNELS. Where a kernel loses the context (exit status 3), the partial output is kept as
+# OUTFILE_lostI.json and the sweep runs again without it, up to 3 times, so that one bad kernel
+# does not cost the other implementations' numbers.
 sweep() {
   local limit=$1 outf=$2; shift 2
-  local skip="" attempt next err="$OUT/.sweep-stderr"
+  local attempt before err="$OUT/.sweep-stderr"
   for attempt in 1 2 3 4; do
-    run "$limit" "$BIN/sparsebench" kernels "$@" ${skip:+--skip-kernels "$skip"} > "$outf" 2> "$err"
+    run "$limit" "$BIN/sparsebench" kernels "$@" ${SKIP_KERNELS:+--skip-kernels "$SKIP_KERNELS"} > "$outf" 2> "$err"
     cat "$err" >&2
     [ "$RUN_RC" -eq 3 ] && [ "$attempt" -lt 4 ] || break
-    next=$(sed -n 's/.*rerun without it: --skip-kernels \([^ ]*\).*/\1/p' "$err" | tail -1)
-    [ -n "$next" ] && [ "$next" != "$skip" ] || break
+    before=$SKIP_KERNELS
+    learn_skip "$err"
+    [ "$SKIP_KERNELS" != "$before" ] || break
     mv "$outf" "${outf%.json}_lost$attempt.json"
-    echo "!!! the CUDA context was lost (see above): partial output in ${outf%.json}_lost$attempt.json; again with --skip-kernels $next" >&2
-    skip=$next
+    echo "!!! the CUDA context was lost (see above): partial output in ${outf%.json}_lost$attempt.json; again with --skip-kernels $SKIP_KERNELS" >&2
   done
   rm -f "$err"
 }
@@ -263,7 +274,10 @@ for spec in "bert_base balanced:bank=32 1" "bert_base unstructured 1" "bert_base
             "bert_base unstructured 16" "resnet50 unstructured 1" "bert_base nm:2:4 16"; do
   set -- $spec
   run 45 "$BIN/sparsebench" bench --device cuda --model "$1" --pattern "$2" --sparsity 0.9 --batch "$3" --format json \
-      > "$OUT/model_$1_${2%%:*}_b$3.json"
+      ${SKIP_KERNELS:+--skip-kernels "$SKIP_KERNELS"} > "$OUT/model_$1_${2%%:*}_b$3.json" 2> "$OUT/.bench-stderr"
+  cat "$OUT/.bench-stderr" >&2
+  grep -q "lost the CUDA context" "$OUT/.bench-stderr" && learn_skip "$OUT/.bench-stderr"
+  rm -f "$OUT/.bench-stderr"
 done
 
 fi  # models
@@ -272,10 +286,12 @@ if want study && [ -n "${SB_GPU_STUDY:-}" ]; then
   # A study begun earlier resumes: its database carried in gpu-bundle/study/results.db.
   [ -f gpu-bundle/study/results.db ] && mkdir -p "$OUT/study" && cp gpu-bundle/study/results.db "$OUT/study/"
   step "the GPU study ($SB_GPU_STUDY) into $OUT/study"
-  run "${SB_GPU_STUDY_LIMIT:-300}" "$BIN/sparsebench" study "$SB_GPU_STUDY" --out "$OUT/study" --resume
+  run "${SB_GPU_STUDY_LIMIT:-300}" "$BIN/sparsebench" study "$SB_GPU_STUDY" --out "$OUT/study" --resume \
+      ${SKIP_KERNELS:+--skip-kernels "$SKIP_KERNELS"}
 fi
 
 step "summary (speedups vs the best cuBLAS of the same case; targets in docs/GPU.md)"
+[ -n "$SKIP_KERNELS" ] && echo "!!! left out after losing the CUDA context: $SKIP_KERNELS (see the *_lost*.json records)"
 "$PY" - "$OUT" <<'PYEOF' || true
 import json, sys, glob, os
 out = sys.argv[1]

@@ -116,6 +116,11 @@ Timed fastest(const std::vector<const GpuSpmmImpl*>& cands, const GpuSpmmDesc& d
         best.stats = std::move(s);
       }
     } catch (const std::exception& e) {
+      // A sticky error (gpu_context_lost) fails every later CUDA call of this process: stop here,
+      // naming the implementation, rather than let every later candidate and layer fail.
+      if (const std::string lost = gpu::gpu_context_lost(); !lost.empty())
+        fail(fmt::format("layer '{}': {} lost the CUDA context ({}: {}); rerun without it: --skip-kernels {}", layer,
+                         impl->name(), lost, e.what(), impl->name()));
       problems.push_back(fmt::format("{}: {} failed: {}", layer, impl->name(), e.what()));
     }
   }
@@ -169,6 +174,7 @@ std::optional<double> pass_energy(gpu::EnergyMeter& meter, const std::vector<std
 
 GpuModelBenchResult run_gpu_model_bench(const GpuModelBenchConfig& c) {
   const Timer wall;
+  gpu::check_gpu_impl_names(c.skip, "--skip-kernels");
   if (const std::string why = gpu::gpu_unavailable_reason(); !why.empty()) fail(fmt::format("--device cuda: {}", why));
   const GpuDType dt = gpu::parse_gpu_dtype(c.dtype);
   SB_CHECK(dt != GpuDType::i8, "--dtype i8: whole models run in f32, tf32, f16 or bf16 on the GPU");
@@ -205,6 +211,7 @@ GpuModelBenchResult run_gpu_model_bench(const GpuModelBenchConfig& c) {
 
   std::vector<const GpuSpmmImpl*> blas, sparse_impls;
   for (const auto& i : gpu::gpu_spmm_impls()) {
+    if (std::find(c.skip.begin(), c.skip.end(), i->name()) != c.skip.end()) continue;
     if (i->library() == "cublas") blas.push_back(i.get());
     else if (named ? i.get() == named : i->name().find("_simple__") == std::string::npos) sparse_impls.push_back(i.get());
   }

@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "sparsebench/core/error.h"
+#include "sparsebench/kernels/cuda_spmm.h"
 #include "sparsebench/models/zoo.h"
 
 namespace sb {
@@ -283,7 +284,7 @@ StudyConfig parse_study_config(const std::string& text, const std::string& sourc
 
   const toml::table* gpu = r.section("gpu");
   if (gpu) {
-    r.only(*gpu, "gpu", {"dtypes", "cache"});
+    r.only(*gpu, "gpu", {"dtypes", "cache", "skip_kernels"});
     if (gpu->get("dtypes")) c.gpu.dtypes = r.list<std::string>(gpu, "gpu", "dtypes");
     for (std::size_t i = 0; i < c.gpu.dtypes.size(); ++i) {
       const std::string& d = c.gpu.dtypes[i];
@@ -299,6 +300,13 @@ StudyConfig parse_study_config(const std::string& text, const std::string& sourc
               fmt::format("'{}' (expected \"cold\": L2 flushed between calls, \"hot\", or \"stream\": weight copies "
                           "back to back in a CUDA graph)",
                           c.gpu.cache));
+    if (gpu->get("skip_kernels")) c.gpu.skip_kernels = r.list<std::string>(gpu, "gpu", "skip_kernels");
+    for (std::size_t i = 0; i < c.gpu.skip_kernels.size(); ++i)
+      try {
+        gpu::check_gpu_impl_names({c.gpu.skip_kernels[i]}, "GPU implementation");
+      } catch (const Error& e) {
+        fail_at(source, r.node(gpu, "skip_kernels", static_cast<int>(i)).source(), "gpu.skip_kernels", e.what());
+      }
   }
   return c;
 }

@@ -454,6 +454,7 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
     const double u0 = Timer::now_seconds();
 
     std::vector<Cell> cells;
+    std::string lost_by;  // which implementation lost the CUDA context, where one did
     if (u.key.device == "cuda" && !u.model) {
       GemmShape named = shapes[u.shape];
       named.source = sets[u.shape];
@@ -469,8 +470,9 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
       kc.warmup = std::max(config.measure.warmup, 3);
       gpu::GpuBenchOptions go;
       go.dtypes = {gpu::parse_gpu_dtype(u.dtype)};
+      go.skip = config.gpu.skip_kernels;
       try {
-        for (const gpu::GpuKernelRecord& g : gpu::run_gpu_kernel_bench(kc, go)) {
+        for (const gpu::GpuKernelRecord& g : gpu::run_gpu_kernel_bench(kc, go, &lost_by)) {
           Cell c = gpu_kernel_cell(g, config.gpu.cache);
           c.key.group = sets[u.shape];
           c.noisy = g.base.ok() && g.base.stats.cv > config.measure.cv_threshold;
@@ -525,6 +527,7 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
           GpuModelBenchConfig gc;
           static_cast<ModelSpec&>(gc) = spec;
           gc.dtype = u.dtype;
+          gc.skip = config.gpu.skip_kernels;
           // stream: the per-layer calls as in cold; the pass as one CUDA graph is recorded either way.
           gc.flush_l2 = config.gpu.cache != "hot";
           gc.verify = options.verify;
@@ -553,6 +556,7 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
         cells.push_back(std::move(rows.second));
       } catch (const std::exception& e) {
         cells.push_back(failed_cell(u.key, gpu ? "gpu_layers:auto" : "sb_executor:auto", e));
+        if (gpu) lost_by = e.what();
         summary.notes.push_back(fmt::format("{}: {}", p.unit, cells.back().status));
       }
     }
@@ -567,8 +571,9 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
     if (u.key.device == "cuda")
       if (const std::string lost = gpu::gpu_context_lost(); !lost.empty())
         fail(fmt::format("study: unit {} lost the CUDA context ({}); its cells and those of the {} units measured before "
-                         "it are in the database; run the study again to resume after it",
-                         p.unit, lost, summary.measured - 1));
+                         "it are in the database; run the study again to resume after it, with the kernel in "
+                         "--skip-kernels or [gpu] skip_kernels",
+                         p.unit, lost_by.empty() ? lost : lost_by, summary.measured - 1));
   }
   summary.kernel_seconds = seconds[0];
   summary.model_seconds = seconds[1];

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "sparsebench/core/error.h"
+#include "sparsebench/kernels/cuda_spmm.h"
 #include "sparsebench/study/config.h"
 
 namespace {
@@ -143,6 +144,16 @@ TEST(StudyConfig, GpuSection) {
   EXPECT_EQ(sb::parse_study_config(base + "[gpu]\ncache = \"stream\"\n", "g.toml").gpu.cache, "stream");
   EXPECT_NE(error_of(base + "[gpu]\ndtypes = []\n").find("key 'gpu.dtypes'"), std::string::npos);
   EXPECT_NE(error_of(base + "[gpu]\nthreads = 2\n").find("gpu.threads"), std::string::npos);
+  // skip_kernels: GPU implementations the study does not run (one that lost the CUDA context).
+  EXPECT_TRUE(d.gpu.skip_kernels.empty());
+  EXPECT_EQ(sb::parse_study_config(base + "[gpu]\nskip_kernels = [\"spmm_csr_tc__cuda\"]\n", "g.toml").gpu.skip_kernels,
+            (std::vector<std::string>{"spmm_csr_tc__cuda"}));
+  if (!sb::gpu::gpu_spmm_impls().empty()) {  // a CUDA build knows the names
+    const std::string e = error_of(base + "[gpu]\nskip_kernels = [\"spmm_csr_tc__cuda\", \"bogus\"]\n");
+    EXPECT_NE(e.find("my.toml:10:38:"), std::string::npos) << e;  // the second item
+    EXPECT_NE(e.find("key 'gpu.skip_kernels': GPU implementation bogus: no GPU implementation has that name"),
+              std::string::npos) << e;
+  }
 }
 
 TEST(StudyConfig, MissingFileIsNamed) {

@@ -31,6 +31,7 @@ namespace sb {
 struct GpuModelBenchConfig : ModelSpec {
   std::string dtype = "f16";             // f32, tf32, f16, bf16 (X, W and Y storage; fp32 accumulation)
   std::string kernel = "auto";           // "auto": fastest GPU implementation per layer; else one by name
+  std::vector<std::string> skip;         // implementations "auto" leaves out (e.g. one that lost the context)
   bool flush_l2 = true;                  // L2 flushed between timed calls (weights come from HBM)
   bool verify = true;                    // each candidate against the host reference before timing
                                          // (layers of at most 2^29 multiply-adds; the rest: tests/cuda)

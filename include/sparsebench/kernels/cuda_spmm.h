@@ -113,6 +113,9 @@ class GpuSpmmImpl {
 // Every GPU implementation, in order: cuBLAS baselines, library sparse, ours. Empty without CUDA.
 const std::vector<std::unique_ptr<GpuSpmmImpl>>& gpu_spmm_impls();
 const GpuSpmmImpl* find_gpu_impl(const std::string& name);
+// Throws sb::Error naming `flag`, the first unknown name and the known ones; checks nothing in a
+// build without CUDA (no implementations: the run itself reports "built without CUDA").
+void check_gpu_impl_names(const std::vector<std::string>& names, const char* flag);
 
 // Convenience for tests and verification: converts x (host f32, [k x n]) to storage, uploads,
 // runs, synchronizes, downloads Y into y (host f32, [m x n]). Y is poisoned (NaN bytes) before

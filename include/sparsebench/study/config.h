@@ -35,6 +35,7 @@ struct GpuSettings {
   std::vector<std::string> dtypes{"f16"};  // f32, tf32, f16, bf16 (kernel cells also i8)
   std::string cache = "cold";              // "cold": L2 flushed between timed calls; "hot"; "stream":
                                            // weight copies (> 2x L2) back to back in one CUDA graph
+  std::vector<std::string> skip_kernels;   // GPU implementations not run (e.g. one that lost the context)
 };
 
 struct StudyConfig {

@@ -154,6 +154,16 @@ const GpuSpmmImpl* find_gpu_impl(const std::string& name) {
   return nullptr;
 }
 
+void check_gpu_impl_names(const std::vector<std::string>& names, const char* flag) {
+  if (gpu_spmm_impls().empty()) return;  // a build without CUDA: the run says so itself
+  for (const std::string& name : names)
+    if (!find_gpu_impl(name)) {
+      std::string known;
+      for (const auto& i : gpu_spmm_impls()) known += (known.empty() ? "" : ", ") + i->name();
+      fail(fmt::format("{} {}: no GPU implementation has that name (known: {})", flag, name, known));
+    }
+}
+
 // --- the sweep ---------------------------------------------------------------------------------
 
 // Tolerance on max |y - ref| / max |ref| when the reference ran on the same rounded inputs: the
@@ -424,16 +434,8 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
 
 std::vector<GpuKernelRecord> run_gpu_kernel_bench(const KernelBenchConfig& cfg, const GpuBenchOptions& opts,
                                                   std::string* context_lost) {
-  // Names first, where the build has implementations (a CUDA build, with or without a GPU).
-  if (!gpu_spmm_impls().empty()) {
-    std::string known;
-    for (const auto& i : gpu_spmm_impls()) known += (known.empty() ? "" : ", ") + i->name();
-    if (!opts.only.empty() && !find_gpu_impl(opts.only))
-      fail(fmt::format("--kernel {}: no GPU implementation has that name (known: {})", opts.only, known));
-    for (const std::string& name : opts.skip)
-      if (!find_gpu_impl(name))
-        fail(fmt::format("--skip-kernels {}: no GPU implementation has that name (known: {})", name, known));
-  }
+  if (!opts.only.empty()) check_gpu_impl_names({opts.only}, "--kernel");
+  check_gpu_impl_names(opts.skip, "--skip-kernels");
   if (const std::string why = gpu_unavailable_reason(); !why.empty()) fail(fmt::format("--device cuda: {}", why));
   SB_CHECK(!opts.dtypes.empty(), "--device cuda: no dtype given");
   SB_CHECK(!cfg.shapes.empty() || !cfg.matrices.empty(), "kernel bench: no shape and no matrix to run");
