@@ -116,14 +116,16 @@ STEPS=${SB_GPU_STEPS:-tests,kernels,stream,models,study}
 want() { case ",$STEPS," in *",$1,"*) return 0 ;; esac; return 1; }
 if want tests; then
 step "GPU tests (every implementation vs the double reference)"
-# The kernels that have never run on a GPU (staged, tensor-core) each in a process of its own: a
-# sticky error in one (an illegal address) fails every later CUDA call of its process, so it must
-# not take the other tests with it.
+# The kernels that have never run on a GPU (staged, tensor-core) each in a process of its own, and
+# the sweep tests (GpuTiming: every implementation, those included) in another: a sticky error in
+# one (an illegal address) fails every later CUDA call of its process, so it must not take the
+# other tests with it.
 NEW_KERNELS="spmm_balanced_staged__cuda spmm_nm_staged__cuda spmm_csr_staged__cuda spmm_balanced_tc__cuda spmm_nm_tc__cuda spmm_csr_tc__cuda"
-run 150 "$BIN/test_cuda" --gtest_filter='-*staged*:*_tc_*' --gtest_output=xml:"$OUT/test_cuda.xml"
+run 150 "$BIN/test_cuda" --gtest_filter='-*staged*:*_tc_*:GpuTiming.*' --gtest_output=xml:"$OUT/test_cuda.xml"
 for k in $NEW_KERNELS; do
   run 60 "$BIN/test_cuda" --gtest_filter="Gpu/EveryGpuImpl.MatchesReference/$k" --gtest_output=xml:"$OUT/test_cuda_$k.xml"
 done
+run 60 "$BIN/test_cuda" --gtest_filter='GpuTiming.*' --gtest_output=xml:"$OUT/test_cuda_timing.xml"
 
 step "compute-sanitizer memcheck, once, on our kernels (a subset of the same tests); racecheck on the shared-memory ones"
 SAN=$(command -v compute-sanitizer || true)
