@@ -44,21 +44,37 @@ learn_skip() {  # learn_skip STDERR_FILE: the names the file advises skipping, a
 # sweep LIMIT OUTFILE ARGS...: `sparsebench kernels ARGS > OUTFILE`, through run, without
 # SKIP_KERNELS. Where a kernel loses the context (exit status 3), the partial output is kept as
 # OUTFILE_lostI.json and the sweep runs again without it, up to 3 times, so that one bad kernel
-# does not cost the other implementations' numbers.
+# does not cost the other implementations' numbers. Where the sweep runs past its limit while one
+# of our kernels has been at work for 30 s or more (SB_GPU_PROGRESS names it and its case; a
+# case's initialize or timing takes seconds), that kernel is taken for hung and left out likewise.
 sweep() {
   local limit=$1 outf=$2; shift 2
-  local attempt before err="$OUT/.sweep-stderr"
+  local attempt before hung err="$OUT/.sweep-stderr" prog="$OUT/.sweep-progress"
   for attempt in 1 2 3 4; do
-    run "$limit" "$BIN/sparsebench" kernels "$@" ${SKIP_KERNELS:+--skip-kernels "$SKIP_KERNELS"} > "$outf" 2> "$err"
+    rm -f "$prog"
+    SB_GPU_PROGRESS=$prog run "$limit" "$BIN/sparsebench" kernels "$@" ${SKIP_KERNELS:+--skip-kernels "$SKIP_KERNELS"} \
+        > "$outf" 2> "$err"
     cat "$err" >&2
-    [ "$RUN_RC" -eq 3 ] && [ "$attempt" -lt 4 ] || break
+    [ "$attempt" -lt 4 ] || break
     before=$SKIP_KERNELS
-    learn_skip "$err"
-    [ "$SKIP_KERNELS" != "$before" ] || break
-    mv "$outf" "${outf%.json}_lost$attempt.json"
-    echo "!!! the CUDA context was lost (see above): partial output in ${outf%.json}_lost$attempt.json; again with --skip-kernels $SKIP_KERNELS" >&2
+    if [ "$RUN_RC" -eq 3 ]; then
+      learn_skip "$err"
+      [ "$SKIP_KERNELS" != "$before" ] || break
+      mv "$outf" "${outf%.json}_lost$attempt.json"
+      echo "!!! the CUDA context was lost (see above): partial output in ${outf%.json}_lost$attempt.json; again with --skip-kernels $SKIP_KERNELS" >&2
+    elif { [ "$RUN_RC" -eq 124 ] || [ "$RUN_RC" -eq 137 ]; } && [ -f "$prog" ] &&
+         [ $(( $(date +%s) - $(stat -c %Y "$prog") )) -ge 30 ]; then
+      hung=$(sed -n 's/^[a-z]* \([^ ]*__cuda\) .*/\1/p' "$prog")
+      [ -n "$hung" ] || break
+      echo "rerun without it: --skip-kernels $hung" > "$err"
+      learn_skip "$err"
+      [ "$SKIP_KERNELS" != "$before" ] || break
+      echo "!!! over its time limit with $(cat "$prog") unchanged for 30 s or more: taken for hung; again with --skip-kernels $SKIP_KERNELS" >&2
+    else
+      break
+    fi
   done
-  rm -f "$err"
+  rm -f "$err" "$prog"
 }
 
 step "unpack the bundle"

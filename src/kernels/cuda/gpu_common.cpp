@@ -3,6 +3,8 @@
 // against the CPU reference, event timing, speedups against cuBLAS and cuSPARSE of the same run).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -229,6 +231,20 @@ int stream_copies(std::size_t weight_bytes, std::size_t per_copy_bytes) {
   return static_cast<int>(r);
 }
 
+// SB_GPU_PROGRESS=FILE: before each implementation's GPU work in a case (initialize and verify,
+// then time), FILE is rewritten with a line naming it ("initialize NAME MxKxN PATTERN DTYPE"), so
+// that after the process hangs or dies the file names the kernel it was in (the device script
+// reads it when a sweep runs past its time limit).
+void note_progress(const char* phase, const std::string& impl, const BenchCase& c, GpuDType dt) {
+  static const char* path = std::getenv("SB_GPU_PROGRESS");
+  if (!path || !*path) return;
+  if (std::FILE* f = std::fopen(path, "w")) {
+    std::fputs(fmt::format("{} {} {}x{}x{} {} {}\n", phase, impl, c.desc.m, c.desc.k, c.desc.n, c.pattern,
+                           gpu_dtype_name(dt)).c_str(), f);
+    std::fclose(f);
+  }
+}
+
 struct GpuSlot {
   const GpuSpmmImpl* impl = nullptr;
   GpuKernelRecord rec;
@@ -322,6 +338,7 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
 
   for (GpuSlot& s : slots) {
     if (s.rec.base.status != "ok") continue;
+    note_progress("initialize", s.impl->name(), c, dt);
     try {
       const std::size_t before = device_memory_used();
       s.op = s.impl->initialize(d, c.weight);
@@ -345,6 +362,7 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
   }
   for (GpuSlot& s : slots) {
     if (!s.op || s.rec.base.status != "ok") continue;
+    note_progress("time", s.impl->name(), c, dt);
     try {
       if (cfg.cache == CacheMode::stream) {
         // Copies of the operator (device-to-device clones where the implementation offers them,
