@@ -8,6 +8,14 @@
 
 #include <cuda_runtime.h>
 
+// A vector access to shared memory needs its size's alignment (a GPU faults otherwise, with a
+// sticky error): the kernels name such accesses, and the emulator checks them; on a GPU a no-op.
+#if defined(SB_CUDA_EMU)
+#define SB_SMEM_ALIGNED(p, bytes) ::sb::emu::check_aligned((p), (bytes))
+#else
+#define SB_SMEM_ALIGNED(p, bytes) ((void)0)
+#endif
+
 namespace sb::gpu {
 
 #if !defined(SB_CUDA_EMU)

@@ -14,6 +14,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "kernels/cuda/launch.cuh"  // SB_SMEM_ALIGNED
+
 namespace sb::gpu {
 
 template <class T>
@@ -69,6 +71,7 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const unsigned (&a)[4],
 // Two consecutive 16-bit values from shared memory as one 32-bit fragment register (p 4-byte aligned).
 template <class T>
 __device__ __forceinline__ unsigned ld_pair(const T* p) {
+  SB_SMEM_ALIGNED(p, 4);
   return *reinterpret_cast<const unsigned*>(p);
 }
 

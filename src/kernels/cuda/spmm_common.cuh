@@ -67,6 +67,7 @@ __device__ __forceinline__ void copy_x_to_smem(T* xs, const T* __restrict__ x, l
   const int k8 = static_cast<int>((k + 7) / 8);
   if (k % 8 == 0) {
     uint4* xs4 = reinterpret_cast<uint4*>(xs);
+    SB_SMEM_ALIGNED(xs4, 16);
     for (int u = threadIdx.x; u < k8; u += blockDim.x) xs4[u] = __ldg(reinterpret_cast<const uint4*>(x) + u);
   } else {
     for (int i = threadIdx.x; i < 8 * k8; i += blockDim.x) xs[i] = i < k ? x[i] : Elem<T>::from_f(0.f);

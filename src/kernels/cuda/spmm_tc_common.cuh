@@ -89,8 +89,11 @@ __device__ __forceinline__ void tc_store_x(const uint4 (&xr)[kTcXUnits], T* x_sl
 template <class T>
 __device__ __forceinline__ void tc_zero_tile(T* w_tile, const TcLayout& l, int lane) {
   const int units_per_row = l.kw / 8;
-  for (int u = lane; u < 16 * units_per_row; u += 32)
-    *reinterpret_cast<uint4*>(w_tile + (u / units_per_row) * l.stride + 8 * (u % units_per_row)) = make_uint4(0, 0, 0, 0);
+  for (int u = lane; u < 16 * units_per_row; u += 32) {
+    T* unit = w_tile + (u / units_per_row) * l.stride + 8 * (u % units_per_row);
+    SB_SMEM_ALIGNED(unit, 16);
+    *reinterpret_cast<uint4*>(unit) = make_uint4(0, 0, 0, 0);
+  }
   __syncwarp();
 }
 

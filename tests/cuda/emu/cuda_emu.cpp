@@ -400,8 +400,8 @@ std::uint64_t shfl_xor(unsigned mask, std::uint64_t bits, int lane_mask, int wid
 
 void check_aligned(const void* p, std::size_t bytes) {
   if (bytes > 1 && (bytes & (bytes - 1)) == 0 && reinterpret_cast<std::uintptr_t>(p) % bytes != 0) {
-    Fiber& f = self("__ldg");
-    fail(fmt::format("{}: misaligned {}-byte load at {}", where(f), bytes, p));
+    Fiber& f = self("a vector access");
+    fail(fmt::format("{}: misaligned {}-byte access at {}", where(f), bytes, p));
   }
 }
 
