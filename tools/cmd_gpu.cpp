@@ -89,14 +89,14 @@ int run_kernels_cuda(const KernelBenchConfig& cfg, const std::string& dtypes, bo
   opts.energy = energy;
   opts.only = kernel;
   opts.skip = skip;
-  std::string lost;
+  gpu::GpuContextLoss lost;
   const std::vector<gpu::GpuKernelRecord> recs = gpu::run_gpu_kernel_bench(cfg, opts, &lost);
   // The protocols' floors, measured after the sweep (the GPU is warm), to read its figures by.
   gpu::GpuTimingFloor floor;
-  if (lost.empty())
+  if (lost.impl.empty())
     floor = gpu::measure_timing_floor();
   else
-    floor.why = "not measured: " + lost;
+    floor.why = "not measured: " + lost.what;
   if (format == "json") {
     nlohmann::json j;
     j["device"] = "cuda";
@@ -135,17 +135,12 @@ int run_kernels_cuda(const KernelBenchConfig& cfg, const std::string& dtypes, bo
       }
     }
   }
-  if (lost.empty()) return 0;
+  if (lost.impl.empty()) return 0;
   std::cout.flush();
-  // The implementation whose failure lost the context, added to the skip list for the rerun.
   std::vector<std::string> again = skip;
-  for (const gpu::GpuKernelRecord& g : recs)
-    if (g.base.status.find("the CUDA context is lost") != std::string::npos) {
-      again.push_back(g.base.impl);
-      break;
-    }
+  again.push_back(lost.impl);
   std::cerr << fmt::format("sparsebench: error: {}; the output keeps what ran before it; rerun without it: --skip-kernels {}\n",
-                           lost, fmt::join(again, ","));
+                           lost.what, fmt::join(again, ","));
   return kExitContextLost;
 }
 

@@ -454,7 +454,7 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
     const double u0 = Timer::now_seconds();
 
     std::vector<Cell> cells;
-    std::string lost_by;  // which implementation lost the CUDA context, where one did
+    std::string lost_by;  // where an implementation lost the CUDA context: which, and how
     if (u.key.device == "cuda" && !u.model) {
       GemmShape named = shapes[u.shape];
       named.source = sets[u.shape];
@@ -472,7 +472,10 @@ StudySummary run_study(const StudyConfig& config, ResultStore& store, std::int64
       go.dtypes = {gpu::parse_gpu_dtype(u.dtype)};
       go.skip = config.gpu.skip_kernels;
       try {
-        for (const gpu::GpuKernelRecord& g : gpu::run_gpu_kernel_bench(kc, go, &lost_by)) {
+        gpu::GpuContextLoss loss;
+        const std::vector<gpu::GpuKernelRecord> records = gpu::run_gpu_kernel_bench(kc, go, &loss);
+        lost_by = loss.what;
+        for (const gpu::GpuKernelRecord& g : records) {
           Cell c = gpu_kernel_cell(g, config.gpu.cache);
           c.key.group = sets[u.shape];
           c.noisy = g.base.ok() && g.base.stats.cv > config.measure.cv_threshold;

@@ -220,12 +220,19 @@ struct GpuKernelRecord {
   double energy_mj_per_call = 0, avg_power_w = 0;
 };
 
+// Where an implementation lost the CUDA context during a sweep: which, and a line saying where and
+// how ("the CUDA context was lost by NAME at MxKxN PATTERN DTYPE (error); ..."). Empty while usable.
+struct GpuContextLoss {
+  std::string impl;
+  std::string what;
+};
+
 // Runs every case. Where an implementation loses the CUDA context (gpu_context_lost), its record
 // says so, the records it leaves untimed say "skipped: the CUDA context was lost ...", and so do
-// the later cases': *context_lost (when given) then names the implementation and the case, so that
-// the caller can stop and rerun without it (GpuBenchOptions::skip) in a fresh process.
+// the later cases': *lost (when given) then names the implementation and the case, so that the
+// caller can stop and rerun without it (GpuBenchOptions::skip) in a fresh process.
 std::vector<GpuKernelRecord> run_gpu_kernel_bench(const KernelBenchConfig& cfg, const GpuBenchOptions& opts,
-                                                  std::string* context_lost = nullptr);
+                                                  GpuContextLoss* lost = nullptr);
 
 // Geometric means over the matrices of one set, per (pattern, sparsity, dtype, impl): vs the
 // best cuBLAS and vs the best cuSPARSE of each case.

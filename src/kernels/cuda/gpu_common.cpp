@@ -251,10 +251,10 @@ struct GpuSlot {
   std::unique_ptr<GpuSpmmOp> op;
 };
 
-// `lost`: empty while the CUDA context is usable; once an implementation loses it, what happened
-// (every implementation still to run is then skipped, saying so).
+// `lost`: empty while the CUDA context is usable; once an implementation loses it, which and what
+// happened (every implementation still to run is then skipped, saying so).
 void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, const BenchCase& c, GpuDType dt,
-                  Rng rng, EnergyMeter& meter, std::vector<GpuKernelRecord>& out, std::string& lost) {
+                  Rng rng, EnergyMeter& meter, std::vector<GpuKernelRecord>& out, GpuContextLoss& lost) {
   const auto& impls = gpu_spmm_impls();
   auto base = [&](const GpuSpmmImpl& impl) {
     GpuKernelRecord r;
@@ -290,8 +290,8 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
     GpuSlot s;
     s.impl = impl.get();
     s.rec = base(*impl);
-    if (!c.skip.empty() || !lost.empty()) {
-      s.rec.base.status = "skipped: " + (lost.empty() ? c.skip : lost);
+    if (!c.skip.empty() || !lost.impl.empty()) {
+      s.rec.base.status = "skipped: " + (lost.impl.empty() ? c.skip : lost.what);
       slots.push_back(std::move(s));
       continue;
     }
@@ -304,7 +304,7 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
     }
     slots.push_back(std::move(s));
   }
-  if (!c.skip.empty() || !lost.empty()) {
+  if (!c.skip.empty() || !lost.impl.empty()) {
     for (GpuSlot& s : slots) out.push_back(std::move(s.rec));
     return;
   }
@@ -315,11 +315,13 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
     if (err.empty()) return true;
     failed.rec.base.status += fmt::format(" (the CUDA context is lost: {})", err);
     failed.op.reset();
-    lost = fmt::format("the CUDA context was lost by {} at {}x{}x{} {} {} ({}); later GPU work in this process cannot run",
-                       failed.impl->name(), c.desc.m, c.desc.k, c.desc.n, c.pattern, gpu_dtype_name(dt), err);
+    lost.impl = failed.impl->name();
+    lost.what = fmt::format("the CUDA context was lost by {} at {}x{}x{} {} {} ({}); later GPU work in this process "
+                            "cannot run",
+                            lost.impl, c.desc.m, c.desc.k, c.desc.n, c.pattern, gpu_dtype_name(dt), err);
     for (GpuSlot& s : slots)
       if (&s != &failed && s.rec.base.status == "ok" && s.rec.base.stats.samples_ms.empty()) {
-        s.rec.base.status = "skipped: " + lost;
+        s.rec.base.status = "skipped: " + lost.what;
         s.op.reset();
       }
     return false;
@@ -451,7 +453,7 @@ void run_gpu_case(const KernelBenchConfig& cfg, const GpuBenchOptions& opts, con
 }  // namespace
 
 std::vector<GpuKernelRecord> run_gpu_kernel_bench(const KernelBenchConfig& cfg, const GpuBenchOptions& opts,
-                                                  std::string* context_lost) {
+                                                  GpuContextLoss* context_lost) {
   if (!opts.only.empty()) check_gpu_impl_names({opts.only}, "--kernel");
   check_gpu_impl_names(opts.skip, "--skip-kernels");
   if (const std::string why = gpu_unavailable_reason(); !why.empty()) fail(fmt::format("--device cuda: {}", why));
@@ -459,7 +461,7 @@ std::vector<GpuKernelRecord> run_gpu_kernel_bench(const KernelBenchConfig& cfg, 
   SB_CHECK(!cfg.shapes.empty() || !cfg.matrices.empty(), "kernel bench: no shape and no matrix to run");
   EnergyMeter meter;
   std::vector<GpuKernelRecord> out;
-  std::string lost;
+  GpuContextLoss lost;
   for_each_bench_case(cfg, [&](BenchCase& c, Rng rng) {
     for (GpuDType dt : opts.dtypes) {
       if (cfg.progress)
