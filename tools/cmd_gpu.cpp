@@ -160,7 +160,8 @@ nlohmann::json gpu_model_json(const GpuModelBenchResult& r) {
     layers.push_back({{"name", l.name}, {"op", l.op}, {"m", l.m}, {"k", l.k}, {"n", l.n}, {"sparsity", l.sparsity},
                       {"format", l.format}, {"dense_impl", l.dense_impl}, {"sparse_impl", l.sparse_impl},
                       {"dense_ms", l.dense_ms}, {"sparse_ms", l.sparse_ms}, {"dense_bytes", l.dense_bytes},
-                      {"sparse_bytes", l.sparse_bytes}, {"flops", l.flops}, {"candidates", l.candidates}});
+                      {"sparse_bytes", l.sparse_bytes}, {"flops", l.flops}, {"candidates", l.candidates},
+                      {"dense_candidates", l.dense_candidates}, {"dense_note", l.dense_note}});
   return {{"device", "cuda"},
           {"gpu", r.device},
           {"model", r.model},
@@ -178,6 +179,7 @@ nlohmann::json gpu_model_json(const GpuModelBenchResult& r) {
           {"covered_flops", r.covered_flops},
           {"total_flops", r.total_flops},
           {"excluded", r.excluded},
+          {"dense_baseline", r.dense_baseline},
           {"energy", r.energy_note},
           {"seconds", r.seconds},
           {"layers", layers}};
@@ -207,6 +209,7 @@ int run_bench_cuda(const GpuModelBenchConfig& c, const std::string& format) {
   row("pruned", r.sparse);
   std::cout << fmt::format("speedup {:.2f}x (sum of per-layer calls, each between two events); energy: {}\n", r.speedup,
                            r.energy_note);
+  std::cout << fmt::format("dense side: {}\n", r.dense_baseline);
   std::cout << fmt::format("one pass as a CUDA graph: dense {:.4f} ms, pruned {:.4f} ms, speedup {:.2f}x{} ({})\n\n",
                            r.dense.graph.median_ms, r.sparse.graph.median_ms, r.graph_speedup,
                            r.dense.graph.noisy || r.sparse.graph.noisy ? " (noisy)" : "", r.graph_note);

@@ -111,7 +111,7 @@ fi
 export LD_LIBRARY_PATH
 ldd "$BIN/sparsebench" | grep -E "not found|cuda|cublas|cusparse|dnnl|stdc" || true
 
-step "cuSPARSELt (from the PyTorch wheel)"
+step "cuSPARSELt (from the PyTorch wheel) and cuDNN"
 if [ -z "${SB_CUSPARSELT_PATH:-}" ]; then
   for c in "$SITE"/nvidia/cusparselt/lib/libcusparseLt.so.0 "$SITE"/nvidia/cusparselt/lib/libcusparseLt.so* \
            /usr/local/cuda/lib64/libcusparseLt.so.0 /usr/lib/x86_64-linux-gnu/libcusparseLt.so.0; do
@@ -119,6 +119,15 @@ if [ -z "${SB_CUSPARSELT_PATH:-}" ]; then
   done
 fi
 echo "SB_CUSPARSELT_PATH=${SB_CUSPARSELT_PATH:-<not found: cuSPARSELt will report unavailable>}"
+# cuDNN (the dense baseline of convolution layers in whole models, through dlopen): the CUDA
+# install's, else the PyTorch wheel's; without one, `bench` says cuBLAS only and why.
+if [ -z "${SB_CUDNN_PATH:-}" ]; then
+  for c in /usr/local/cuda/lib64/libcudnn.so.9 /usr/local/cuda/targets/x86_64-linux/lib/libcudnn.so.9 \
+           /usr/lib/x86_64-linux-gnu/libcudnn.so.9 "$SITE"/nvidia/cudnn/lib/libcudnn.so.9; do
+    [ -f "$c" ] && { export SB_CUDNN_PATH=$c; break; }
+  done
+fi
+echo "SB_CUDNN_PATH=${SB_CUDNN_PATH:-<not found: cuDNN will report unavailable>}"
 
 step "the GPU"
 nvidia-smi || true
@@ -287,9 +296,9 @@ fi
 fi  # profile
 
 if want models; then
-step "whole models on the GPU (bench --device cuda): conv / linear layers, fastest cuBLAS vs fastest sparse per layer"
+step "whole models on the GPU (bench --device cuda): conv / linear layers, fastest cuBLAS (and cuDNN for convolutions) vs fastest sparse per layer"
 for spec in "bert_base balanced:bank=32 1" "bert_base unstructured 1" "bert_base balanced:bank=32 16" \
-            "bert_base unstructured 16" "resnet50 unstructured 1" "bert_base nm:2:4 16"; do
+            "bert_base unstructured 16" "resnet50 unstructured 1" "resnet50 balanced:bank=32 16" "bert_base nm:2:4 16"; do
   set -- $spec
   run 45 "$BIN/sparsebench" bench --device cuda --model "$1" --pattern "$2" --sparsity 0.9 --batch "$3" --format json \
       ${SKIP_KERNELS:+--skip-kernels "$SKIP_KERNELS"} > "$OUT/model_$1_${2%%:*}_b$3.json" 2> "$OUT/.bench-stderr"
@@ -332,6 +341,15 @@ for f in sorted(glob.glob(os.path.join(out, "*.json")) + glob.glob(os.path.join(
         if "graph_speedup" in j:
             print(f"  one pass as a CUDA graph: dense {j['dense']['graph']['median_ms']:.4f} ms, "
                   f"sparse {j['sparse']['graph']['median_ms']:.4f} ms, speedup {j['graph_speedup']:.2f}x ({j['graph_note']})")
+        if j.get("dense_baseline"):
+            print(f"  dense side: {j['dense_baseline']}")
+        convs = [l for l in j["layers"] if l["op"] == "conv2d"]
+        if convs:
+            won = [l for l in convs if l["dense_impl"] == "cudnn_conv"]
+            print(f"  convolutions: cuDNN fastest dense on {len(won)} of {len(convs)}; dense conv time "
+                  f"{sum(l['dense_ms'] for l in convs):.4f} ms")
+            for l in won[:4]:
+                print(f"    {l['name']}: {l.get('dense_candidates', '')} ({l.get('dense_note', '')[:120]})")
         for e in j.get("excluded", [])[:5]:
             print(f"  excluded: {e}")
         continue

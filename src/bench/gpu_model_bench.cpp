@@ -33,6 +33,7 @@ struct Lowered {
   std::int64_t m = 0, k = 0, n = 0;
   Tensor w, mask;  // [m x k] f32, mask u8 or undefined
   Pattern pattern;
+  std::optional<gpu::GpuConvDesc> conv;  // a convolution's geometry (dtype unset), for cuDNN
 };
 
 struct Timed {
@@ -40,6 +41,7 @@ struct Timed {
   std::string impl;
   Stats stats;
   std::size_t weight_bytes = 0, workspace_bytes = 0;
+  std::string note;  // what the op chose (GpuSpmmOp::note)
 };
 
 struct Buffers {
@@ -59,6 +61,18 @@ std::optional<Lowered> lower(const Graph& g, const Node& n, std::string* why) {
     }
     l.k = w.size(1) * w.size(2) * w.size(3);
     l.n = ys[0] * ys[2] * ys[3];
+    const Shape& xs = g.value(n.inputs.at(0)).shape;
+    gpu::GpuConvDesc cd;
+    cd.batch = xs[0];
+    cd.in_channels = xs[1];
+    cd.height = xs[2];
+    cd.width = xs[3];
+    cd.out_channels = l.m;
+    cd.kernel = {w.size(2), w.size(3)};
+    cd.stride = n.attrs.stride;
+    cd.padding = n.attrs.padding;
+    cd.dilation = n.attrs.dilation;
+    if (check_conv_desc(cd).empty() && cd.gemm_k() == l.k && cd.gemm_n() == l.n) l.conv = cd;
   } else {
     l.k = w.size(1);
     l.n = shape_numel(ys) / l.m;
@@ -111,6 +125,7 @@ Timed fastest(const std::vector<const GpuSpmmImpl*>& cands, const GpuSpmmDesc& d
       if (!best.op || s.median_ms < best.stats.median_ms) {
         best.weight_bytes = op->weight_bytes();
         best.workspace_bytes = op->workspace_bytes();
+        best.note = op->note();
         best.op = std::move(op);
         best.impl = impl->name();
         best.stats = std::move(s);
@@ -125,6 +140,57 @@ Timed fastest(const std::vector<const GpuSpmmImpl*>& cands, const GpuSpmmDesc& d
     }
   }
   return best;
+}
+
+// The dense side of a convolution layer may also be cuDNN's convolution of the image (implicit
+// im2col, Winograd, FFT: what a network runs), where that is faster than cuBLAS on the lowered GEMM
+// (whose im2col is not timed, on either side). Verified like every candidate, on its own image;
+// replaces `best` (and its buffers) when faster. Problems go to `problems`, as in fastest().
+void try_cudnn(const Lowered& l, GpuDType dt, Rng& rng, const GpuModelBenchConfig& c, const std::string& layer,
+               Timed& best, Buffers*& best_buf, std::vector<std::unique_ptr<Buffers>>& buffers,
+               std::vector<std::string>& problems, std::string* record) {
+  gpu::GpuConvDesc d = *l.conv;
+  d.dtype = dt;
+  try {
+    std::vector<float> img(static_cast<std::size_t>(d.input_elems()));
+    for (float& v : img) v = gpu::round_to(rng.uniform(-1.f, 1.f), dt);
+    std::unique_ptr<gpu::GpuConvOp> op = gpu::make_cudnn_conv(d, l.w.data<float>());
+    if (c.verify && l.m * l.k * l.n <= kVerifyMacs) {
+      const std::vector<double> ref =
+          gpu::reference(gpu::host_weight(SpmmWeight{l.w, Tensor(), Pattern{}}, dt), gpu::im2col(d, img.data()), l.n);
+      std::vector<float> y(static_cast<std::size_t>(l.m * l.n));
+      gpu::run_conv_on_host_data(*op, d, img.data(), y.data());
+      double rel = 0;
+      const std::string bad = gpu::compare(ref, y, l.n, gpu::tolerance(dt, l.k) * op->error_scale(), &rel);
+      if (!bad.empty()) {
+        problems.push_back(fmt::format("{}: cudnn_conv ({}) failed verification: {}", layer, op->note(), bad));
+        return;
+      }
+    }
+    std::vector<float> host = img;
+    if (op->layout() == "nhwc") host = gpu::nchw_to_nhwc(img.data(), d.batch, d.in_channels, d.height, d.width);
+    const std::vector<std::uint8_t> bytes = gpu::to_storage(host.data(), host.size(), dt);
+    auto buf = std::make_unique<Buffers>(Buffers{DeviceBuffer(bytes.size()),
+                                                 DeviceBuffer(static_cast<std::size_t>(l.m * l.n) * gpu::y_elem_bytes(dt))});
+    buf->x.upload(bytes.data(), bytes.size());
+    Stats s = gpu::time_gpu_op(*op, buf->x.get(), buf->y.get(), c.warmup, c.min_reps, c.min_seconds, c.flush_l2);
+    if (record) *record += fmt::format("{}cudnn_conv={:.4f}", record->empty() ? "" : ",", s.median_ms);
+    if (!best.op || s.median_ms < best.stats.median_ms) {
+      best.weight_bytes = op->weight_bytes();
+      best.workspace_bytes = op->workspace_bytes();
+      best.note = op->note();
+      best.op = std::move(op);
+      best.impl = gpu::kCudnnConvName;
+      best.stats = std::move(s);
+      buffers.push_back(std::move(buf));
+      best_buf = buffers.back().get();
+    }
+  } catch (const std::exception& e) {
+    if (const std::string lost = gpu::gpu_context_lost(); !lost.empty())
+      fail(fmt::format("layer '{}': cudnn_conv lost the CUDA context ({}: {}); rerun without it: --skip-kernels {}",
+                       layer, lost, e.what(), gpu::kCudnnConvName));
+    problems.push_back(fmt::format("{}: cudnn_conv failed: {}", layer, e.what()));
+  }
 }
 
 // Per-pass samples: the sum over layers of each layer's i-th sample (as many as the shortest).
@@ -216,13 +282,15 @@ GpuModelBenchResult run_gpu_model_bench(const GpuModelBenchConfig& c) {
     else if (named ? i.get() == named : i->name().find("_simple__") == std::string::npos) sparse_impls.push_back(i.get());
   }
   SB_CHECK(!blas.empty(), "--device cuda: no cuBLAS implementation in this build");
+  const bool skip_cudnn = std::find(c.skip.begin(), c.skip.end(), gpu::kCudnnConvName) != c.skip.end();
+  const std::string cudnn_why = skip_cudnn ? fmt::format("left out (--skip-kernels {})", gpu::kCudnnConvName) : gpu::cudnn_unavailable_reason();
 
   std::map<std::string, const Node*> dense_by_name;
   for (const Node& n : dense_graph.nodes()) dense_by_name[n.name] = &n;
   for (std::size_t i = 0; i < dense_graph.nodes().size(); ++i) res.total_flops += dense_graph.cost(static_cast<int>(i)).flops;
 
   Rng rng(c.seed + 1);
-  std::vector<std::string> problems;
+  std::vector<std::string> problems, cudnn_problems;  // cuDNN's never fail a --kernel run
   // Device memory: every layer's two ops stay alive for the energy passes (BERT-base f16: ~0.2 GB).
   std::vector<std::unique_ptr<Buffers>> buffers;
   std::vector<Timed> keep;
@@ -259,11 +327,17 @@ GpuModelBenchResult run_gpu_model_bench(const GpuModelBenchConfig& c) {
     std::vector<const GpuSpmmImpl*> dense_cands;
     for (const GpuSpmmImpl* b : blas)
       if (b->can_implement(dd, wd, nullptr)) dense_cands.push_back(b);
-    keep.push_back(fastest(dense_cands, dd, wd, *bd, xd, c, n.name, problems, nullptr));
+    keep.push_back(fastest(dense_cands, dd, wd, *bd, xd, c, n.name, problems, &layer.dense_candidates));
     Timed& td = keep.back();
+    if (ld->conv && cudnn_why.empty()) {
+      try_cudnn(*ld, dt, rng, c, n.name, td, bd, buffers, cudnn_problems, &layer.dense_candidates);
+      ++res.conv_layers_cudnn_tried;
+    }
     SB_CHECK(td.op, "layer '{}': no cuBLAS implementation ran ({})", n.name,
              problems.empty() ? std::string("none can implement it") : problems.back());
+    if (td.impl == gpu::kCudnnConvName) ++res.conv_layers_cudnn;
     layer.dense_impl = td.impl;
+    layer.dense_note = td.note;
     layer.dense_ms = td.stats.median_ms;
     layer.dense_bytes = td.weight_bytes;
     res.dense.weight_bytes += td.weight_bytes;
@@ -312,8 +386,19 @@ GpuModelBenchResult run_gpu_model_bench(const GpuModelBenchConfig& c) {
     res.layers.push_back(std::move(layer));
   }
   SB_CHECK(!res.layers.empty(), "model '{}': no convolution or linear layer runs on the GPU side", c.model);
+  std::int64_t convs = 0;
+  for (const GpuModelBenchLayer& l : res.layers) convs += l.op == op_name(OpKind::conv2d);
+  if (convs == 0)
+    res.dense_baseline = "cuBLAS / cuBLASLt (no convolution layer)";
+  else if (!cudnn_why.empty())
+    res.dense_baseline = fmt::format("cuBLAS / cuBLASLt only; cuDNN for the {} convolution layers: {}", convs, cudnn_why);
+  else
+    res.dense_baseline = fmt::format("cuBLAS / cuBLASLt, and for convolutions also cuDNN on the image: cuDNN tried on {} "
+                                     "of {} convolution layers, fastest on {}",
+                                     res.conv_layers_cudnn_tried, convs, res.conv_layers_cudnn);
   if (named && !problems.empty()) fail(problems.front());
   for (std::string& p : problems) res.excluded.push_back("not used: " + p);
+  for (std::string& p : cudnn_problems) res.excluded.push_back("not used: " + p);
 
   res.dense.stats = sum_samples(dense_parts);
   res.sparse.stats = sum_samples(sparse_parts);

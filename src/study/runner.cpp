@@ -163,6 +163,7 @@ Cell gpu_model_cell(const CellKey& key, const GpuModelBenchResult& r, bool spars
              {"total_flops", r.total_flops},
              {"workspace_bytes", side.workspace_bytes},
              {"excluded", r.excluded},
+             {"dense_side", r.dense_baseline},
              {"model_signature", r.model_signature},
              {"seconds", r.seconds},
              // The same pass with the layers back to back in one CUDA graph (no per-call floor).

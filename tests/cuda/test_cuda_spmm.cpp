@@ -4,6 +4,7 @@
 // tile, n = 1). Without a visible GPU each case skips with the CUDA runtime's reason.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -320,6 +321,66 @@ TEST(GpuContext, AnIllegalAddressIsReportedAsALostContext) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(lose_the_context(), ::testing::ExitedWithCode(0), "lost: \\[cudaError");
   EXPECT_EQ(gpu_context_lost(), "") << "this process's context, after the child's";
+}
+
+// cuDNN's convolution (the dense baseline of convolution layers in whole models) against a direct
+// convolution in double (window, padding, dilation as PyTorch's Conv2d), on odd geometries, in
+// every dtype whole models run in; Y poisoned before the call (run_conv_on_host_data), and read
+// back in the lowered GEMM's [m x n] order. The op's own choice (layout, algorithm) is the one
+// checked, as in the model benchmark.
+TEST(GpuConv, CudnnMatchesADirectConvolution) {
+  if (const std::string why = cudnn_unavailable_reason(); !why.empty()) GTEST_SKIP() << "cuDNN: " << why;
+  struct Geo {
+    std::int64_t b, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw;
+  };
+  const Geo geos[] = {
+      {1, 3, 17, 17, 8, 3, 3, 2, 2, 1, 1, 1, 1},    // a stem: 3 channels, stride 2
+      {2, 16, 7, 7, 24, 1, 1, 1, 1, 0, 0, 1, 1},    // pointwise, batch 2
+      {1, 8, 9, 11, 5, 5, 3, 1, 2, 2, 1, 2, 1},     // non-square everything, dilation 2
+      {1, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1},  // a ResNet 3x3 block (Winograd territory)
+      {3, 32, 8, 8, 40, 3, 3, 1, 1, 0, 0, 1, 1},    // no padding, batch 3
+  };
+  Rng rng(11);
+  for (GpuDType dt : {GpuDType::f32, GpuDType::tf32, GpuDType::f16, GpuDType::bf16})
+    for (const Geo& g : geos) {
+      GpuConvDesc d;
+      d.batch = g.b, d.in_channels = g.c, d.height = g.h, d.width = g.w, d.out_channels = g.o;
+      d.kernel = {g.kh, g.kw}, d.stride = {g.sh, g.sw}, d.padding = {g.ph, g.pw}, d.dilation = {g.dh, g.dw};
+      d.dtype = dt;
+      ASSERT_EQ(check_conv_desc(d), "");
+      std::vector<float> w(static_cast<std::size_t>(d.gemm_m() * d.gemm_k()));
+      std::vector<float> img(static_cast<std::size_t>(d.input_elems()));
+      for (float& v : w) v = round_to(rng.uniform(-1.f, 1.f), dt);
+      for (float& v : img) v = round_to(rng.uniform(-1.f, 1.f), dt);
+      const std::unique_ptr<GpuConvOp> op = make_cudnn_conv(d, w.data());
+      const std::int64_t oh = d.out_h(), ow = d.out_w(), n = d.gemm_n();
+      std::vector<float> y(static_cast<std::size_t>(d.gemm_m() * n));
+      run_conv_on_host_data(*op, d, img.data(), y.data());
+      double max_err = 0, max_ref = 0;
+      for (std::int64_t b = 0; b < g.b; ++b)
+        for (std::int64_t o = 0; o < g.o; ++o)
+          for (std::int64_t i = 0; i < oh; ++i)
+            for (std::int64_t j = 0; j < ow; ++j) {
+              double acc = 0;
+              for (std::int64_t c = 0; c < g.c; ++c)
+                for (std::int64_t r = 0; r < g.kh; ++r)
+                  for (std::int64_t s = 0; s < g.kw; ++s) {
+                    const std::int64_t yy = i * g.sh - g.ph + r * g.dh, xx = j * g.sw - g.pw + s * g.dw;
+                    if (yy >= 0 && yy < g.h && xx >= 0 && xx < g.w)
+                      acc += static_cast<double>(w[((o * g.c + c) * g.kh + r) * g.kw + s]) *
+                             img[((b * g.c + c) * g.h + yy) * g.w + xx];
+                  }
+              const float got = y[o * n + (b * oh + i) * ow + j];
+              ASSERT_TRUE(std::isfinite(got)) << "unwritten output at (" << b << ", " << o << ", " << i << ", " << j
+                                              << "): " << op->note();
+              max_err = std::max(max_err, std::fabs(got - acc));
+              max_ref = std::max(max_ref, std::fabs(acc));
+            }
+      EXPECT_LE(max_err / max_ref, tolerance(dt, d.gemm_k()) * op->error_scale())
+          << gpu_dtype_name(dt) << " " << g.b << "x" << g.c << "x" << g.h << "x" << g.w << " -> " << g.o << ", "
+          << g.kh << "x" << g.kw << ": " << op->note();
+      EXPECT_EQ(op->weight_bytes(), static_cast<std::size_t>(d.gemm_m() * d.gemm_k()) * x_elem_bytes(dt));
+    }
 }
 
 TEST(GpuList, HoldsEveryExpectedImplementation) {

@@ -673,5 +673,100 @@ TEST(GpuHost, CsrTensorCoreTilesNarrowAsTheWeightFills) {
   }
 }
 
+
+// The lowering the whole-model benchmarks and the cuDNN check rest on: im2col then the GEMM is the
+// convolution, computed directly (double loops over the window, padding and dilation as PyTorch's
+// Conv2d defines them), on odd geometries; and the layout conversions invert what cuDNN's NHWC and
+// NCHW outputs hold.
+TEST(GpuHostConv, Im2colThenGemmIsTheConvolution) {
+  struct Geo {
+    std::int64_t b, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw;
+  };
+  const Geo geos[] = {{1, 3, 17, 17, 8, 3, 3, 2, 2, 1, 1, 1, 1}, {2, 4, 7, 5, 6, 1, 1, 1, 1, 0, 0, 1, 1},
+                      {1, 2, 9, 11, 5, 5, 3, 1, 2, 2, 1, 2, 1}, {3, 2, 6, 6, 3, 3, 3, 3, 3, 0, 0, 1, 1},
+                      {1, 1, 1, 1, 2, 1, 1, 1, 1, 0, 0, 1, 1},  {1, 2, 4, 4, 3, 7, 7, 1, 1, 3, 3, 1, 1}};
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  for (const Geo& g : geos) {
+    GpuConvDesc d;
+    d.batch = g.b, d.in_channels = g.c, d.height = g.h, d.width = g.w, d.out_channels = g.o;
+    d.kernel = {g.kh, g.kw}, d.stride = {g.sh, g.sw}, d.padding = {g.ph, g.pw}, d.dilation = {g.dh, g.dw};
+    ASSERT_EQ(check_conv_desc(d), "");
+    const std::int64_t oh = d.out_h(), ow = d.out_w(), m = d.gemm_m(), k = d.gemm_k(), n = d.gemm_n();
+    ASSERT_EQ(oh, (g.h + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1);
+    std::vector<float> img(static_cast<std::size_t>(d.input_elems())), w(static_cast<std::size_t>(m * k));
+    for (float& v : img) v = u(gen);
+    for (float& v : w) v = u(gen);
+    const std::vector<float> x = im2col(d, img.data());
+    ASSERT_EQ(x.size(), static_cast<std::size_t>(k * n));
+    std::vector<float> nchw(static_cast<std::size_t>(m * n)), nhwc(nchw.size());  // the direct convolution
+    for (std::int64_t b = 0; b < g.b; ++b)
+      for (std::int64_t o = 0; o < m; ++o)
+        for (std::int64_t i = 0; i < oh; ++i)
+          for (std::int64_t j = 0; j < ow; ++j) {
+            double direct = 0, lowered = 0;
+            for (std::int64_t c = 0; c < g.c; ++c)
+              for (std::int64_t r = 0; r < g.kh; ++r)
+                for (std::int64_t s = 0; s < g.kw; ++s) {
+                  const std::int64_t yy = i * g.sh - g.ph + r * g.dh, xx = j * g.sw - g.pw + s * g.dw;
+                  const double wv = w[((o * g.c + c) * g.kh + r) * g.kw + s];
+                  if (yy >= 0 && yy < g.h && xx >= 0 && xx < g.w) direct += wv * img[((b * g.c + c) * g.h + yy) * g.w + xx];
+                  lowered += wv * x[((c * g.kh + r) * g.kw + s) * n + (b * oh + i) * ow + j];
+                }
+            ASSERT_NEAR(lowered, direct, 1e-9) << "geometry " << &g - geos << " at (" << b << ", " << o << ", " << i
+                                               << ", " << j << ")";
+            nchw[((b * m + o) * oh + i) * ow + j] = static_cast<float>(direct);
+            nhwc[((b * oh + i) * ow + j) * m + o] = static_cast<float>(direct);
+          }
+    // Both output layouts map back to the GEMM's [m x n], column (b, oh, ow).
+    const std::vector<float> from_nchw = conv_output_to_gemm(d, "nchw", nchw.data());
+    const std::vector<float> from_nhwc = conv_output_to_gemm(d, "nhwc", nhwc.data());
+    EXPECT_EQ(from_nchw, from_nhwc);
+    for (std::int64_t b = 0; b < g.b; ++b)
+      for (std::int64_t o = 0; o < m; ++o)
+        EXPECT_EQ(from_nchw[o * n + b * oh * ow], nchw[(b * m + o) * oh * ow]);
+    // NCHW -> NHWC of the image puts channel c of pixel p at p * C + c.
+    const std::vector<float> img_nhwc = nchw_to_nhwc(img.data(), g.b, g.c, g.h, g.w);
+    for (std::int64_t b = 0; b < g.b; ++b)
+      for (std::int64_t c = 0; c < g.c; ++c)
+        for (std::int64_t p = 0; p < g.h * g.w; ++p)
+          ASSERT_EQ(img_nhwc[(b * g.h * g.w + p) * g.c + c], img[(b * g.c + c) * g.h * g.w + p]);
+  }
+}
+
+TEST(GpuHostConv, BadGeometriesAreRefusedInOneLine) {
+  GpuConvDesc ok;
+  ok.in_channels = 3, ok.height = 8, ok.width = 8, ok.out_channels = 4, ok.kernel = {3, 3};
+  EXPECT_EQ(check_conv_desc(ok), "");
+  auto bad = [&](auto change, const char* expect) {
+    GpuConvDesc d = ok;
+    change(d);
+    const std::string why = check_conv_desc(d);
+    EXPECT_NE(why.find(expect), std::string::npos) << why;
+    EXPECT_EQ(why.find('\n'), std::string::npos) << why;
+  };
+  bad([](GpuConvDesc& d) { d.in_channels = 0; }, "must be positive");
+  bad([](GpuConvDesc& d) { d.stride = {0, 1}; }, "expected positive");
+  bad([](GpuConvDesc& d) { d.padding = {-1, 0}; }, "padding >= 0");
+  bad([](GpuConvDesc& d) { d.kernel = {9, 9}; }, "has no output");
+  bad([](GpuConvDesc& d) { d.dilation = {4, 1}; }, "has no output");
+  bad([](GpuConvDesc& d) { d.batch = 1 << 20, d.in_channels = 64, d.height = d.width = 64; }, "cuDNN takes at most");
+}
+
+TEST(GpuHostConv, CudnnIsUnavailableWithAReasonOrLoads) {
+  const std::string why = cudnn_unavailable_reason();
+  if (why.empty()) GTEST_SKIP() << "cuDNN is usable here: GpuConv.CudnnMatchesTheLoweredGemmReference checks it";
+  EXPECT_EQ(why.rfind("unavailable: ", 0), 0u) << why;
+  GpuConvDesc d;
+  d.in_channels = 3, d.height = 8, d.width = 8, d.out_channels = 4;
+  const std::vector<float> w(12, 1.f);
+  try {
+    make_cudnn_conv(d, w.data());
+    ADD_FAILURE() << "make_cudnn_conv ran although cuDNN is " << why;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unavailable"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace sb::gpu

@@ -5,7 +5,10 @@
 // n = batch * tokens), at the model's shapes for the batch, with the pruned model's weights.
 //
 // Per layer, in the same run: the dense side is the fastest cuBLAS / cuBLASLt of the layer
-// (cuBLASLt's heuristic top 8 timed at initialize, and cublasGemmEx); the sparse side is the
+// (cuBLASLt's heuristic top 16 timed at initialize, and cublasGemmEx) and, for a convolution,
+// cuDNN's convolution of the image where cuDNN is present and faster (its algorithms in NCHW and
+// NHWC timed at initialize; implicit GEMM, Winograd, FFT: the im2col the GEMM timings leave out is
+// inside its time, so it only wins where it is faster all the same); the sparse side is the
 // fastest GPU implementation that can run the layer's format (ours and cuSPARSE / cuSPARSELt;
 // `kernel` names one instead), a layer left dense runs the dense side's op. Each candidate's output
 // is verified against the double-accumulated reference before it is timed (unless verify = false).
@@ -52,6 +55,8 @@ struct GpuModelBenchLayer {
   std::size_t dense_bytes = 0, sparse_bytes = 0;  // weight bytes on the device
   std::int64_t flops = 0;                // 2 m k n
   std::string candidates;                // "impl=ms,..." of the sparse side, for the record
+  std::string dense_candidates;          // the same for the dense side (cuBLAS, cuDNN)
+  std::string dense_note;                // what the dense op chose (algorithm, layout)
 };
 
 struct GpuModelBenchSide {
@@ -78,6 +83,8 @@ struct GpuModelBenchResult {
   bool noisy = false;
   std::int64_t covered_flops = 0, total_flops = 0;
   std::vector<std::string> excluded;     // "name (op): why" for each weight layer not covered
+  std::string dense_baseline;            // what the dense side was made of (cuDNN used, or why not)
+  int conv_layers_cudnn_tried = 0, conv_layers_cudnn = 0;  // convolutions cuDNN ran / won
   std::string energy_note;               // "NVML total energy ..." or "unavailable: ..."
   std::vector<GpuModelBenchLayer> layers;
   double seconds = 0;

@@ -11,6 +11,7 @@
 // desc's storage type: f32 for f32 and tf32, f16 for f16, bf16 for bf16, i8 in / i32 out for i8.
 // Every implementation accumulates in fp32 (i32 for i8); tf32 rounds inputs to 10 mantissa bits
 // inside the tensor cores. Y is fully written (no beta accumulation).
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -199,6 +200,64 @@ std::string gpu_context_lost();
 
 // Device memory in use now (total - free, cudaMemGetInfo), bytes; 0 when unavailable.
 std::size_t device_memory_used();
+
+// --- convolutions through cuDNN: the dense baseline of a convolution layer ---------------------
+
+// A 2-D convolution (cross-correlation, zero padding, groups = 1) of a batch of images, as a
+// network runs it. As the lowered GEMM of the model benchmarks: m = out_channels, k = in_channels
+// * kh * kw (row (c, r, s)), n = batch * out_h * out_w (column (b, oh, ow)). Weight: OIHW, f32 on
+// the host; that is the GEMM's W [m x k] as it is.
+struct GpuConvDesc {
+  std::int64_t batch = 1, in_channels = 0, height = 0, width = 0, out_channels = 0;
+  std::array<std::int64_t, 2> kernel{1, 1}, stride{1, 1}, padding{0, 0}, dilation{1, 1};  // (h, w)
+  GpuDType dtype = GpuDType::f16;
+  std::int64_t out_h() const;
+  std::int64_t out_w() const;
+  std::int64_t gemm_m() const { return out_channels; }
+  std::int64_t gemm_k() const { return in_channels * kernel[0] * kernel[1]; }
+  std::int64_t gemm_n() const { return batch * out_h() * out_w(); }
+  std::int64_t input_elems() const { return batch * in_channels * height * width; }
+};
+// "" when the desc is a valid convolution (positive sizes, strides and dilations, padding >= 0,
+// an output of at least 1 x 1, every size within cuDNN's int), else what is wrong, in one line.
+std::string check_conv_desc(const GpuConvDesc& d);
+// The lowered GEMM's X [k x n] of an NCHW image (host f32): X[(c, r, s)][(b, oh, ow)], 0 in the padding.
+std::vector<float> im2col(const GpuConvDesc& d, const float* image_nchw);
+
+// The name the cuDNN convolution goes by in records and in --skip-kernels (whole models only).
+inline constexpr const char* kCudnnConvName = "cudnn_conv";
+// "" when cuDNN can run (libcudnn.so.9, or $SB_CUDNN_PATH, through dlopen: the binary does not
+// need it to start), else "unavailable: <why>".
+std::string cudnn_unavailable_reason();
+
+// The library as loaded, GPU or not: "<version> (<path>)", or "unavailable: <why>" (for `info`).
+std::string cudnn_library_status();
+
+// An uploaded convolution. run(x, y, stream): x the image, y the output, both device pointers in
+// the storage type and in layout() ("nchw": [b][c][h][w], "nhwc": [b][h][w][c]); x holds
+// input_elems() values and y gemm_m() * gemm_n() (Y's size, as for the GEMM).
+class GpuConvOp : public GpuSpmmOp {
+ public:
+  virtual std::string layout() const = 0;
+  // As GpuSpmmImpl::error_scale, for the algorithm chosen (Winograd and FFT transform the operands
+  // and round between the transforms: 4; the GEMM-like ones: 1).
+  virtual double error_scale() const = 0;
+};
+// cuDNN's forward convolution: the candidates are its algorithms (cudnnGetConvolutionForwardAlgorithm_v7's
+// list, those that run within the workspace cap) in NCHW and in NHWC (the weight uploaded in the
+// matching layout, OIHW or OHWI), tensor cores allowed in f16, bf16 and tf32, fp32 accumulation;
+// each timed at initialize as every implementation's candidates are (cold, median of 5), the
+// fastest kept; note() names it and the runner-up. Throws sb::Error when cuDNN is unavailable or no
+// algorithm runs.
+std::unique_ptr<GpuConvOp> make_cudnn_conv(const GpuConvDesc& d, const float* weight_oihw);
+// For tests and verification: the image (host, NCHW, f32) to storage in the op's layout, uploaded;
+// Y poisoned (NaN bytes), the op run and synchronized; y_gemm receives the output as the lowered
+// GEMM's Y [m x n] (f32), whatever the op's layout.
+void run_conv_on_host_data(GpuConvOp& op, const GpuConvDesc& d, const float* image_nchw, float* y_gemm);
+// Host layout conversions (exposed for the host tests): the image NCHW -> NHWC; an output in
+// `layout` -> the GEMM's [m x n].
+std::vector<float> nchw_to_nhwc(const float* x, std::int64_t b, std::int64_t c, std::int64_t h, std::int64_t w);
+std::vector<float> conv_output_to_gemm(const GpuConvDesc& d, const std::string& layout, const float* y);
 
 // --- the sweep behind `sparsebench kernels --device cuda` -------------------------------------
 

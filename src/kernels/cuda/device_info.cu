@@ -6,6 +6,11 @@
 
 #include "sparsebench/core/system_info.h"
 
+// cudnn_conv.cpp (declared in cuda_spmm.h, whose C++20 headers this C++17 unit cannot include).
+namespace sb::gpu {
+std::string cudnn_library_status();
+}
+
 namespace sb {
 
 std::vector<GpuInfo> cuda_devices(std::string* why_none) {
@@ -39,6 +44,7 @@ std::vector<LibraryVersion> cuda_library_versions() {
                                     ? cuda_version_string(drv) : "unavailable: no CUDA driver on this machine"});
   out.push_back({"cuBLAS", fmt::format("{}.{}.{}", CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR, CUBLAS_VER_PATCH)});
   out.push_back({"cuSPARSE", fmt::format("{}.{}.{}", CUSPARSE_VER_MAJOR, CUSPARSE_VER_MINOR, CUSPARSE_VER_PATCH)});
+  out.push_back({"cuDNN (dlopen)", gpu::cudnn_library_status()});
   return out;
 }
 

@@ -159,9 +159,10 @@ const GpuSpmmImpl* find_gpu_impl(const std::string& name) {
 void check_gpu_impl_names(const std::vector<std::string>& names, const char* flag) {
   if (gpu_spmm_impls().empty()) return;  // a build without CUDA: the run says so itself
   for (const std::string& name : names)
-    if (!find_gpu_impl(name)) {
+    if (!find_gpu_impl(name) && name != kCudnnConvName) {
       std::string known;
       for (const auto& i : gpu_spmm_impls()) known += (known.empty() ? "" : ", ") + i->name();
+      known += std::string(", ") + kCudnnConvName;
       fail(fmt::format("{} {}: no GPU implementation has that name (known: {})", flag, name, known));
     }
 }

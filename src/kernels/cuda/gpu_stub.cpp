@@ -58,4 +58,9 @@ std::string gpu_context_lost() { return {}; }  // no context to lose
 
 std::int64_t run_back_to_back(GpuSpmmOp&, const void*, void*, double) { fail(kWhy); }
 
+std::string cudnn_unavailable_reason() { return kWhy; }
+std::string cudnn_library_status() { return kWhy; }
+std::unique_ptr<GpuConvOp> make_cudnn_conv(const GpuConvDesc&, const float*) { fail(kWhy); }
+void run_conv_on_host_data(GpuConvOp&, const GpuConvDesc&, const float*, float*) { fail(kWhy); }
+
 }  // namespace sb::gpu
