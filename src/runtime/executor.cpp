@@ -24,6 +24,7 @@
 
 #include "runtime/depthwise.h"
 #include "runtime/elementwise.h"
+#include "runtime/onednn_conv.h"
 #include "sparsebench/bench/stats.h"
 #include "sparsebench/core/cpu_info.h"
 #include "sparsebench/core/error.h"
@@ -269,7 +270,8 @@ struct Step {
   int out = -1;
   Act act = Act::none;
   // conv / linear
-  std::vector<Gemm> gemms;  // one per group
+  std::vector<Gemm> gemms;  // one per group; empty when `native` runs the convolution
+  std::unique_ptr<rt::OnednnConv> native;  // oneDNN's convolution primitive (groups = 1), where chosen
   std::int64_t m = 0, k = 0, ncols = 0, groups = 1;
   bool im2col = false;
   Tensor weight, bias;      // depthwise: weight [C, kh*kw]; bias [Cout] (also for GEMM layers)
@@ -288,6 +290,60 @@ struct Step {
   double total_ms = 0;
   std::int64_t calls = 0;
 };
+
+// im2col of a [C][N][H][W] input into col [C*kh*kw][N*Ho*Wo] (row (c, ky, kx)), zeros in the padding.
+void im2col_cnhw(const float* x, float* col, const Shape& xs, const Shape& ys, const Attrs& a, int nt) {
+  const std::int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], Ho = ys[2], Wo = ys[3];
+  const std::int64_t kh = a.kernel[0], kw = a.kernel[1], sh = a.stride[0], sw = a.stride[1], ph = a.padding[0],
+                     pw = a.padding[1], dh = a.dilation[0], dw = a.dilation[1];
+  const std::int64_t rows = C * kh * kw, ncols = N * Ho * Wo;
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t c = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
+    float* dst = col + r * ncols;
+    for (std::int64_t b = 0; b < N; ++b) {
+      const float* src = x + (c * N + b) * H * W;
+      for (std::int64_t oy = 0; oy < Ho; ++oy) {
+        float* d = dst + (b * Ho + oy) * Wo;
+        const std::int64_t iy = oy * sh - ph + ky * dh;
+        if (iy < 0 || iy >= H) {
+          std::fill(d, d + Wo, 0.f);
+          continue;
+        }
+        const float* row = src + iy * W;
+        const std::int64_t off = kx * dw - pw;
+        if (sw == 1) {
+          const std::int64_t lo = std::clamp<std::int64_t>(-off, 0, Wo), hi = std::clamp<std::int64_t>(W - off, lo, Wo);
+          std::fill(d, d + lo, 0.f);
+          std::memcpy(d + lo, row + lo + off, static_cast<std::size_t>(hi - lo) * sizeof(float));
+          std::fill(d + hi, d + Wo, 0.f);
+        } else {
+          for (std::int64_t ox = 0; ox < Wo; ++ox) {
+            const std::int64_t ix = ox * sw + off;
+            d[ox] = (ix >= 0 && ix < W) ? row[ix] : 0.f;
+          }
+        }
+      }
+    }
+  }
+}
+
+// The im2col + GEMM path of a convolution step (col: its workspace, unused for 1x1 stride 1).
+void run_gemm_conv(Step& s, const float* x, float* y, float* col, const Shape& xs, const Shape& ys, const Attrs& a) {
+  const float* X = x;
+  if (s.im2col) {
+    im2col_cnhw(x, col, xs, ys, a, num_threads());
+    X = col;
+  }
+  const float* bias = s.bias.defined() ? s.bias.data<float>() : nullptr;
+  for (std::int64_t gi = 0; gi < s.groups; ++gi)
+    s.gemms[gi].op->run(X + gi * s.k * s.ncols, y + gi * s.m * s.ncols, bias ? bias + gi * s.m : nullptr);
+  if (s.act == Act::relu6) {
+    const std::int64_t total = s.m * s.groups * s.ncols;
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if(total >= kParallelMin)
+    for (std::int64_t i = 0; i < total; ++i) y[i] = std::min(y[i], 6.f);
+  }
+}
 
 }  // namespace
 
@@ -326,6 +382,7 @@ struct Executor::Impl {
   void poison_arena();
   void fuse(std::vector<Act>& acts);
   void plan_weight_layer(Step& s, const Node& n);
+  void consider_native_conv(Step& s, const Node& n, const Tensor& wflat, const Tensor& mflat, bool pruned);
   Gemm choose(const SpmmDesc& desc, const SpmmWeight& w, bool pruned, const std::string& layer);
   void exec(Step& s);
   void exec_conv(Step& s, const Node& n);
@@ -403,7 +460,9 @@ Gemm Executor::Impl::choose(const SpmmDesc& desc, const SpmmWeight& w, bool prun
       if (impl && impl->can_implement(desc, w, nullptr)) cands.push_back(impl);
     }
   };
-  const std::string& k = opt.kernel;
+  // "onednn_conv" names the convolution primitive, which plan_weight_layer runs; the GEMMs it
+  // cannot take (linear layers, grouped convolutions) run the dense baselines.
+  const std::string k = opt.kernel == kOnednnConvName ? std::string("dense") : opt.kernel;
   if (!pruned || k == "dense") {
     add_baselines();
   } else if (k == "sparse") {
@@ -547,12 +606,109 @@ void Executor::Impl::plan_weight_layer(Step& s, const Node& n) {
     s.gemms.push_back(std::move(gm));
   }
   s.plan.kernel = fmt::format("{}", fmt::join(names, ","));
+  if (conv && s.groups == 1) consider_native_conv(s, n, wflat, mflat, pruned);
   s.plan.m = s.m;
   s.plan.k = s.k;
   s.plan.n = s.ncols;
   s.plan.groups = s.groups;
   s.plan.dense_bytes = static_cast<std::size_t>(w.numel()) * sizeof(float);
   s.plan.sparsity = pruned ? mask_sparsity(n.mask) : 0.0;
+}
+
+// A convolution that may run dense: its im2col + GEMM path against oneDNN's convolution primitive
+// (see executor.h), timed the way choose() times GEMM candidates (interleaved rounds, the minimum
+// of each), the decision cached under the same in-memory and on-disk cache.
+void Executor::Impl::consider_native_conv(Step& s, const Node& n, const Tensor& wflat, const Tensor& mflat,
+                                          bool pruned) {
+  const std::string& k = opt.kernel;
+  const bool forced = k == kOnednnConvName;
+  if (!forced && (!opt.measure || (pruned && k != "auto" && k != "dense"))) return;
+  const Shape& xs = slots[n.inputs[0]].shape;
+  const Shape& ys = slots[n.output].shape;
+  rt::ConvGeom geo;
+  geo.n = xs[0], geo.c = xs[1], geo.h = xs[2], geo.w = xs[3];
+  geo.k = ys[1], geo.oh = ys[2], geo.ow = ys[3];
+  geo.kernel = n.attrs.kernel, geo.stride = n.attrs.stride, geo.padding = n.attrs.padding;
+  geo.dilation = n.attrs.dilation;
+  // The weight as a dense library must see it: pruned entries zero.
+  Tensor wd = wflat.clone();
+  if (pruned) {
+    float* p = wd.data<float>();
+    const std::uint8_t* mk = mflat.data<std::uint8_t>();
+    for (std::int64_t i = 0; i < wd.numel(); ++i)
+      if (!mk[i]) p[i] = 0.f;
+  }
+  const int act = s.act == Act::relu ? 1 : s.act == Act::relu6 ? 2 : 0;
+  auto make = [&] {
+    return std::make_unique<rt::OnednnConv>(geo, wd.data<float>(), s.bias.defined() ? s.bias.data<float>() : nullptr,
+                                            act);
+  };
+  std::unique_ptr<rt::OnednnConv> native;
+  if (forced) {
+    native = make();
+  } else {
+    const std::string key =
+        fmt::format("conv {}x{}x{}x{} -> {} {}x{} s{}x{} p{}x{} d{}x{} b{} a{} {} {:.4f} t{} {} gemm={}", geo.n, geo.c,
+                    geo.h, geo.w, geo.k, geo.kernel[0], geo.kernel[1], geo.stride[0], geo.stride[1], geo.padding[0],
+                    geo.padding[1], geo.dilation[0], geo.dilation[1], s.bias.defined(), act,
+                    pruned ? n.pattern.to_string() : "dense", pruned ? mask_sparsity(n.mask) : 0.0, num_threads(), k,
+                    s.plan.kernel);
+    const std::string file_key = fmt::format("{} | {}", machine_key(), key);
+    std::string cached;
+    {
+      std::lock_guard<std::mutex> lock(g_cache_mutex);
+      auto it = choice_cache().find(key);
+      if (it != choice_cache().end()) cached = it->second;
+      if (cached.empty() && !opt.plan_cache_path.empty()) {
+        const auto& file = plan_file(opt.plan_cache_path);
+        auto fit = file.find(file_key);
+        if (fit != file.end()) cached = fit->second;
+      }
+    }
+    if (cached == "gemm") return;
+    if (cached == kOnednnConvName) {
+      native = make();
+    } else {
+      try {
+        native = make();
+      } catch (const Error&) {
+        return;  // oneDNN has no convolution for this case: the GEMM path stays
+      }
+      Tensor x = Tensor::empty({geo.c * geo.n * geo.h * geo.w}), y = Tensor::empty({geo.k * geo.n * geo.oh * geo.ow});
+      Tensor col = s.im2col ? Tensor::empty({static_cast<std::int64_t>(s.ws_bytes / sizeof(float))}) : Tensor();
+      Rng rng(0xC0471);
+      rng.fill_uniform(x, -1.f, 1.f);
+      constexpr int kRounds = 3;
+      double gemm_best = std::numeric_limits<double>::infinity(), native_best = gemm_best;
+      for (int r = 0; r < kRounds; ++r) {
+        const int reps = std::max(1, (opt.auto_min_reps + kRounds - 1) / kRounds);
+        const double secs = opt.auto_min_seconds / kRounds;
+        gemm_best = std::min(gemm_best, measure([&] { run_gemm_conv(s, x.data<float>(), y.data<float>(),
+                                                                    col.defined() ? col.data<float>() : nullptr, xs, ys,
+                                                                    n.attrs); },
+                                                reps, secs, 1, 1000).min_ms);
+        native_best = std::min(native_best, measure([&] { native->run(x.data<float>(), y.data<float>()); }, reps, secs,
+                                                    1, 1000).min_ms);
+      }
+      const bool win = native_best < gemm_best;
+      std::lock_guard<std::mutex> lock(g_cache_mutex);
+      choice_cache()[key] = win ? kOnednnConvName : "gemm";
+      if (!opt.plan_cache_path.empty()) {
+        auto& file = plan_file(opt.plan_cache_path);
+        file[file_key] = win ? kOnednnConvName : "gemm";
+        save_plan_file(opt.plan_cache_path, file);
+      }
+      if (!win) return;
+    }
+  }
+  s.native = std::move(native);
+  s.gemms.clear();
+  s.ws_bytes = 0;
+  s.plan.kernel = kOnednnConvName;
+  s.plan.format = "dense";
+  s.plan.stored = Footprint{};
+  s.plan.stored.values = static_cast<std::size_t>(s.m * s.k) * sizeof(float);
+  s.plan.stored_bytes = s.plan.stored.total();
 }
 
 void Executor::Impl::compile(const Graph& graph) {
@@ -823,55 +979,11 @@ void binary_loop(F f, Operand a, Operand b, float* y, const Shape& shape, const 
 void Executor::Impl::exec_conv(Step& s, const Node& n) {
   const float* x = fptr(s.in[0]);
   float* y = fptr(s.out);
-  const Shape& xs = slots[s.in[0]].shape;
-  const Shape& ys = slots[s.out].shape;
-  const float* X = x;
-  if (s.im2col) {
-    const std::int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], Ho = ys[2], Wo = ys[3];
-    const auto& a = n.attrs;
-    const std::int64_t kh = a.kernel[0], kw = a.kernel[1], sh = a.stride[0], sw = a.stride[1], ph = a.padding[0],
-                       pw = a.padding[1], dh = a.dilation[0], dw = a.dilation[1];
-    float* col = ws(s);
-    const std::int64_t rows = C * kh * kw, ncols = s.ncols;
-#pragma omp parallel for schedule(static) num_threads(num_threads())
-    for (std::int64_t r = 0; r < rows; ++r) {
-      const std::int64_t c = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
-      float* dst = col + r * ncols;
-      for (std::int64_t b = 0; b < N; ++b) {
-        const float* src = x + (c * N + b) * H * W;
-        for (std::int64_t oy = 0; oy < Ho; ++oy) {
-          float* d = dst + (b * Ho + oy) * Wo;
-          const std::int64_t iy = oy * sh - ph + ky * dh;
-          if (iy < 0 || iy >= H) {
-            std::fill(d, d + Wo, 0.f);
-            continue;
-          }
-          const float* row = src + iy * W;
-          const std::int64_t off = kx * dw - pw;
-          if (sw == 1) {
-            const std::int64_t lo = std::clamp<std::int64_t>(-off, 0, Wo), hi = std::clamp<std::int64_t>(W - off, lo, Wo);
-            std::fill(d, d + lo, 0.f);
-            std::memcpy(d + lo, row + lo + off, static_cast<std::size_t>(hi - lo) * sizeof(float));
-            std::fill(d + hi, d + Wo, 0.f);
-          } else {
-            for (std::int64_t ox = 0; ox < Wo; ++ox) {
-              const std::int64_t ix = ox * sw + off;
-              d[ox] = (ix >= 0 && ix < W) ? row[ix] : 0.f;
-            }
-          }
-        }
-      }
-    }
-    X = col;
+  if (s.native) {
+    s.native->run(x, y);
+    return;
   }
-  const float* bias = s.bias.defined() ? s.bias.data<float>() : nullptr;
-  for (std::int64_t gi = 0; gi < s.groups; ++gi)
-    s.gemms[gi].op->run(X + gi * s.k * s.ncols, y + gi * s.m * s.ncols, bias ? bias + gi * s.m : nullptr);
-  if (s.act == Act::relu6) {
-    const std::int64_t total = s.m * s.groups * s.ncols;
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if(total >= kParallelMin)
-    for (std::int64_t i = 0; i < total; ++i) y[i] = std::min(y[i], 6.f);
-  }
+  run_gemm_conv(s, x, y, s.im2col ? ws(s) : nullptr, slots[s.in[0]].shape, slots[s.out].shape, n.attrs);
 }
 
 void Executor::Impl::exec_linear(Step& s) {

@@ -101,7 +101,8 @@ TEST_P(ConvTest, MatchesReference) {
   if (p.bias) rng.fill_uniform(node.params["bias"], -1.f, 1.f);
   const Tensor xin = random_tensor({p.n, p.c, p.h, p.w}, rng);
   const Ref want = conv_ref(Ref::from(xin), node.param("weight"), p.bias ? node.param("bias") : Tensor(), node.attrs);
-  for (const char* kernel : {"dense", "auto"}) {
+  // kOnednnConvName: oneDNN's convolution primitive (groups = 1; the others keep their paths).
+  for (const char* kernel : {"dense", "auto", kOnednnConvName}) {
     const Tensor got = run1(g, {xin}, debug_options(kernel));
     EXPECT_LE(rel_error(got, want), kTol) << kernel;
   }

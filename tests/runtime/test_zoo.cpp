@@ -270,6 +270,37 @@ TEST(Planner, ForcedKernelByName) {
   }
 }
 
+// oneDNN's convolution primitive (the dense side's other way to run a convolution, executor.h)
+// computes what the im2col + GEMM path computes, with the activations fused into it (ReLU in
+// resnet_mini, ReLU6 in mobilenet_mini, none in vit_mini's patch embedding), dense and on a pruned
+// model's masked weights; every groups-1 convolution runs it when named, the others keep theirs.
+TEST(Planner, OnednnConvolutionMatchesTheGemmPath) {
+  for (const char* name : kSmall) {
+    for (const bool pruned : {false, true}) {
+      ModelOptions mo;
+      mo.batch = kBatch;
+      Graph g = build_model(name, mo);
+      if (pruned) prune(g, PruneOptions{Pattern::parse("unstructured"), 0.8});
+      const Tensor x = model_input(g, 9);
+      CompileOptions gemm_only = opts("dense");
+      gemm_only.measure = false;  // no timing: the first candidate, oneDNN sgemm after im2col
+      const Tensor want = Executor(g, gemm_only).run({x})[0];
+      Executor ex(g, opts(kOnednnConvName));
+      EXPECT_LE(test::rel_error(ex.run({x})[0], want), 1e-5) << name << (pruned ? " pruned" : "");
+      int convs = 0;
+      for (const auto& p : ex.plan()) {
+        if (p.op.rfind("conv2d", 0) != 0 || p.kernel == "direct_depthwise") continue;
+        ++convs;
+        EXPECT_EQ(p.kernel, p.groups == 1 ? kOnednnConvName : p.kernel) << name << " " << p.name;
+        if (p.groups == 1) EXPECT_EQ(p.stored_bytes, p.dense_bytes) << name << " " << p.name;
+      }
+      for (const auto& p : Executor(g, gemm_only).plan())
+        EXPECT_NE(p.kernel, kOnednnConvName) << name << " " << p.name << ": chosen without measuring";
+      if (std::string(name) != "mlp") EXPECT_GT(convs, 0) << name;
+    }
+  }
+}
+
 // Profiling: one timing per executed step, with the plan's kernel and format.
 TEST(Planner, ProfileAndFootprint) {
   Graph g = build_model("mlp");
