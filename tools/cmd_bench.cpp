@@ -181,7 +181,7 @@ int run_bench(const BenchOptions& o) {
     for (const auto& l : r.layers)
       layers.push_back({{"name", l.name}, {"op", l.op}, {"kernel", l.kernel}, {"format", l.format},
                         {"sparsity", l.sparsity}, {"ms", l.ms}, {"dense_ms", l.dense_ms}, {"m", l.m}, {"k", l.k},
-                        {"n", l.n}, {"flops", l.flops}, {"weight_bytes", l.weight_bytes}});
+                        {"n", l.n}, {"flops", l.flops}, {"weight_bytes", l.weight_bytes}, {"dense_kernel", l.dense_kernel}});
     nlohmann::json j = {{"model", o.model},
                         {"pattern", r.pattern},
                         {"sparsity", r.sparsity},
@@ -238,11 +238,11 @@ int run_bench(const BenchOptions& o) {
                            static_cast<double>(r.sparse.weight_bytes) /
                                static_cast<double>(std::max<std::size_t>(r.dense.weight_bytes, 1)),
                            static_cast<double>(peak_rss) / (1 << 20));
-  std::cout << fmt::format("{:<44} {:<14} {:<30} {:<8} {:>6} {:>9} {:>9}\n", "layer", "op", "kernel", "format",
-                           "sparse", "ms", "dense ms");
+  std::cout << fmt::format("{:<44} {:<14} {:<30} {:<8} {:>6} {:>9} {:>9}  {}\n", "layer", "op", "kernel", "format",
+                           "sparse", "ms", "dense ms", "dense kernel");
   for (const auto& l : r.layers)
-    std::cout << fmt::format("{:<44} {:<14} {:<30} {:<8} {:>6.3f} {:>9.4f} {:>9.4f}\n", l.name, l.op, l.kernel,
-                             l.format, l.sparsity, l.ms, l.dense_ms);
+    std::cout << fmt::format("{:<44} {:<14} {:<30} {:<8} {:>6.3f} {:>9.4f} {:>9.4f}  {}\n", l.name, l.op, l.kernel,
+                             l.format, l.sparsity, l.ms, l.dense_ms, l.dense_kernel);
   return 0;
 }
 

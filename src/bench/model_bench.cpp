@@ -166,13 +166,14 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
       dense.run({x}, out_d);
       sparse.run({x}, out_s);
     }
-    std::map<std::string, double> dense_ms;
-    for (const auto& t : dense.profile()) dense_ms[t.plan.name] = t.mean_ms();
+    std::map<std::string, std::pair<double, std::string>> dense_ms;
+    for (const auto& t : dense.profile()) dense_ms[t.plan.name] = {t.mean_ms(), t.plan.kernel};
     for (const auto& t : sparse.profile()) {
       const auto it = dense_ms.find(t.plan.name);
+      const bool found = it != dense_ms.end();
       res.layers.push_back({t.plan.name, t.plan.op, t.plan.kernel, t.plan.format, t.plan.sparsity, t.mean_ms(),
-                            it == dense_ms.end() ? 0.0 : it->second, t.plan.m, t.plan.k, t.plan.n, t.plan.flops,
-                            t.plan.stored_bytes});
+                            found ? it->second.first : 0.0, t.plan.m, t.plan.k, t.plan.n, t.plan.flops,
+                            t.plan.stored_bytes, found ? it->second.second : std::string()});
     }
     dense.set_profiling(false);
     sparse.set_profiling(false);

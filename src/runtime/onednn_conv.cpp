@@ -13,9 +13,21 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
+namespace {
+// One CPU engine and stream for the process (as the library's own examples keep them).
+dnnl::engine& cpu_engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+dnnl::stream& cpu_stream() {
+  static dnnl::stream strm(cpu_engine());
+  return strm;
+}
+}  // namespace
+
 struct OnednnConv::State {
-  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
-  dnnl::stream strm{eng};
+  dnnl::engine eng = cpu_engine();
+  dnnl::stream strm = cpu_stream();
   dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward conv;
   dnnl::reorder in, out;

@@ -57,6 +57,7 @@ struct ModelBenchLayer {
   double ms = 0, dense_ms = 0;           // mean per call while profiling (dense_ms: same-named step)
   std::int64_t m = 0, k = 0, n = 0, flops = 0;
   std::size_t weight_bytes = 0;          // as stored by the chosen implementation
+  std::string dense_kernel;              // the dense model's same-named step's kernel
 };
 
 struct ModelBenchSide {

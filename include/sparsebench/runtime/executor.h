@@ -23,7 +23,7 @@
 //             pattern's format (no measurement); unpruned layers dense;
 //   a name  - that implementation (e.g. "f32_spmm_csr_1x128__avx512") for every pruned layer,
 //             the dense baseline for unpruned ones; throws, naming the layer, when it cannot run one.
-// A convolution (groups = 1) that may run dense ("auto": any; "dense": all) is also timed, when
+// A convolution (groups = 1) that runs dense (unpruned; "dense": all) is also timed, when
 // measuring, as oneDNN's own convolution primitive (runtime/onednn_conv.h: no im2col, the layout
 // oneDNN prefers, the input reordered in and the output out, all in its time) against its im2col +
 // GEMM path, and runs whichever is faster (kernel "onednn_conv", format dense): the dense side is
