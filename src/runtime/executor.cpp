@@ -384,6 +384,10 @@ struct Executor::Impl {
   void plan_weight_layer(Step& s, const Node& n);
   void consider_native_conv(Step& s, const Node& n, const Tensor& wflat, const Tensor& mflat, bool pruned);
   Gemm choose(const SpmmDesc& desc, const SpmmWeight& w, bool pruned, const std::string& layer);
+  // A measured decision under `key`: the in-memory cache, then the plan file (opt.plan_cache_path,
+  // keyed with the machine); "" when neither has it. remember() stores one in both.
+  std::string recall(const std::string& key) const;
+  void remember(const std::string& key, const std::string& choice) const;
   void exec(Step& s);
   void exec_conv(Step& s, const Node& n);
   void exec_linear(Step& s);
@@ -451,6 +455,27 @@ void Executor::Impl::fuse(std::vector<Act>& acts) {
   acts = std::move(kept);
 }
 
+std::string Executor::Impl::recall(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(g_cache_mutex);
+  auto it = choice_cache().find(key);
+  if (it != choice_cache().end()) return it->second;
+  if (opt.plan_cache_path.empty()) return {};
+  const auto& file = plan_file(opt.plan_cache_path);
+  auto fit = file.find(fmt::format("{} | {}", machine_key(), key));
+  if (fit == file.end()) return {};
+  choice_cache()[key] = fit->second;  // the rest of this process decides the same without the file
+  return fit->second;
+}
+
+void Executor::Impl::remember(const std::string& key, const std::string& choice) const {
+  std::lock_guard<std::mutex> lock(g_cache_mutex);
+  choice_cache()[key] = choice;
+  if (opt.plan_cache_path.empty()) return;
+  auto& file = plan_file(opt.plan_cache_path);
+  file[fmt::format("{} | {}", machine_key(), key)] = choice;
+  save_plan_file(opt.plan_cache_path, file);
+}
+
 Gemm Executor::Impl::choose(const SpmmDesc& desc, const SpmmWeight& w, bool pruned, const std::string& layer) {
   const SpmmRegistry& reg = SpmmRegistry::instance();
   std::vector<const SpmmImpl*> cands;
@@ -501,20 +526,9 @@ Gemm Executor::Impl::choose(const SpmmDesc& desc, const SpmmWeight& w, bool prun
     const std::string key = fmt::format("{}x{}x{} b{} r{} {} {:.4f} t{} {}", desc.m, desc.k, desc.n, desc.has_bias,
                                          desc.relu, pruned ? w.pattern.to_string() : "dense",
                                          pruned && w.mask.defined() ? mask_sparsity(w.mask) : 0.0, num_threads(), k);
-    const std::string file_key = fmt::format("{} | {}", machine_key(), key);
-    {
-      std::lock_guard<std::mutex> lock(g_cache_mutex);
-      auto it = choice_cache().find(key);
-      std::string cached = it != choice_cache().end() ? it->second : std::string();
-      if (cached.empty() && !opt.plan_cache_path.empty()) {
-        const auto& file = plan_file(opt.plan_cache_path);
-        auto fit = file.find(file_key);
-        if (fit != file.end()) cached = fit->second;
-      }
-      for (const SpmmImpl* c : cands)
-        if (!cached.empty() && c->name() == cached) best.impl = c;
-      if (best.impl) choice_cache()[key] = best.impl->name();
-    }
+    const std::string cached = recall(key);
+    for (const SpmmImpl* c : cands)
+      if (!cached.empty() && c->name() == cached) best.impl = c;
     if (!best.impl) {
       Tensor x = Tensor::empty({desc.k, desc.n}), y = Tensor::empty({desc.m, desc.n}), b = Tensor::zeros({desc.m});
       Rng rng(0x7157);
@@ -539,13 +553,7 @@ Gemm Executor::Impl::choose(const SpmmDesc& desc, const SpmmWeight& w, bool prun
       const auto win = static_cast<std::size_t>(std::min_element(best_of.begin(), best_of.end()) - best_of.begin());
       best.impl = cands[win];
       best.op = std::move(ops[win]);
-      std::lock_guard<std::mutex> lock(g_cache_mutex);
-      choice_cache()[key] = best.impl->name();
-      if (!opt.plan_cache_path.empty()) {
-        auto& file = plan_file(opt.plan_cache_path);
-        file[file_key] = best.impl->name();
-        save_plan_file(opt.plan_cache_path, file);
-      }
+      remember(key, best.impl->name());
     }
   }
   if (!best.op) best.op = best.impl->initialize(desc, w);
@@ -658,18 +666,7 @@ void Executor::Impl::consider_native_conv(Step& s, const Node& n, const Tensor& 
                     geo.padding[1], geo.dilation[0], geo.dilation[1], s.bias.defined(), act,
                     pruned ? n.pattern.to_string() : "dense", pruned ? mask_sparsity(n.mask) : 0.0, num_threads(), k,
                     s.plan.kernel);
-    const std::string file_key = fmt::format("{} | {}", machine_key(), key);
-    std::string cached;
-    {
-      std::lock_guard<std::mutex> lock(g_cache_mutex);
-      auto it = choice_cache().find(key);
-      if (it != choice_cache().end()) cached = it->second;
-      if (cached.empty() && !opt.plan_cache_path.empty()) {
-        const auto& file = plan_file(opt.plan_cache_path);
-        auto fit = file.find(file_key);
-        if (fit != file.end()) cached = fit->second;
-      }
-    }
+    const std::string cached = recall(key);
     if (cached == "gemm") return;
     if (cached == kOnednnConvName) {
       native = make();
@@ -696,13 +693,7 @@ void Executor::Impl::consider_native_conv(Step& s, const Node& n, const Tensor& 
                                                     1, 1000).min_ms);
       }
       const bool win = native_best < gemm_best;
-      std::lock_guard<std::mutex> lock(g_cache_mutex);
-      choice_cache()[key] = win ? kOnednnConvName : "gemm";
-      if (!opt.plan_cache_path.empty()) {
-        auto& file = plan_file(opt.plan_cache_path);
-        file[file_key] = win ? kOnednnConvName : "gemm";
-        save_plan_file(opt.plan_cache_path, file);
-      }
+      remember(key, win ? kOnednnConvName : "gemm");
       if (!win) return;
     }
   }

@@ -33,7 +33,6 @@ struct OnednnConv::State {
   dnnl::reorder in, out;
   memory user_x, user_y, x, y, w, b;
   bool has_bias = false;
-  std::string layout;
 };
 
 namespace {
@@ -85,10 +84,6 @@ OnednnConv::OnednnConv(const ConvGeom& g, const float* weight, const float* bias
       std::copy(bias, bias + g.k, static_cast<float*>(s.b.get_data_handle()));
     }
     s.strm.wait();
-    const auto t = s.pd.src_desc().data.format_desc.blocking;
-    s.layout = s.pd.src_desc().data.format_kind == dnnl_blocked && t.inner_nblks > 0
-                   ? fmt::format("blocked by {} channels", t.inner_blks[0])
-                   : (s.pd.src_desc().data.format_desc.blocking.strides[1] == 1 ? "nhwc" : "plain");
   } catch (const dnnl::error& e) {
     fail(fmt::format("oneDNN convolution {}x{}x{}x{} -> {} channels, {}x{} window: {} (status {})", g.n, g.c, g.h, g.w,
                      g.k, g.kernel[0], g.kernel[1], e.what(), static_cast<int>(e.status)));
@@ -109,15 +104,5 @@ void OnednnConv::run(const float* x, float* y) {
   s.out.execute(s.strm, s.y, s.user_y);
   s.strm.wait();
 }
-
-std::string OnednnConv::info() const {
-  return fmt::format("{}, activations {} (reordered in and out)", st_->pd.impl_info_str(), st_->layout);
-}
-
-std::size_t OnednnConv::weight_bytes() const {
-  return st_->pd.weights_desc().get_size() + (st_->has_bias ? st_->pd.bias_desc().get_size() : 0);
-}
-
-std::size_t OnednnConv::scratch_bytes() const { return st_->pd.src_desc().get_size() + st_->pd.dst_desc().get_size(); }
 
 }  // namespace sb::rt

@@ -8,7 +8,6 @@
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <string>
 
 namespace sb::rt {
 
@@ -29,10 +28,6 @@ class OnednnConv {
   // x: [C][N][H][W], y: [K][N][OH][OW] (the executor's layout), f32. Uses oneDNN's threads
   // (omp_get_max_threads, which sb::set_num_threads sets).
   void run(const float* x, float* y);
-  // oneDNN's implementation and the activation layout it chose, e.g. "brgconv:avx512_core, acdb".
-  std::string info() const;
-  std::size_t weight_bytes() const;  // the weight (and bias) in the primitive's layout
-  std::size_t scratch_bytes() const; // the reordered activations it holds
 
  private:
   struct State;

@@ -55,22 +55,8 @@ struct DnnLib {
 #undef SB_DNN_FN
 
   DnnLib() {
-    const char* env = std::getenv("SB_CUDNN_PATH");
-    std::string errors;
-    for (std::string name : {std::string(env ? env : ""), std::string("libcudnn.so.9")}) {
-      if (name.empty()) continue;
-      lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (lib) {
-        path = name;
-        break;
-      }
-      const char* e = dlerror();
-      errors += fmt::format("{}{}", errors.empty() ? "" : "; ", e ? e : name + ": dlopen failed");
-    }
-    if (!lib) {
-      why = "unavailable: " + errors;
-      return;
-    }
+    lib = open_library("SB_CUDNN_PATH", "libcudnn.so.9", &path, &why);
+    if (!lib) return;
     auto sym = [&](auto& fn, const char* n) {
       fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, n));
       if (!fn && why.empty()) why = fmt::format("unavailable: {} lacks {}", path, n);

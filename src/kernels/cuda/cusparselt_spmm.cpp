@@ -64,22 +64,8 @@ struct LtLib {
   SearchFn search = nullptr;
 
   LtLib() {
-    const char* env = std::getenv("SB_CUSPARSELT_PATH");
-    std::string errors;
-    for (std::string name : {std::string(env ? env : ""), std::string("libcusparseLt.so.0")}) {
-      if (name.empty()) continue;
-      lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (lib) {
-        path = name;
-        break;
-      }
-      const char* e = dlerror();
-      errors += fmt::format("{}{}", errors.empty() ? "" : "; ", e ? e : name + ": dlopen failed");
-    }
-    if (!lib) {
-      why = "unavailable: " + errors;
-      return;
-    }
+    lib = open_library("SB_CUSPARSELT_PATH", "libcusparseLt.so.0", &path, &why);
+    if (!lib) return;
     auto sym = [&](const char* n) {
       void* p = dlsym(lib, n);
       if (!p && why.empty()) why = fmt::format("unavailable: {} lacks {}", path, n);

@@ -1,6 +1,8 @@
 // The device-independent half of the GPU backend, built with or without CUDA: storage types, the
 // host view of weights, and the sweep behind `sparsebench kernels --device cuda` (verification
 // against the CPU reference, event timing, speedups against cuBLAS and cuSPARSE of the same run).
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -153,6 +155,22 @@ HostWeight host_weight(const SpmmWeight& w, GpuDType t) {
 const GpuSpmmImpl* find_gpu_impl(const std::string& name) {
   for (const auto& impl : gpu_spmm_impls())
     if (impl->name() == name) return impl.get();
+  return nullptr;
+}
+
+void* open_library(const char* env_var, const std::string& name, std::string* path, std::string* why) {
+  const char* env = std::getenv(env_var);
+  std::string errors;
+  for (const std::string& n : {std::string(env ? env : ""), name}) {
+    if (n.empty()) continue;
+    if (void* lib = dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+      *path = n;
+      return lib;
+    }
+    const char* e = dlerror();
+    errors += fmt::format("{}{}", errors.empty() ? "" : "; ", e ? e : n + ": dlopen failed");
+  }
+  *why = "unavailable: " + errors;
   return nullptr;
 }
 

@@ -34,6 +34,10 @@ double tolerance(GpuDType t, std::int64_t k);
 std::vector<double> reference(const HostWeight& w, const std::vector<float>& x, std::int64_t n);
 std::string compare(const std::vector<double>& ref, const std::vector<float>& y, std::int64_t n, double tol,
                     double* rel);
+// A library loaded at run time (cuSPARSELt, cuDNN): dlopen (RTLD_NOW | RTLD_LOCAL) of $env_var when
+// set, else of `name`. The handle, with *path the name that loaded; or nullptr, with *why =
+// "unavailable: <each dlerror>".
+void* open_library(const char* env_var, const std::string& name, std::string* path, std::string* why);
 // Sets *why (when non-null) and returns false: the one-line rejection helper.
 inline bool reject(std::string* why, std::string text) {
   if (why) *why = std::move(text);
