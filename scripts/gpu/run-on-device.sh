@@ -128,6 +128,11 @@ if [ -z "${SB_CUDNN_PATH:-}" ]; then
   done
 fi
 echo "SB_CUDNN_PATH=${SB_CUDNN_PATH:-<not found: cuDNN will report unavailable>}"
+# cuDNN 9 opens its sub-libraries (libcudnn_graph, _engines_*, _ops, ...) by name: their folder
+# goes on the search path (last, so it shadows nothing of the CUDA install's).
+if [ -n "${SB_CUDNN_PATH:-}" ]; then
+  export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$(dirname "$SB_CUDNN_PATH")"
+fi
 
 step "the GPU"
 nvidia-smi || true
