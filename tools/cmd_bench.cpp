@@ -113,6 +113,15 @@ nlohmann::json stats_json(const Stats& s, std::int64_t batch) {
           {"throughput_samples_per_s", s.median_ms > 0 ? 1e3 * static_cast<double>(batch) / s.median_ms : 0.0}};
 }
 
+nlohmann::json parallel_json(const ModelBenchResult& r) {
+  if (r.parallel.probes == 0) return nullptr;
+  return {{"probes", r.parallel.probes},
+          {"core_to_core_round_trip_ns_median", r.parallel.median_ns},
+          {"core_to_core_round_trip_ns_max", r.parallel.max_ns},
+          {"core_to_core_round_trip_ns_best_seen", r.parallel.reference_ns},
+          {"disturbed", r.disturbed}};
+}
+
 ModelSpec spec_of(const BenchOptions& o) {
   ModelSpec s;
   s.model = o.model;
@@ -209,6 +218,7 @@ int run_bench(const BenchOptions& o) {
                         {"arena_bytes", r.sparse.arena_bytes},
                         {"peak_rss_bytes", peak_rss},
                         {"noisy", r.noisy},
+                        {"parallel", parallel_json(r)},
                         {"energy", r.energy_note},
                         {"layers", layers}};
     if (o.compare_torch)
@@ -238,6 +248,15 @@ int run_bench(const BenchOptions& o) {
                            static_cast<double>(r.sparse.weight_bytes) /
                                static_cast<double>(std::max<std::size_t>(r.dense.weight_bytes, 1)),
                            static_cast<double>(peak_rss) / (1 << 20));
+  if (r.parallel.probes > 0) {
+    std::cout << fmt::format("core-to-core round trip while measuring: median {:.0f} ns (max {:.0f}, best seen {:.0f})\n",
+                             r.parallel.median_ns, r.parallel.max_ns, r.parallel.reference_ns);
+    if (r.disturbed)
+      std::cout << fmt::format("DISTURBED: the CPUs talked over {:.0f}x slower than at their best (the host moved them "
+                               "apart); {}-thread speedups taken now are not trustworthy: run it again\n",
+                               kDisturbedFactor, r.threads);
+    std::cout << "\n";
+  }
   std::cout << fmt::format("{:<44} {:<14} {:<30} {:<8} {:>6} {:>9} {:>9}  {}\n", "layer", "op", "kernel", "format",
                            "sparse", "ms", "dense ms", "dense kernel");
   for (const auto& l : r.layers)

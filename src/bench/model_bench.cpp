@@ -47,6 +47,7 @@ struct Sample {
   std::vector<double> dense_ms, sparse_ms;
   double dense_j = 0, sparse_j = 0;
   std::int64_t dense_calls = 0, sparse_calls = 0;
+  std::vector<double> probes_ns;  // threads > 1: core-to-core round trip before each slice
 };
 
 }  // namespace
@@ -79,6 +80,10 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
   const PruneOptions& po = pm.options;
   const PruneReport& report = pm.report;
 
+  // The CPUs' best core-to-core round trip is kept next to the plan cache (same lifetime: facts
+  // measured on this machine, reused across runs); set before compiling, whose timed choices
+  // consult it too.
+  if (!c.core_probe) set_core_to_core_file(core_to_core_file_for(c.plan_cache));
   CompileOptions dense_opts;
   dense_opts.kernel = "dense";
   dense_opts.plan_cache_path = c.plan_cache;
@@ -92,6 +97,12 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
 
   EnergyMeter meter = c.energy ? EnergyMeter() : EnergyMeter("/nonexistent");
   const int reps = std::max(1, (c.min_reps + c.rounds - 1) / c.rounds);
+  const int nt = num_threads();
+  auto probe = [&](int t) {
+    const double ns = c.core_probe ? c.core_probe(t) : probe_core_to_core_ns(t);
+    note_core_to_core_ns(t, ns);
+    return ns;
+  };
   const double secs = c.min_seconds / c.rounds;
   // Interleaved rounds: drift of the machine (clock, neighbours) hits both models alike. Warm-up
   // runs outside the energy window so that joules / timed calls is the energy of a timed call.
@@ -101,10 +112,12 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
     Sample s;
     for (int r = 0; r < c.rounds; ++r) {
       const int warm = r == 0 ? c.warmup : 1;
+      if (nt > 1) s.probes_ns.push_back(probe(nt));
       for (int i = 0; i < warm; ++i) dense.run({x}, out_d);
       const double j0 = meter.joules();
       const Stats a = measure([&] { dense.run({x}, out_d); }, reps, secs, 0);
       const double j1 = meter.joules();
+      if (nt > 1) s.probes_ns.push_back(probe(nt));
       for (int i = 0; i < warm; ++i) sparse.run({x}, out_s);
       const double j2 = meter.joules();
       const Stats b = measure([&] { sparse.run({x}, out_s); }, reps, secs, 0);
@@ -121,11 +134,18 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
   const double noisy_cv = c.cv_threshold > 0 ? c.cv_threshold : kNoisyCv;
   Sample s = take();
   ModelBenchResult res;
+  auto in_bad_window = [&](const Sample& t) { return disturbed(summarize_probes(nt, t.probes_ns)); };
   auto too_noisy = [&](const Sample& t) {
-    return summarize(t.dense_ms, noisy_cv).noisy || summarize(t.sparse_ms, noisy_cv).noisy;
+    return summarize(t.dense_ms, noisy_cv).noisy || summarize(t.sparse_ms, noisy_cv).noisy || in_bad_window(t);
   };
   if (c.cv_threshold > 0 && too_noisy(s)) {
-    // Measured again once, as a whole, so that the speedup stays a same-run ratio.
+    // Measured again once, as a whole, so that the speedup stays a same-run ratio; after a
+    // disturbed window, once the CPUs are close again (or the wait is over).
+    if (in_bad_window(s)) {
+      const Timer w;
+      wait_for_close_cpus(nt, c.disturbed_wait_s, 0.25, kDisturbedFactor, c.core_probe);
+      res.waited_s = w.seconds();
+    }
     s = take();
     res.remeasured = true;
   }
@@ -149,7 +169,9 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
   };
   side(res.dense, std::move(s.dense_ms), dense, s.dense_j, s.dense_calls);
   side(res.sparse, std::move(s.sparse_ms), sparse, s.sparse_j, s.sparse_calls);
-  res.noisy = res.dense.stats.noisy || res.sparse.stats.noisy;
+  res.parallel = summarize_probes(nt, s.probes_ns);
+  res.disturbed = disturbed(res.parallel);
+  res.noisy = res.dense.stats.noisy || res.sparse.stats.noisy || res.disturbed;
   res.speedup = res.sparse.stats.median_ms > 0 ? res.dense.stats.median_ms / res.sparse.stats.median_ms : 0.0;
   res.params_dense = dense_graph.param_count();
   res.model_signature = dense_graph.signature();

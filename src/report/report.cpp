@@ -1,4 +1,5 @@
 // The study report (see include/sparsebench/report/report.h).
+#include "sparsebench/bench/parallel_probe.h"
 #include "sparsebench/report/report.h"
 
 #include <algorithm>
@@ -362,11 +363,12 @@ std::vector<BreakEven> compute_break_even(const std::vector<Cell>& cells) {
 std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, const std::vector<RunInfo>& runs,
                                           const std::vector<Cell>& cells) {
   std::vector<std::string> out;
-  int ok = 0, noisy = 0;
+  int ok = 0, noisy = 0, apart = 0;
   for (const Cell& c : cells)
     if (c.status == "ok") {
       ++ok;
       noisy += c.noisy ? 1 : 0;
+      apart += c.extra.is_object() && c.extra.value("disturbed", false) ? 1 : 0;
     }
   const std::string cpu = cpu_name(runs);
   // Models first: they answer the question; kernels explain the answer.
@@ -545,10 +547,16 @@ std::vector<std::string> compute_findings(const std::vector<BreakEven>& rows, co
                                         paying, groups.size()));
   // Said first and plainly: a ranking built on noisy samples is a rough one.
   if (noisy > 0)
-    out.insert(out.begin(), fmt::format("Caution: {} of {} measured cells are flagged noisy (coefficient of "
-                                        "variation over the threshold, after one re-measurement); speedups marked ~ "
-                                        "in the break-even table come from such cells and are rough.",
-                                        noisy, ok));
+    out.insert(out.begin(),
+               fmt::format("Caution: {} of {} measured cells are flagged noisy (coefficient of variation over the "
+                           "threshold, after one re-measurement{}); speedups marked ~ in the break-even table come "
+                           "from such cells and are rough.",
+                           noisy, ok,
+                           apart > 0 ? fmt::format("; {} of them multi-threaded cells measured while the CPUs talked "
+                                                   "over {:.0f}x slower than at their best, the host having moved "
+                                                   "them apart, even after waiting for them to come back",
+                                                   apart, kDisturbedFactor)
+                                     : std::string()));
   return out;
 }
 

@@ -25,6 +25,7 @@
 #include "runtime/depthwise.h"
 #include "runtime/elementwise.h"
 #include "runtime/onednn_conv.h"
+#include "sparsebench/bench/parallel_probe.h"
 #include "sparsebench/bench/stats.h"
 #include "sparsebench/core/cpu_info.h"
 #include "sparsebench/core/error.h"
@@ -387,7 +388,8 @@ struct Executor::Impl {
   // A measured decision under `key`: the in-memory cache, then the plan file (opt.plan_cache_path,
   // keyed with the machine); "" when neither has it. remember() stores one in both.
   std::string recall(const std::string& key) const;
-  void remember(const std::string& key, const std::string& choice) const;
+  // persist = false: this process only (a choice timed while the CPUs were apart, say).
+  void remember(const std::string& key, const std::string& choice, bool persist = true) const;
   void exec(Step& s);
   void exec_conv(Step& s, const Node& n);
   void exec_linear(Step& s);
@@ -467,10 +469,10 @@ std::string Executor::Impl::recall(const std::string& key) const {
   return fit->second;
 }
 
-void Executor::Impl::remember(const std::string& key, const std::string& choice) const {
+void Executor::Impl::remember(const std::string& key, const std::string& choice, bool persist) const {
   std::lock_guard<std::mutex> lock(g_cache_mutex);
   choice_cache()[key] = choice;
-  if (opt.plan_cache_path.empty()) return;
+  if (opt.plan_cache_path.empty() || !persist) return;
   auto& file = plan_file(opt.plan_cache_path);
   file[fmt::format("{} | {}", machine_key(), key)] = choice;
   save_plan_file(opt.plan_cache_path, file);
@@ -538,6 +540,9 @@ Gemm Executor::Impl::choose(const SpmmDesc& desc, const SpmmWeight& w, bool prun
       // candidate's turn decided the layer, e.g. 17 of resnet50's pruned convs planned dense in
       // one 2-thread run on the loaded dev VM, and the plan cache would keep such a choice.
       constexpr int kRounds = 3;
+      const bool persist = !opt.plan_cache_path.empty();
+      if (persist) set_core_to_core_file(core_to_core_file_for(opt.plan_cache_path));
+      const bool apart_before = persist && cpus_apart_now(num_threads());
       std::vector<std::unique_ptr<SpmmOp>> ops;
       for (const SpmmImpl* c : cands) ops.push_back(c->initialize(desc, w));
       std::vector<double> best_of(cands.size(), std::numeric_limits<double>::infinity());
@@ -553,7 +558,9 @@ Gemm Executor::Impl::choose(const SpmmDesc& desc, const SpmmWeight& w, bool prun
       const auto win = static_cast<std::size_t>(std::min_element(best_of.begin(), best_of.end()) - best_of.begin());
       best.impl = cands[win];
       best.op = std::move(ops[win]);
-      remember(key, best.impl->name());
+      // Timed while the host had the CPUs apart (bench/parallel_probe.h): kept for this process,
+      // never written to the plan cache, where it would outlive the bad window.
+      remember(key, best.impl->name(), persist && !apart_before && !cpus_apart_now(num_threads()));
     }
   }
   if (!best.op) best.op = best.impl->initialize(desc, w);
@@ -681,6 +688,9 @@ void Executor::Impl::consider_native_conv(Step& s, const Node& n, const Tensor& 
       Rng rng(0xC0471);
       rng.fill_uniform(x, -1.f, 1.f);
       constexpr int kRounds = 3;
+      const bool persist = !opt.plan_cache_path.empty();
+      if (persist) set_core_to_core_file(core_to_core_file_for(opt.plan_cache_path));
+      const bool apart_before = persist && cpus_apart_now(num_threads());
       double gemm_best = std::numeric_limits<double>::infinity(), native_best = gemm_best;
       for (int r = 0; r < kRounds; ++r) {
         const int reps = std::max(1, (opt.auto_min_reps + kRounds - 1) / kRounds);
@@ -693,7 +703,7 @@ void Executor::Impl::consider_native_conv(Step& s, const Node& n, const Tensor& 
                                                     1, 1000).min_ms);
       }
       const bool win = native_best < gemm_best;
-      remember(key, win ? kOnednnConvName : "gemm");
+      remember(key, win ? kOnednnConvName : "gemm", persist && !apart_before && !cpus_apart_now(num_threads()));
       if (!win) return;
     }
   }

@@ -99,6 +99,17 @@ Cell model_cell(const CellKey& key, const ModelBenchResult& r, const ModelBenchS
              {"allocation", r.allocation},
              {"model_signature", r.model_signature},
              {"seconds", r.seconds}};
+  if (r.parallel.probes > 0) {
+    // Measured while the host had moved the CPUs apart: the same-run ratio is untrustworthy
+    // without the samples looking noisy (parallel_probe.h). Flagged noisy, with what was seen.
+    c.extra["core_to_core_ns"] = {{"probes", r.parallel.probes},
+                                  {"median", r.parallel.median_ns},
+                                  {"max", r.parallel.max_ns},
+                                  {"best_seen", r.parallel.reference_ns},
+                                  {"waited_s", r.waited_s}};
+    c.extra["disturbed"] = r.disturbed;
+    c.noisy = c.noisy || r.disturbed;
+  }
   if (sparse) {
     // The per-layer breakdown, compact: where the time goes and which kernel each layer got.
     nlohmann::json layers = nlohmann::json::array();

@@ -387,3 +387,41 @@ TEST(Energy, ReadsPackageDomainsAndSaysWhyNot) {
   EXPECT_NEAR(m.joules(), 2.0, 1e-9);
   fs::remove_all(root);
 }
+
+// A model cell measured while the host had the CPUs apart (bench/parallel_probe.h) is stored
+// flagged noisy, with the probes' figures, so that the report marks its speedup as rough.
+TEST(Study, ModelCellsTakenWhileTheCpusWereApartAreFlagged) {
+  const fs::path a = temp_dir("apart");
+  const sb::StudyConfig config = sb::parse_study_config(kTiny, "tiny.toml");
+  sb::ResultStore store((a / "results.db").string());
+  const auto id = store.begin_run({});
+  sb::StudyHooks hooks;
+  hooks.model_bench = [](const sb::ModelBenchConfig& c) {
+    sb::ModelBenchResult r = fake_model_bench(c);
+    r.parallel.probes = 4;
+    r.parallel.median_ns = 350;
+    r.parallel.max_ns = 400;
+    r.parallel.reference_ns = 60;
+    r.disturbed = true;
+    r.waited_s = 1.5;
+    return r;
+  };
+  sb::run_study(config, store, id, {}, hooks);
+  const auto cells = store.cells();
+  ASSERT_EQ(cells.size(), 2u);
+  for (const sb::Cell& c : cells) {
+    EXPECT_TRUE(c.noisy) << c.key.impl;
+    EXPECT_TRUE(c.extra.value("disturbed", false)) << c.extra.dump();
+    ASSERT_TRUE(c.extra.contains("core_to_core_ns")) << c.extra.dump();
+    EXPECT_EQ(c.extra["core_to_core_ns"].value("median", 0.0), 350);
+    EXPECT_EQ(c.extra["core_to_core_ns"].value("best_seen", 0.0), 60);
+    EXPECT_EQ(c.extra["core_to_core_ns"].value("waited_s", 0.0), 1.5);
+  }
+  const sb::ReportData d = sb::build_report(store);
+  ASSERT_FALSE(d.findings.empty());
+  EXPECT_EQ(d.findings[0].rfind("Caution: 2 of 2 measured cells are flagged noisy", 0), 0u) << d.findings[0];
+  EXPECT_NE(d.findings[0].find("2 of them multi-threaded cells measured while the CPUs talked over 2x slower"),
+            std::string::npos)
+      << d.findings[0];
+  fs::remove_all(a);
+}

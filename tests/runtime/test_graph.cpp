@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/runtime_helpers.h"
+#include "sparsebench/bench/parallel_probe.h"
+#include "sparsebench/core/threads.h"
 #include "sparsebench/runtime/executor.h"
 #include "sparsebench/runtime/npy.h"
 #include "sparsebench/runtime/passes.h"
@@ -225,6 +227,7 @@ TEST(PlanCache, PersistsDecisionsAndSurvivesCorruptFiles) {
   o.auto_min_seconds = 0;
   o.auto_min_reps = 1;
   o.plan_cache_path = path;
+  set_core_to_core_probe([](int) { return 100.0; });  // CPUs always as close as on record
   auto read_file = [&] {
     std::ifstream in(path);
     return nlohmann::json::parse(in);
@@ -251,6 +254,53 @@ TEST(PlanCache, PersistsDecisionsAndSurvivesCorruptFiles) {
   EXPECT_TRUE(again == "onednn_sgemm" || again == "onednn_matmul") << again;
   EXPECT_EQ(read_file()["decisions"].begin().value().get<std::string>(), again);
   clear_kernel_choice_cache();
+  set_core_to_core_probe({});
+  reset_core_to_core_reference();
+}
+
+// A multi-threaded choice timed while the CPUs were apart (the host had moved the vCPUs; see
+// bench/parallel_probe.h) is kept for this process but never written to the plan cache, where
+// it would outlive the bad window.
+TEST(PlanCache, ChoicesTimedWhileTheCpusWereApartStayOutOfTheFile) {
+  const std::string dir = ::testing::TempDir() + "/sb_plan_cache_apart";
+  std::filesystem::remove_all(dir);
+  Builder b(7);
+  const int x = b.input("x", {3, 40});
+  b.output(b.linear("fc", x, 24, true));
+  const Graph g = b.finish();
+  CompileOptions o;
+  o.kernel = "dense";  // two oneDNN baselines: a measured choice
+  o.auto_min_seconds = 0;
+  o.auto_min_reps = 1;
+  o.plan_cache_path = dir + "/plans.json";
+  set_num_threads(2);
+  auto decisions = [&] {
+    std::ifstream in(o.plan_cache_path);
+    if (!in) return std::size_t{0};
+    return nlohmann::json::parse(in).at("decisions").size();
+  };
+  // Probes that say 100 ns against a best of 10 on record: apart.
+  reset_core_to_core_reference();
+  set_core_to_core_probe([](int) { return 100.0; });
+  set_core_to_core_file(core_to_core_file_for(o.plan_cache_path));
+  note_core_to_core_ns(2, 10);
+  clear_kernel_choice_cache();
+  const std::string kept = Executor(g, o).plan()[0].kernel;
+  EXPECT_TRUE(kept == "onednn_sgemm" || kept == "onednn_matmul") << kept;
+  EXPECT_EQ(decisions(), 0u) << "a choice timed while the CPUs were apart reached the file";
+
+  // The same probes with nothing better on record: as close as they get, written.
+  reset_core_to_core_reference();
+  std::filesystem::remove_all(dir);
+  clear_kernel_choice_cache();
+  Executor(g, o);
+  EXPECT_EQ(decisions(), 1u);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/core_to_core.json"));
+  set_core_to_core_probe({});
+  reset_core_to_core_reference();
+  clear_kernel_choice_cache();
+  set_num_threads(0);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

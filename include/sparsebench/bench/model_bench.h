@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "sparsebench/bench/parallel_probe.h"
 #include "sparsebench/bench/stats.h"
 #include "sparsebench/core/tensor.h"
 #include "sparsebench/models/zoo.h"
@@ -47,6 +48,12 @@ struct ModelBenchConfig : ModelSpec {
   // Above this coefficient of variation (either model) the whole cell is measured once more and,
   // if still above, flagged noisy. <= 0: never re-measure (noisy uses kNoisyCv).
   double cv_threshold = 0;
+  // threads > 1: the CPUs' core-to-core round trip is probed before each slice (parallel_probe.h).
+  // A measurement taken while it was kDisturbedFactor over the process's best is flagged noisy
+  // and disturbed; with cv_threshold > 0 it waits (up to disturbed_wait_s) for the CPUs to be
+  // close again and is measured once more. core_probe replaces the probe (tests).
+  double disturbed_wait_s = 60;
+  std::function<double(int)> core_probe;
   int profile_runs = -1;                 // profiled runs of each for the per-layer table; -1: 3..20; 0: none
   bool energy = true;                    // read RAPL around each slice when readable
 };
@@ -85,6 +92,10 @@ struct ModelBenchResult {
   std::optional<std::size_t> peak_rss_bytes;  // VmHWM over the cell (both models live)
   bool peak_rss_cell_scope = false;      // true: the mark was reset before the cell; false: process peak
   bool noisy = false, remeasured = false;
+  // threads > 1: the core-to-core round trips probed while measuring (the kept measurement's).
+  ParallelProbeSummary parallel;
+  bool disturbed = false;                // kept measurement taken in a disturbed window
+  double waited_s = 0;                   // waiting for close CPUs before the re-measurement
   std::string energy_note;               // "unavailable: <reason>" or what the counter covers
   std::vector<ModelBenchLayer> layers;   // one per executed step of the pruned model
   double seconds = 0;                    // wall time of the call (build, compile, measure, profile)
