@@ -138,16 +138,27 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
   auto too_noisy = [&](const Sample& t) {
     return summarize(t.dense_ms, noisy_cv).noisy || summarize(t.sparse_ms, noisy_cv).noisy || in_bad_window(t);
   };
-  if (c.cv_threshold > 0 && too_noisy(s)) {
-    // Measured again once, as a whole, so that the speedup stays a same-run ratio; after a
-    // disturbed window, once the CPUs are close again (or the wait is over).
-    if (in_bad_window(s)) {
+  if (c.cv_threshold > 0) {
+    // A disturbed measurement (the CPUs apart) is taken again once they are close again (or the
+    // wait is over), up to disturbed_retries times; the least disturbed one is kept. The bad
+    // windows come back within seconds at times, so one retry was not enough (session 18).
+    auto probe_median = [&](const Sample& t) { return summarize_probes(nt, t.probes_ns).median_ns; };
+    for (int retry = 0; retry < c.disturbed_retries && in_bad_window(s); ++retry) {
       const Timer w;
       wait_for_close_cpus(nt, c.disturbed_wait_s, 0.25, kDisturbedFactor, c.core_probe);
-      res.waited_s = w.seconds();
+      res.waited_s += w.seconds();
+      Sample again = take();
+      ++res.measurements;
+      res.remeasured = true;
+      if (probe_median(again) <= probe_median(s)) s = std::move(again);
     }
-    s = take();
-    res.remeasured = true;
+    // A noisy one (its samples spread) is measured again once, as a whole, so that the speedup
+    // stays a same-run ratio.
+    if (!res.remeasured && too_noisy(s)) {
+      s = take();
+      ++res.measurements;
+      res.remeasured = true;
+    }
   }
 
   res.model = c.model;

@@ -232,7 +232,8 @@ bool wait_for_close_cpus(int threads, double max_wait_s, double poll_s, double f
     close_in_a_row = ns <= 0 || ref <= 0 || ns <= factor * ref ? close_in_a_row + 1 : 0;
     if (close_in_a_row >= 3) return true;
     if (waited.seconds() >= max_wait_s) return false;
-    std::this_thread::sleep_for(std::chrono::duration<double>(close_in_a_row > 0 ? 0.0 : poll_s));
+    // Close probes spaced too: the bad windows flicker, and three within a millisecond said little.
+    std::this_thread::sleep_for(std::chrono::duration<double>(poll_s));
   }
 }
 

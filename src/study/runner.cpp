@@ -106,7 +106,8 @@ Cell model_cell(const CellKey& key, const ModelBenchResult& r, const ModelBenchS
                                   {"median", r.parallel.median_ns},
                                   {"max", r.parallel.max_ns},
                                   {"best_seen", r.parallel.reference_ns},
-                                  {"waited_s", r.waited_s}};
+                                  {"waited_s", r.waited_s},
+                                  {"measurements", r.measurements}};
     c.extra["disturbed"] = r.disturbed;
     c.noisy = c.noisy || r.disturbed;
   }

@@ -138,16 +138,31 @@ TEST_F(ProbeTest, ModelBenchFlagsAndRemeasuresADisturbedWindow) {
   sb::reset_core_to_core_reference();
   calls = 0;
   c.cv_threshold = 10;  // re-measure only for the disturbance, never for the spread
+  c.disturbed_retries = 2;
   r = sb::run_model_bench(c);
   EXPECT_TRUE(r.remeasured);
-  EXPECT_GE(r.waited_s, 0.05);  // the CPUs never came back: waited the whole allowance
+  EXPECT_EQ(r.measurements, 3);   // the first and two retries
+  EXPECT_GE(r.waited_s, 0.1);     // the CPUs never came back: waited the whole allowance twice
   EXPECT_TRUE(r.disturbed);
+
+  // Apart during the first measurement, close again after a wait: the retry is kept, clean.
+  sb::reset_core_to_core_reference();
+  const std::vector<double> script = {100, 500, 500, 500,  // first measurement: median 500
+                                      100, 100, 100,       // the wait: three close probes
+                                      100, 100, 100, 100};  // the retry
+  std::size_t at = 0;
+  c.core_probe = [&](int) { return script[std::min(at++, script.size() - 1)]; };
+  r = sb::run_model_bench(c);
+  EXPECT_EQ(r.measurements, 2);
+  EXPECT_FALSE(r.disturbed);
+  EXPECT_EQ(r.parallel.median_ns, 100);
 
   sb::reset_core_to_core_reference();
   c.core_probe = [](int) { return 100.0; };  // close throughout
   r = sb::run_model_bench(c);
   EXPECT_FALSE(r.disturbed);
   EXPECT_FALSE(r.remeasured);
+  EXPECT_EQ(r.measurements, 1);
   EXPECT_EQ(r.waited_s, 0);
 
   // One thread: nothing to probe.

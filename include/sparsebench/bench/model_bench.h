@@ -51,8 +51,10 @@ struct ModelBenchConfig : ModelSpec {
   // threads > 1: the CPUs' core-to-core round trip is probed before each slice (parallel_probe.h).
   // A measurement taken while it was kDisturbedFactor over the process's best is flagged noisy
   // and disturbed; with cv_threshold > 0 it waits (up to disturbed_wait_s) for the CPUs to be
-  // close again and is measured once more. core_probe replaces the probe (tests).
+  // close again and is measured again, up to disturbed_retries times; the least disturbed
+  // measurement is kept. core_probe replaces the probe (tests).
   double disturbed_wait_s = 60;
+  int disturbed_retries = 3;
   std::function<double(int)> core_probe;
   int profile_runs = -1;                 // profiled runs of each for the per-layer table; -1: 3..20; 0: none
   bool energy = true;                    // read RAPL around each slice when readable
@@ -95,7 +97,8 @@ struct ModelBenchResult {
   // threads > 1: the core-to-core round trips probed while measuring (the kept measurement's).
   ParallelProbeSummary parallel;
   bool disturbed = false;                // kept measurement taken in a disturbed window
-  double waited_s = 0;                   // waiting for close CPUs before the re-measurement
+  double waited_s = 0;                   // waiting for close CPUs before re-measurements, in all
+  int measurements = 1;                  // taken (the first, re-measurements)
   std::string energy_note;               // "unavailable: <reason>" or what the counter covers
   std::vector<ModelBenchLayer> layers;   // one per executed step of the pruned model
   double seconds = 0;                    // wall time of the call (build, compile, measure, profile)
