@@ -139,9 +139,16 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
     return summarize(t.dense_ms, noisy_cv).noisy || summarize(t.sparse_ms, noisy_cv).noisy || in_bad_window(t);
   };
   if (c.cv_threshold > 0) {
-    // A disturbed measurement (the CPUs apart) is taken again once they are close again (or the
-    // wait is over), up to disturbed_retries times; the least disturbed one is kept. The bad
-    // windows come back within seconds at times, so one retry was not enough (session 18).
+    // A noisy measurement (its samples spread) is taken again once, as a whole, so that the
+    // speedup stays a same-run ratio. One taken while the CPUs were apart, the first or that
+    // one, is taken again once they are close again (or the wait is over), up to
+    // disturbed_retries times, and the least disturbed is kept: the bad windows come back
+    // within seconds at times, so one retry was not enough (session 18).
+    if (!in_bad_window(s) && too_noisy(s)) {
+      s = take();
+      ++res.measurements;
+      res.remeasured = true;
+    }
     auto probe_median = [&](const Sample& t) { return summarize_probes(nt, t.probes_ns).median_ns; };
     for (int retry = 0; retry < c.disturbed_retries && in_bad_window(s); ++retry) {
       const Timer w;
@@ -151,13 +158,6 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
       ++res.measurements;
       res.remeasured = true;
       if (probe_median(again) <= probe_median(s)) s = std::move(again);
-    }
-    // A noisy one (its samples spread) is measured again once, as a whole, so that the speedup
-    // stays a same-run ratio.
-    if (!res.remeasured && too_noisy(s)) {
-      s = take();
-      ++res.measurements;
-      res.remeasured = true;
     }
   }
 

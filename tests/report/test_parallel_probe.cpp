@@ -157,6 +157,22 @@ TEST_F(ProbeTest, ModelBenchFlagsAndRemeasuresADisturbedWindow) {
   EXPECT_FALSE(r.disturbed);
   EXPECT_EQ(r.parallel.median_ns, 100);
 
+  // Close during the first measurement but noisy (cv over a threshold of 0: any spread), apart
+  // during its re-measurement: that one is retried too.
+  sb::reset_core_to_core_reference();
+  const std::vector<double> script2 = {100, 100, 100, 100,  // first: close
+                                       500, 500, 500, 500,  // the noisy re-measurement: apart
+                                       100, 100, 100,       // the wait
+                                       100, 100, 100, 100};  // the retry
+  at = 0;
+  c.core_probe = [&](int) { return script2[std::min(at++, script2.size() - 1)]; };
+  c.cv_threshold = 1e-12;
+  r = sb::run_model_bench(c);
+  EXPECT_EQ(r.measurements, 3);
+  EXPECT_FALSE(r.disturbed);
+  EXPECT_EQ(r.parallel.median_ns, 100);
+  c.cv_threshold = 10;
+
   sb::reset_core_to_core_reference();
   c.core_probe = [](int) { return 100.0; };  // close throughout
   r = sb::run_model_bench(c);
