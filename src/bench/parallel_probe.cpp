@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -18,6 +17,7 @@
 
 #include "sparsebench/bench/stats.h"
 #include "sparsebench/core/cpu_info.h"
+#include "sparsebench/core/files.h"
 #include "sparsebench/core/threads.h"
 
 namespace sb {
@@ -54,17 +54,7 @@ void save(const References& r) {
     }
   }
   for (const auto& [t, ns] : r.persisted) j["best_round_trip_ns"][machine_key(t)] = ns;
-  std::error_code ec;
-  const std::filesystem::path p(r.path);
-  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
-  const std::string tmp = fmt::format("{}.tmp{}", r.path, static_cast<long>(::getpid()));
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return;
-    out << j.dump(1) << '\n';
-  }
-  std::filesystem::rename(tmp, p, ec);
-  if (ec) std::filesystem::remove(tmp, ec);
+  write_file_atomically(r.path, j.dump(1) + "\n");  // a failed write only loses the record
 }
 
 }  // namespace

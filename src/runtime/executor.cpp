@@ -10,13 +10,11 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
 #include <mutex>
 
-#include <unistd.h>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -27,6 +25,7 @@
 #include "runtime/onednn_conv.h"
 #include "sparsebench/bench/parallel_probe.h"
 #include "sparsebench/bench/stats.h"
+#include "sparsebench/core/files.h"
 #include "sparsebench/core/cpu_info.h"
 #include "sparsebench/core/error.h"
 #include "sparsebench/core/rng.h"
@@ -216,22 +215,8 @@ std::map<std::string, std::string>& plan_file(const std::string& path) {
 }
 
 void save_plan_file(const std::string& path, const std::map<std::string, std::string>& entries) {
-  std::error_code ec;
-  const std::filesystem::path p(path);
-  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
-  nlohmann::json j = {{"version", kPlanCacheVersion}, {"decisions", entries}};
-  const std::string tmp = fmt::format("{}.tmp{}", path, static_cast<long>(::getpid()));
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return;
-    out << j.dump(1) << '\n';
-    if (!out) {
-      std::filesystem::remove(tmp, ec);
-      return;
-    }
-  }
-  std::filesystem::rename(tmp, p, ec);
-  if (ec) std::filesystem::remove(tmp, ec);
+  const nlohmann::json j = {{"version", kPlanCacheVersion}, {"decisions", entries}};
+  write_file_atomically(path, j.dump(1) + "\n");  // a cache: a failed write costs a re-measurement
 }
 
 // The machine part of a persistent key: a decision measured on one CPU says nothing about another.

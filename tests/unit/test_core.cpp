@@ -1,9 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "sparsebench/core/cpu_info.h"
+#include "sparsebench/core/files.h"
 #include "sparsebench/core/rng.h"
 #include "sparsebench/core/system_info.h"
 #include "sparsebench/core/tensor.h"
@@ -111,4 +117,22 @@ TEST(CpuInfo, DetectsSomething) {
   auto j = to_json(system_info());
   EXPECT_TRUE(j["cpu"]["features"].contains("avx512_vnni"));
   EXPECT_TRUE(j["libraries"].contains("oneDNN"));
+}
+
+// The plan cache and the core-to-core record are written whole, then renamed: a reader never sees
+// half a file, and a failed write leaves nothing behind.
+TEST(Files, WrittenWholeOrNotAtAll) {
+  const std::string dir = ::testing::TempDir() + "/sb_files_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  const std::string path = dir + "/a/b.json";
+  ASSERT_TRUE(sb::write_file_atomically(path, "one"));  // parent folders created
+  ASSERT_TRUE(sb::write_file_atomically(path, "two\n"));
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "two\n");
+  std::size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/a")) files += e.is_regular_file() ? 1 : 0;
+  EXPECT_EQ(files, 1u) << "a temporary was left behind";
+  EXPECT_FALSE(sb::write_file_atomically("/proc/sb_no_such_dir/x.json", "x"));
+  std::filesystem::remove_all(dir);
 }
