@@ -83,7 +83,7 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
   // The CPUs' best core-to-core round trip is kept next to the plan cache (same lifetime: facts
   // measured on this machine, reused across runs); set before compiling, whose timed choices
   // consult it too.
-  if (!c.core_probe) set_core_to_core_file(core_to_core_file_for(c.plan_cache));
+  set_core_to_core_file(core_to_core_file_for(c.plan_cache));
   CompileOptions dense_opts;
   dense_opts.kernel = "dense";
   dense_opts.plan_cache_path = c.plan_cache;
@@ -98,11 +98,6 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
   EnergyMeter meter = c.energy ? EnergyMeter() : EnergyMeter("/nonexistent");
   const int reps = std::max(1, (c.min_reps + c.rounds - 1) / c.rounds);
   const int nt = num_threads();
-  auto probe = [&](int t) {
-    const double ns = c.core_probe ? c.core_probe(t) : probe_core_to_core_ns(t);
-    note_core_to_core_ns(t, ns);
-    return ns;
-  };
   const double secs = c.min_seconds / c.rounds;
   // Interleaved rounds: drift of the machine (clock, neighbours) hits both models alike. Warm-up
   // runs outside the energy window so that joules / timed calls is the energy of a timed call.
@@ -112,12 +107,12 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
     Sample s;
     for (int r = 0; r < c.rounds; ++r) {
       const int warm = r == 0 ? c.warmup : 1;
-      if (nt > 1) s.probes_ns.push_back(probe(nt));
+      if (nt > 1) s.probes_ns.push_back(probe_core_to_core_ns(nt));
       for (int i = 0; i < warm; ++i) dense.run({x}, out_d);
       const double j0 = meter.joules();
       const Stats a = measure([&] { dense.run({x}, out_d); }, reps, secs, 0);
       const double j1 = meter.joules();
-      if (nt > 1) s.probes_ns.push_back(probe(nt));
+      if (nt > 1) s.probes_ns.push_back(probe_core_to_core_ns(nt));
       for (int i = 0; i < warm; ++i) sparse.run({x}, out_s);
       const double j2 = meter.joules();
       const Stats b = measure([&] { sparse.run({x}, out_s); }, reps, secs, 0);
@@ -136,7 +131,7 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
   ModelBenchResult res;
   auto in_bad_window = [&](const Sample& t) { return disturbed(summarize_probes(nt, t.probes_ns)); };
   auto too_noisy = [&](const Sample& t) {
-    return summarize(t.dense_ms, noisy_cv).noisy || summarize(t.sparse_ms, noisy_cv).noisy || in_bad_window(t);
+    return summarize(t.dense_ms, noisy_cv).noisy || summarize(t.sparse_ms, noisy_cv).noisy;
   };
   if (c.cv_threshold > 0) {
     // A noisy measurement (its samples spread) is taken again once, as a whole, so that the
@@ -152,7 +147,7 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
     auto probe_median = [&](const Sample& t) { return summarize_probes(nt, t.probes_ns).median_ns; };
     for (int retry = 0; retry < c.disturbed_retries && in_bad_window(s); ++retry) {
       const Timer w;
-      wait_for_close_cpus(nt, c.disturbed_wait_s, 0.25, kDisturbedFactor, c.core_probe);
+      wait_for_close_cpus(nt, c.disturbed_wait_s);
       res.waited_s += w.seconds();
       Sample again = take();
       ++res.measurements;

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -24,7 +23,7 @@ namespace sb {
 
 namespace {
 
-constexpr int kFileVersion = 1;
+constexpr int kFileVersion = 2;  // 2: {machine: {team size: ns}}
 
 struct References {
   std::mutex mu;
@@ -37,9 +36,9 @@ References& refs() {
   return r;
 }
 
-std::string machine_key(int threads) {
+std::string machine_key() {
   const CpuInfo& c = cpu_info();
-  return fmt::format("{} | {} cpus | {} threads", c.model, c.logical_cpus, threads);
+  return fmt::format("{} | {} cpus", c.model, c.logical_cpus);
 }
 
 void save(const References& r) {
@@ -53,7 +52,8 @@ void save(const References& r) {
     } catch (const std::exception&) {
     }
   }
-  for (const auto& [t, ns] : r.persisted) j["best_round_trip_ns"][machine_key(t)] = ns;
+  nlohmann::json& mine = j["best_round_trip_ns"][machine_key()];
+  for (const auto& [t, ns] : r.persisted) mine[std::to_string(t)] = ns;
   write_file_atomically(r.path, j.dump(1) + "\n");  // a failed write only loses the record
 }
 
@@ -71,14 +71,11 @@ void set_core_to_core_file(const std::string& path) {
   try {
     const nlohmann::json j = nlohmann::json::parse(in);
     if (j.at("version").get<int>() != kFileVersion) return;
-    const std::string mine = machine_key(0);
-    const std::string prefix = mine.substr(0, mine.rfind(" | ") + 3);
-    for (const auto& [k, v] : j.at("best_round_trip_ns").items()) {
-      if (k.rfind(prefix, 0) != 0) continue;
-      const int t = std::atoi(k.c_str() + prefix.size());
-      const double ns = v.get<double>();
-      if (t > 1 && ns > 0) r.persisted[t] = ns;
-    }
+    const auto& best = j.at("best_round_trip_ns");
+    const auto mine = best.find(machine_key());
+    if (mine == best.end()) return;
+    for (const auto& [t, ns] : mine->items())
+      if (std::stoi(t) > 1 && ns.get<double>() > 0) r.persisted[std::stoi(t)] = ns.get<double>();
   } catch (const std::exception&) {
     r.persisted.clear();  // corrupt or foreign: the next faster probe rewrites it
   }
@@ -90,10 +87,7 @@ std::string core_to_core_file_for(const std::string& plan_cache_path) {
 }
 
 bool cpus_apart_now(int threads) {
-  if (threads <= 1) return false;
-  const double ns = probe_core_to_core_ns(threads);
-  const double ref = core_to_core_reference_ns(threads);
-  return ns > 0 && ref > 0 && ns > kDisturbedFactor * ref;
+  return threads > 1 && disturbed(summarize_probes(threads, {probe_core_to_core_ns(threads)}));
 }
 
 void note_core_to_core_ns(int threads, double ns) {
@@ -211,15 +205,12 @@ bool disturbed(const ParallelProbeSummary& s, double factor) {
   return s.probes > 0 && s.reference_ns > 0 && s.median_ns > factor * s.reference_ns;
 }
 
-bool wait_for_close_cpus(int threads, double max_wait_s, double poll_s, double factor,
-                         const std::function<double(int)>& probe) {
+bool wait_for_close_cpus(int threads, double max_wait_s, double poll_s, double factor) {
   const Timer waited;
   int close_in_a_row = 0;
   for (;;) {
-    const double ns = probe ? probe(threads) : probe_core_to_core_ns(threads);
-    note_core_to_core_ns(threads, ns);
-    const double ref = core_to_core_reference_ns(threads);
-    close_in_a_row = ns <= 0 || ref <= 0 || ns <= factor * ref ? close_in_a_row + 1 : 0;
+    const bool apart = disturbed(summarize_probes(threads, {probe_core_to_core_ns(threads)}), factor);
+    close_in_a_row = apart ? 0 : close_in_a_row + 1;
     if (close_in_a_row >= 3) return true;
     if (waited.seconds() >= max_wait_s) return false;
     // Close probes spaced too: the bad windows flicker, and three within a millisecond said little.

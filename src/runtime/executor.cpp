@@ -375,6 +375,10 @@ struct Executor::Impl {
   std::string recall(const std::string& key) const;
   // persist = false: this process only (a choice timed while the CPUs were apart, say).
   void remember(const std::string& key, const std::string& choice, bool persist = true) const;
+  // Before and after timing a choice that goes to the plan file: false when there is no file or
+  // the host has the CPUs apart right now (bench/parallel_probe.h); such a choice stays in memory,
+  // so that it cannot outlive the bad window.
+  bool cpus_close_for_the_file() const;
   void exec(Step& s);
   void exec_conv(Step& s, const Node& n);
   void exec_linear(Step& s);
@@ -454,6 +458,12 @@ std::string Executor::Impl::recall(const std::string& key) const {
   return fit->second;
 }
 
+bool Executor::Impl::cpus_close_for_the_file() const {
+  if (opt.plan_cache_path.empty()) return false;
+  set_core_to_core_file(core_to_core_file_for(opt.plan_cache_path));
+  return !cpus_apart_now(num_threads());
+}
+
 void Executor::Impl::remember(const std::string& key, const std::string& choice, bool persist) const {
   std::lock_guard<std::mutex> lock(g_cache_mutex);
   choice_cache()[key] = choice;
@@ -525,9 +535,7 @@ Gemm Executor::Impl::choose(const SpmmDesc& desc, const SpmmWeight& w, bool prun
       // candidate's turn decided the layer, e.g. 17 of resnet50's pruned convs planned dense in
       // one 2-thread run on the loaded dev VM, and the plan cache would keep such a choice.
       constexpr int kRounds = 3;
-      const bool persist = !opt.plan_cache_path.empty();
-      if (persist) set_core_to_core_file(core_to_core_file_for(opt.plan_cache_path));
-      const bool apart_before = persist && cpus_apart_now(num_threads());
+      const bool close_before = cpus_close_for_the_file();
       std::vector<std::unique_ptr<SpmmOp>> ops;
       for (const SpmmImpl* c : cands) ops.push_back(c->initialize(desc, w));
       std::vector<double> best_of(cands.size(), std::numeric_limits<double>::infinity());
@@ -543,9 +551,7 @@ Gemm Executor::Impl::choose(const SpmmDesc& desc, const SpmmWeight& w, bool prun
       const auto win = static_cast<std::size_t>(std::min_element(best_of.begin(), best_of.end()) - best_of.begin());
       best.impl = cands[win];
       best.op = std::move(ops[win]);
-      // Timed while the host had the CPUs apart (bench/parallel_probe.h): kept for this process,
-      // never written to the plan cache, where it would outlive the bad window.
-      remember(key, best.impl->name(), persist && !apart_before && !cpus_apart_now(num_threads()));
+      remember(key, best.impl->name(), close_before && cpus_close_for_the_file());
     }
   }
   if (!best.op) best.op = best.impl->initialize(desc, w);
@@ -673,9 +679,7 @@ void Executor::Impl::consider_native_conv(Step& s, const Node& n, const Tensor& 
       Rng rng(0xC0471);
       rng.fill_uniform(x, -1.f, 1.f);
       constexpr int kRounds = 3;
-      const bool persist = !opt.plan_cache_path.empty();
-      if (persist) set_core_to_core_file(core_to_core_file_for(opt.plan_cache_path));
-      const bool apart_before = persist && cpus_apart_now(num_threads());
+      const bool close_before = cpus_close_for_the_file();
       double gemm_best = std::numeric_limits<double>::infinity(), native_best = gemm_best;
       for (int r = 0; r < kRounds; ++r) {
         const int reps = std::max(1, (opt.auto_min_reps + kRounds - 1) / kRounds);
@@ -688,7 +692,7 @@ void Executor::Impl::consider_native_conv(Step& s, const Node& n, const Tensor& 
                                                     1, 1000).min_ms);
       }
       const bool win = native_best < gemm_best;
-      remember(key, win ? kOnednnConvName : "gemm", persist && !apart_before && !cpus_apart_now(num_threads()));
+      remember(key, win ? kOnednnConvName : "gemm", close_before && cpus_close_for_the_file());
       if (!win) return;
     }
   }

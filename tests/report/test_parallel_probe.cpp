@@ -26,7 +26,10 @@ fs::path temp_file(const std::string& name) {
 
 struct ProbeTest : ::testing::Test {
   void SetUp() override { sb::reset_core_to_core_reference(); }
-  void TearDown() override { sb::reset_core_to_core_reference(); }
+  void TearDown() override {
+    sb::set_core_to_core_probe({});
+    sb::reset_core_to_core_reference();
+  }
 };
 
 }  // namespace
@@ -67,7 +70,7 @@ TEST_F(ProbeTest, ReferenceIsTheBestSeenPerTeamSizeAndOutlivesTheProcessInItsFil
   // Another machine's entry is not ours; a corrupt file is ignored and rewritten.
   {
     std::ofstream out(f);
-    out << R"({"version": 1, "best_round_trip_ns": {"Some Other CPU | 64 cpus | 2 threads": 20}})";
+    out << R"({"version": 2, "best_round_trip_ns": {"Some Other CPU | 64 cpus": {"2": 20}}})";
   }
   sb::reset_core_to_core_reference();
   sb::set_core_to_core_file(f.string());
@@ -102,11 +105,12 @@ TEST_F(ProbeTest, WaitingEndsWhenThreeProbesInARowAreClose) {
   std::vector<double> seq = {500, 500, 110, 600, 120, 105, 101};
   std::size_t calls = 0;
   auto scripted = [&](int) { return seq[std::min(calls++, seq.size() - 1)]; };
-  EXPECT_TRUE(sb::wait_for_close_cpus(2, 10.0, 0.001, sb::kDisturbedFactor, scripted));
+  sb::set_core_to_core_probe(scripted);
+  EXPECT_TRUE(sb::wait_for_close_cpus(2, 10.0, 0.001));
   EXPECT_EQ(calls, 7u);
   calls = 0;
   seq = {500};
-  EXPECT_FALSE(sb::wait_for_close_cpus(2, 0.05, 0.001, sb::kDisturbedFactor, scripted));  // gives up
+  EXPECT_FALSE(sb::wait_for_close_cpus(2, 0.05, 0.001));  // gives up
   EXPECT_GT(calls, 3u);
 }
 
@@ -126,7 +130,7 @@ TEST_F(ProbeTest, ModelBenchFlagsAndRemeasuresADisturbedWindow) {
   c.energy = false;
   c.disturbed_wait_s = 0.05;
   int calls = 0;
-  c.core_probe = [&](int) { return ++calls == 1 ? 100.0 : 500.0; };  // close once, then apart
+  sb::set_core_to_core_probe([&](int) { return ++calls == 1 ? 100.0 : 500.0; });  // close once, then apart
   c.cv_threshold = 0;  // flag only
   sb::ModelBenchResult r = sb::run_model_bench(c);
   EXPECT_EQ(r.parallel.probes, 4);  // rounds x (dense, sparse)
@@ -151,7 +155,7 @@ TEST_F(ProbeTest, ModelBenchFlagsAndRemeasuresADisturbedWindow) {
                                       100, 100, 100,       // the wait: three close probes
                                       100, 100, 100, 100};  // the retry
   std::size_t at = 0;
-  c.core_probe = [&](int) { return script[std::min(at++, script.size() - 1)]; };
+  sb::set_core_to_core_probe([&](int) { return script[std::min(at++, script.size() - 1)]; });
   r = sb::run_model_bench(c);
   EXPECT_EQ(r.measurements, 2);
   EXPECT_FALSE(r.disturbed);
@@ -165,7 +169,7 @@ TEST_F(ProbeTest, ModelBenchFlagsAndRemeasuresADisturbedWindow) {
                                        100, 100, 100,       // the wait
                                        100, 100, 100, 100};  // the retry
   at = 0;
-  c.core_probe = [&](int) { return script2[std::min(at++, script2.size() - 1)]; };
+  sb::set_core_to_core_probe([&](int) { return script2[std::min(at++, script2.size() - 1)]; });
   c.cv_threshold = 1e-12;
   r = sb::run_model_bench(c);
   EXPECT_EQ(r.measurements, 3);
@@ -174,7 +178,7 @@ TEST_F(ProbeTest, ModelBenchFlagsAndRemeasuresADisturbedWindow) {
   c.cv_threshold = 10;
 
   sb::reset_core_to_core_reference();
-  c.core_probe = [](int) { return 100.0; };  // close throughout
+  sb::set_core_to_core_probe([](int) { return 100.0; });  // close throughout
   r = sb::run_model_bench(c);
   EXPECT_FALSE(r.disturbed);
   EXPECT_FALSE(r.remeasured);

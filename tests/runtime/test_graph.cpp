@@ -207,6 +207,24 @@ TEST(Npy, RoundTripAndErrors) {
   EXPECT_NE(e.find("bad magic"), std::string::npos) << e;
 }
 
+// One linear layer, and options under which its kernel is a measured choice between the two
+// oneDNN baselines, kept in the plan cache at `path`.
+Graph one_linear_graph() {
+  Builder b(7);
+  const int x = b.input("x", {3, 40});
+  b.output(b.linear("fc", x, 24, true));
+  return b.finish();
+}
+
+CompileOptions measured_dense_choice(const std::string& path) {
+  CompileOptions o;
+  o.kernel = "dense";
+  o.auto_min_seconds = 0;
+  o.auto_min_reps = 1;
+  o.plan_cache_path = path;
+  return o;
+}
+
 // The persistent `auto` cache: a corrupt file is ignored and rewritten, a decision in the file is
 // what a later compile (a later process: the memory cache is cleared) uses, and a name that no
 // candidate has is measured again.
@@ -218,15 +236,8 @@ TEST(PlanCache, PersistsDecisionsAndSurvivesCorruptFiles) {
     std::ofstream bad(path);
     bad << "{ not json";
   }
-  Builder b(7);
-  const int x = b.input("x", {3, 40});
-  b.output(b.linear("fc", x, 24, true));
-  const Graph g = b.finish();
-  CompileOptions o;
-  o.kernel = "dense";  // two oneDNN baselines: a measured choice
-  o.auto_min_seconds = 0;
-  o.auto_min_reps = 1;
-  o.plan_cache_path = path;
+  const Graph g = one_linear_graph();
+  const CompileOptions o = measured_dense_choice(path);
   set_core_to_core_probe([](int) { return 100.0; });  // CPUs always as close as on record
   auto read_file = [&] {
     std::ifstream in(path);
@@ -264,15 +275,8 @@ TEST(PlanCache, PersistsDecisionsAndSurvivesCorruptFiles) {
 TEST(PlanCache, ChoicesTimedWhileTheCpusWereApartStayOutOfTheFile) {
   const std::string dir = ::testing::TempDir() + "/sb_plan_cache_apart";
   std::filesystem::remove_all(dir);
-  Builder b(7);
-  const int x = b.input("x", {3, 40});
-  b.output(b.linear("fc", x, 24, true));
-  const Graph g = b.finish();
-  CompileOptions o;
-  o.kernel = "dense";  // two oneDNN baselines: a measured choice
-  o.auto_min_seconds = 0;
-  o.auto_min_reps = 1;
-  o.plan_cache_path = dir + "/plans.json";
+  const Graph g = one_linear_graph();
+  const CompileOptions o = measured_dense_choice(dir + "/plans.json");
   set_num_threads(2);
   auto decisions = [&] {
     std::ifstream in(o.plan_cache_path);

@@ -52,10 +52,9 @@ struct ModelBenchConfig : ModelSpec {
   // A measurement taken while it was kDisturbedFactor over the process's best is flagged noisy
   // and disturbed; with cv_threshold > 0 it waits (up to disturbed_wait_s) for the CPUs to be
   // close again and is measured again, up to disturbed_retries times; the least disturbed
-  // measurement is kept. core_probe replaces the probe (tests).
+  // measurement is kept (tests replace the probe with set_core_to_core_probe).
   double disturbed_wait_s = 60;
   int disturbed_retries = 3;
-  std::function<double(int)> core_probe;
   int profile_runs = -1;                 // profiled runs of each for the per-layer table; -1: 3..20; 0: none
   bool energy = true;                    // read RAPL around each slice when readable
 };

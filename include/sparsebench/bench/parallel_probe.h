@@ -52,9 +52,7 @@ inline constexpr double kDisturbedFactor = 2.0;
 bool disturbed(const ParallelProbeSummary& s, double factor = kDisturbedFactor);
 
 // Probes every `poll_s` seconds until three in a row (half a second at the default) are within
-// `factor` of the reference, or `max_wait_s` has passed. Returns true when the CPUs are close again. `probe` replaces
-// probe_core_to_core_ns (tests).
-bool wait_for_close_cpus(int threads, double max_wait_s, double poll_s = 0.25, double factor = kDisturbedFactor,
-                         const std::function<double(int)>& probe = {});
+// `factor` of the reference, or `max_wait_s` has passed. True when the CPUs are close again.
+bool wait_for_close_cpus(int threads, double max_wait_s, double poll_s = 0.25, double factor = kDisturbedFactor);
 
 }  // namespace sb
