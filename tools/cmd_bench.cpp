@@ -190,7 +190,8 @@ int run_bench(const BenchOptions& o) {
     for (const auto& l : r.layers)
       layers.push_back({{"name", l.name}, {"op", l.op}, {"kernel", l.kernel}, {"format", l.format},
                         {"sparsity", l.sparsity}, {"ms", l.ms}, {"dense_ms", l.dense_ms}, {"m", l.m}, {"k", l.k},
-                        {"n", l.n}, {"flops", l.flops}, {"weight_bytes", l.weight_bytes}, {"dense_kernel", l.dense_kernel}});
+                        {"n", l.n}, {"flops", l.flops}, {"weight_bytes", l.weight_bytes}, {"dense_kernel", l.dense_kernel},
+                        {"implicit_im2col", l.implicit_im2col}});
     nlohmann::json j = {{"model", o.model},
                         {"pattern", r.pattern},
                         {"sparsity", r.sparsity},
@@ -260,8 +261,9 @@ int run_bench(const BenchOptions& o) {
   std::cout << fmt::format("{:<44} {:<14} {:<30} {:<8} {:>6} {:>9} {:>9}  {}\n", "layer", "op", "kernel", "format",
                            "sparse", "ms", "dense ms", "dense kernel");
   for (const auto& l : r.layers)
-    std::cout << fmt::format("{:<44} {:<14} {:<30} {:<8} {:>6.3f} {:>9.4f} {:>9.4f}  {}\n", l.name, l.op, l.kernel,
-                             l.format, l.sparsity, l.ms, l.dense_ms, l.dense_kernel);
+    std::cout << fmt::format("{:<44} {:<14} {:<30} {:<8} {:>6.3f} {:>9.4f} {:>9.4f}  {}\n", l.name, l.op,
+                             l.kernel + (l.implicit_im2col ? " (implicit im2col)" : ""), l.format, l.sparsity, l.ms,
+                             l.dense_ms, l.dense_kernel);
   return 0;
 }
 

@@ -115,7 +115,7 @@ std::vector<BenchCase> shape_cases(const KernelBenchConfig& cfg) {
         c.matrix = s.to_string();
         c.comment = s.comment;
         c.pattern = p.to_string();
-        c.desc = {s.m, s.k, s.n, false, false};
+        c.desc = {s.m, s.k, s.n, false, false, {}};
         c.sparsity = sp;
         out.push_back(std::move(c));
       }
@@ -395,7 +395,7 @@ void for_each_bench_case(const KernelBenchConfig& cfg, const std::function<void(
     c.set = mc.set;
     c.matrix = mc.name;
     c.pattern = "unstructured";
-    c.desc = {csr.rows, csr.cols, mc.n, false, false};
+    c.desc = {csr.rows, csr.cols, mc.n, false, false, {}};
     c.sparsity = c.achieved = csr.sparsity();
     c.nnz = csr.nnz();
     c.weight = {csr.to_dense(), mask_from_csr(csr), Pattern::parse("unstructured")};

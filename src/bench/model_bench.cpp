@@ -201,7 +201,7 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
       const bool found = it != dense_ms.end();
       res.layers.push_back({t.plan.name, t.plan.op, t.plan.kernel, t.plan.format, t.plan.sparsity, t.mean_ms(),
                             found ? it->second.first : 0.0, t.plan.m, t.plan.k, t.plan.n, t.plan.flops,
-                            t.plan.stored_bytes, found ? it->second.second : std::string()});
+                            t.plan.stored_bytes, found ? it->second.second : std::string(), t.plan.implicit_im2col});
     }
     dense.set_profiling(false);
     sparse.set_profiling(false);

@@ -258,6 +258,7 @@ struct Step {
   // conv / linear
   std::vector<Gemm> gemms;  // one per group; empty when `native` runs the convolution
   std::unique_ptr<rt::OnednnConv> native;  // oneDNN's convolution primitive (groups = 1), where chosen
+  std::unique_ptr<struct ImplicitConv> implicit;  // implicit im2col (executor.h), where chosen
   std::int64_t m = 0, k = 0, ncols = 0, groups = 1;
   bool im2col = false;
   Tensor weight, bias;      // depthwise: weight [C, kh*kw]; bias [Cout] (also for GEMM layers)
@@ -331,6 +332,69 @@ void run_gemm_conv(Step& s, const float* x, float* y, float* col, const Shape& x
   }
 }
 
+// Implicit im2col for a stride-1, dilation-1 convolution (executor.h). The padded input is
+// [C][N][Hp][Wp] (Hp = H + 2 ph, Wp = W + 2 pw); the GEMM's column of output (b, oy, ox) is
+// b Hp Wp + oy Wp + ox, so weight column (c, ky, kx) reads the padded input from
+// c N Hp Wp + ky Wp + kx on. The last column read is C N Hp Wp - 1: no read past the buffer.
+struct ImplicitConv {
+  std::unique_ptr<SpmmOp> op;     // initialized with the x_rows desc below
+  std::int64_t cols = 0;          // GEMM columns over the padded grid
+  std::int64_t padded_floats = 0; // the padded input; the GEMM's output follows it in the workspace
+
+  static bool fits(const Attrs& a) {
+    return a.groups == 1 && a.stride[0] == 1 && a.stride[1] == 1 && a.dilation[0] == 1 && a.dilation[1] == 1;
+  }
+  // desc (m, k, bias, relu as the im2col path's) gains n and x_rows for input xs and output ys.
+  static SpmmDesc shifted(SpmmDesc desc, const Shape& xs, const Shape& ys, const Attrs& a) {
+    const std::int64_t N = xs[0], C = xs[1], Hp = xs[2] + 2 * a.padding[0], Wp = xs[3] + 2 * a.padding[1];
+    desc.n = (N - 1) * Hp * Wp + (ys[2] - 1) * Wp + ys[3];
+    desc.x_rows.clear();
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::int64_t ky = 0; ky < a.kernel[0]; ++ky)
+        for (std::int64_t kx = 0; kx < a.kernel[1]; ++kx) desc.x_rows.push_back(c * N * Hp * Wp + ky * Wp + kx);
+    return desc;
+  }
+  std::size_t workspace_bytes(std::int64_t m) const {
+    return static_cast<std::size_t>(padded_floats + m * cols) * sizeof(float);
+  }
+
+  // x: [C][N][H][W]; y: [m][N][Ho][Wo]; ws: workspace_bytes(m), 64-byte aligned.
+  void run(const float* x, float* y, float* ws, const float* bias, std::int64_t m, Act act, const Shape& xs,
+           const Shape& ys, const Attrs& a) {
+    const std::int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], ph = a.padding[0], pw = a.padding[1];
+    const std::int64_t Hp = H + 2 * ph, Wp = W + 2 * pw, Ho = ys[2], Wo = ys[3];
+    float* xp = ws;
+    float* yp = ws + padded_floats;
+    const int nt = num_threads();
+    // The padding is written on every run: other steps use the same workspace bytes in between.
+#pragma omp parallel for schedule(static) num_threads(nt) if(padded_floats >= kParallelMin)
+    for (std::int64_t cb = 0; cb < C * N; ++cb) {
+      const float* src = x + cb * H * W;
+      float* dst = xp + cb * Hp * Wp;
+      std::fill(dst, dst + ph * Wp, 0.f);
+      for (std::int64_t iy = 0; iy < H; ++iy) {
+        float* d = dst + (ph + iy) * Wp;
+        std::fill(d, d + pw, 0.f);
+        std::memcpy(d + pw, src + iy * W, static_cast<std::size_t>(W) * sizeof(float));
+        std::fill(d + pw + W, d + Wp, 0.f);
+      }
+      std::fill(dst + (ph + H) * Wp, dst + Hp * Wp, 0.f);
+    }
+    op->run(xp, yp, bias);
+#pragma omp parallel for schedule(static) num_threads(nt) if(m * cols >= kParallelMin)
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t b = 0; b < N; ++b)
+        for (std::int64_t oy = 0; oy < Ho; ++oy) {
+          const float* src = yp + i * cols + b * Hp * Wp + oy * Wp;
+          float* dst = y + ((i * N + b) * Ho + oy) * Wo;
+          if (act == Act::relu6)
+            for (std::int64_t ox = 0; ox < Wo; ++ox) dst[ox] = std::min(src[ox], 6.f);
+          else
+            std::memcpy(dst, src, static_cast<std::size_t>(Wo) * sizeof(float));
+        }
+  }
+};
+
 }  // namespace
 
 void clear_kernel_choice_cache() {
@@ -369,6 +433,7 @@ struct Executor::Impl {
   void fuse(std::vector<Act>& acts);
   void plan_weight_layer(Step& s, const Node& n);
   void consider_native_conv(Step& s, const Node& n, const Tensor& wflat, const Tensor& mflat, bool pruned);
+  void consider_implicit_conv(Step& s, const Node& n, const SpmmDesc& desc, const SpmmWeight& w);
   Gemm choose(const SpmmDesc& desc, const SpmmWeight& w, bool pruned, const std::string& layer);
   // A measured decision under `key`: the in-memory cache, then the plan file (opt.plan_cache_path,
   // keyed with the machine); "" when neither has it. remember() stores one in both.
@@ -612,6 +677,13 @@ void Executor::Impl::plan_weight_layer(Step& s, const Node& n) {
     s.gemms.push_back(std::move(gm));
   }
   s.plan.kernel = fmt::format("{}", fmt::join(names, ","));
+  if (conv && pruned && s.im2col && ImplicitConv::fits(n.attrs)) {
+    SpmmWeight sw;
+    sw.dense = wflat;
+    sw.mask = mflat;
+    sw.pattern = n.pattern;
+    consider_implicit_conv(s, n, desc, sw);
+  }
   if (conv && s.groups == 1) consider_native_conv(s, n, wflat, mflat, pruned);
   s.plan.m = s.m;
   s.plan.k = s.k;
@@ -619,6 +691,61 @@ void Executor::Impl::plan_weight_layer(Step& s, const Node& n) {
   s.plan.groups = s.groups;
   s.plan.dense_bytes = static_cast<std::size_t>(w.numel()) * sizeof(float);
   s.plan.sparsity = pruned ? mask_sparsity(n.mask) : 0.0;
+}
+
+// A pruned stride-1 convolution whose kernel reads shifted rows: implicit im2col against im2col
+// (executor.h), timed and cached the way consider_native_conv does it.
+void Executor::Impl::consider_implicit_conv(Step& s, const Node& n, const SpmmDesc& desc, const SpmmWeight& w) {
+  const SpmmImpl* impl = s.gemms[0].impl;
+  const bool forced = opt.conv_input == ConvInput::implicit;
+  if (opt.conv_input == ConvInput::im2col || !impl->reads_x_rows() || !(forced || opt.measure)) return;
+  const Shape& xs = slots[n.inputs[0]].shape;
+  const Shape& ys = slots[n.output].shape;
+  const SpmmDesc shifted = ImplicitConv::shifted(desc, xs, ys, n.attrs);
+  if (!impl->can_implement(shifted, w, nullptr)) return;
+  auto ic = std::make_unique<ImplicitConv>();
+  ic->cols = shifted.n;
+  // Whole 64-byte lines, so that the GEMM's output starts aligned.
+  ic->padded_floats = (xs[1] * xs[0] * (xs[2] + 2 * n.attrs.padding[0]) * (xs[3] + 2 * n.attrs.padding[1]) + 15) / 16 * 16;
+  const float* bias = s.bias.defined() ? s.bias.data<float>() : nullptr;
+  if (!forced) {
+    const std::string key = fmt::format("implicit conv {} -> {} {}x{} p{}x{} b{} a{} {} {:.4f} t{} {}", shape_to_string(xs),
+                                        shape_to_string(ys), n.attrs.kernel[0], n.attrs.kernel[1], n.attrs.padding[0],
+                                        n.attrs.padding[1], s.bias.defined(), static_cast<int>(s.act),
+                                        n.pattern.to_string(), mask_sparsity(n.mask), num_threads(), impl->name());
+    const std::string cached = recall(key);
+    if (cached == "im2col") return;
+    ic->op = impl->initialize(shifted, w);
+    if (cached != "implicit") {
+      Tensor x = Tensor::empty({shape_numel(xs)}), y = Tensor::empty({shape_numel(ys)});
+      Tensor col = Tensor::empty({static_cast<std::int64_t>(s.ws_bytes / sizeof(float))});
+      Tensor ws = Tensor::empty({static_cast<std::int64_t>(ic->workspace_bytes(s.m) / sizeof(float))});
+      Rng rng(0x1A9C);
+      rng.fill_uniform(x, -1.f, 1.f);
+      constexpr int kRounds = 3;
+      const bool close_before = cpus_close_for_the_file();
+      double im2col_best = std::numeric_limits<double>::infinity(), implicit_best = im2col_best;
+      for (int r = 0; r < kRounds; ++r) {
+        const int reps = std::max(1, (opt.auto_min_reps + kRounds - 1) / kRounds);
+        const double secs = opt.auto_min_seconds / kRounds;
+        im2col_best = std::min(im2col_best, measure([&] { run_gemm_conv(s, x.data<float>(), y.data<float>(),
+                                                                        col.data<float>(), xs, ys, n.attrs); },
+                                                    reps, secs, 1, 1000).min_ms);
+        implicit_best = std::min(implicit_best, measure([&] { ic->run(x.data<float>(), y.data<float>(),
+                                                                      ws.data<float>(), bias, s.m, s.act, xs, ys,
+                                                                      n.attrs); },
+                                                        reps, secs, 1, 1000).min_ms);
+      }
+      const bool win = implicit_best < im2col_best;
+      remember(key, win ? "implicit" : "im2col", close_before && cpus_close_for_the_file());
+      if (!win) return;
+    }
+  } else {
+    ic->op = impl->initialize(shifted, w);
+  }
+  s.ws_bytes = ic->workspace_bytes(s.m);
+  s.implicit = std::move(ic);
+  s.plan.implicit_im2col = true;
 }
 
 // A convolution that may run dense: its im2col + GEMM path against oneDNN's convolution primitive
@@ -697,6 +824,8 @@ void Executor::Impl::consider_native_conv(Step& s, const Node& n, const Tensor& 
     }
   }
   s.native = std::move(native);
+  s.implicit.reset();
+  s.plan.implicit_im2col = false;
   s.gemms.clear();
   s.ws_bytes = 0;
   s.plan.kernel = kOnednnConvName;
@@ -976,6 +1105,11 @@ void Executor::Impl::exec_conv(Step& s, const Node& n) {
   float* y = fptr(s.out);
   if (s.native) {
     s.native->run(x, y);
+    return;
+  }
+  if (s.implicit) {
+    s.implicit->run(x, y, ws(s), s.bias.defined() ? s.bias.data<float>() : nullptr, s.m, s.act, slots[s.in[0]].shape,
+                    slots[s.out].shape, n.attrs);
     return;
   }
   run_gemm_conv(s, x, y, s.im2col ? ws(s) : nullptr, slots[s.in[0]].shape, slots[s.out].shape, n.attrs);

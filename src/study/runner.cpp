@@ -118,7 +118,8 @@ Cell model_cell(const CellKey& key, const ModelBenchResult& r, const ModelBenchS
       if (l.op == "conv2d" || l.op == "linear" || l.ms > 0.01)
         layers.push_back({{"name", l.name}, {"op", l.op}, {"kernel", l.kernel}, {"format", l.format},
                           {"sparsity", l.sparsity}, {"ms", l.ms}, {"dense_ms", l.dense_ms},
-                          {"dense_kernel", l.dense_kernel}, {"weight_bytes", l.weight_bytes}});
+                          {"dense_kernel", l.dense_kernel}, {"weight_bytes", l.weight_bytes},
+                          {"implicit_im2col", l.implicit_im2col}});
     c.extra["layers"] = std::move(layers);
   }
   return c;

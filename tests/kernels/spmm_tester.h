@@ -44,11 +44,13 @@ class SpmmTester {
   SpmmTester& use_mask(bool v) { use_mask_ = v; return *this; }      // else zeros mark pruned
   SpmmTester& threads(int v) { threads_ = v; return *this; }
   SpmmTester& seed(std::uint64_t v) { seed_ = v; return *this; }
+  // X given as SpmmDesc::x_rows: rows at scattered, overlapping, unsorted offsets into one buffer.
+  SpmmTester& x_rows(bool v) { x_rows_ = v; return *this; }
 
   std::string describe() const {
-    return fmt::format("{}x{}x{} {} sparsity {} bias {} relu {} empty_rows {} mask {} threads {}",
+    return fmt::format("{}x{}x{} {} sparsity {} bias {} relu {} empty_rows {} mask {} threads {} x_rows {}",
                        m_, k_, n_, pattern_.to_string(), sparsity_, bias_, relu_, empty_rows_,
-                       use_mask_, threads_);
+                       use_mask_, threads_, x_rows_);
   }
 
   SpmmWeight weight() const {
@@ -108,17 +110,30 @@ class SpmmTester {
 
   Outcome Test(const SpmmImpl& impl) const {
     Outcome out;
-    const SpmmDesc desc{m_, k_, n_, bias_, relu_};
+    SpmmDesc desc{m_, k_, n_, bias_, relu_, {}};
+    const SpmmDesc plain = desc;  // the reference reads X as k x n
     const SpmmWeight w = weight();
     std::string why;
+    Rng rng(seed_ ^ 0x9e3779b97f4a7c15ull);
+    Tensor x = Tensor::empty({k_, n_});
+    Tensor xbuf = x;  // what the implementation reads
+    if (x_rows_) {
+      const std::int64_t span = 3 * k_ + 5;
+      xbuf = Tensor::empty({span + n_});
+      rng.fill_uniform(xbuf, -1.f, 1.f);
+      desc.x_rows.resize(static_cast<std::size_t>(k_));
+      for (std::int64_t j = 0; j < k_; ++j) {
+        desc.x_rows[j] = (j * 37 + 11) % span;
+        std::copy_n(xbuf.data<float>() + desc.x_rows[j], n_, x.data<float>() + j * n_);
+      }
+    } else {
+      rng.fill_uniform(x, -1.f, 1.f);
+    }
     if (!impl.can_implement(desc, w, &why)) {
       EXPECT_FALSE(why.empty()) << impl.name() << " declined " << describe() << " without a reason";
       out.declined = why;
       return out;
     }
-    Rng rng(seed_ ^ 0x9e3779b97f4a7c15ull);
-    Tensor x = Tensor::empty({k_, n_});
-    rng.fill_uniform(x, -1.f, 1.f);
     Tensor b = Tensor::empty({m_});
     rng.fill_uniform(b, -0.5f, 0.5f);
     Tensor y = Tensor::empty({m_, n_});
@@ -129,12 +144,12 @@ class SpmmTester {
     const SpmmImpl* ref_impl = SpmmRegistry::instance().find("f64acc_spmm_dense__ref");
     EXPECT_NE(ref_impl, nullptr);
     if (!ref_impl) return out;
-    ref_impl->initialize(desc, w)->run(x.data<float>(), ref.data<float>(), bias_ ? b.data<float>() : nullptr);
+    ref_impl->initialize(plain, w)->run(x.data<float>(), ref.data<float>(), bias_ ? b.data<float>() : nullptr);
 
     const int saved = num_threads();
     set_num_threads(threads_);
     auto op = impl.initialize(desc, w);
-    op->run(x.data<float>(), y.data<float>(), bias_ ? b.data<float>() : nullptr);
+    op->run(xbuf.data<float>(), y.data<float>(), bias_ ? b.data<float>() : nullptr);
     set_num_threads(saved);
     EXPECT_GT(op->footprint().total(), 0u) << impl.name();
 
@@ -168,7 +183,7 @@ class SpmmTester {
   std::int64_t m_ = 1, k_ = 1, n_ = 1;
   double sparsity_ = 0.5;
   Pattern pattern_ = unstructured();
-  bool bias_ = false, relu_ = false, empty_rows_ = false, use_mask_ = true;
+  bool bias_ = false, relu_ = false, empty_rows_ = false, use_mask_ = true, x_rows_ = false;
   int threads_ = 1;
   std::uint64_t seed_ = 1;
 };

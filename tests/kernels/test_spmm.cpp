@@ -69,7 +69,7 @@ TEST_P(EveryImpl, MatchesReference) {
     SpmmTester probe;
     probe.m(4).k(4).n(4).sparsity(0).pattern(patterns_for(impl->format())[0]);
     std::string why;
-    const SpmmDesc d{4, 4, 4, false, false};
+    const SpmmDesc d{4, 4, 4, false, false, {}};
     if (!impl->can_implement(d, probe.weight(), &why) && why.rfind("needs ", 0) == 0)
       GTEST_SKIP() << impl->name() << ": " << why;
   }
@@ -89,6 +89,14 @@ TEST_P(EveryImpl, MatchesReference) {
         const Outcome o = t.Test(*impl);
         if (o.ran) ++ran;
         else ++declined[without_numbers(o.declined)];
+        // X as offset rows (SpmmDesc::x_rows): run by the implementations that read them, declined
+        // with a reason by the others.
+        const Outcome r = t.x_rows(true).Test(*impl);
+        if (impl->reads_x_rows()) {
+          EXPECT_EQ(r.ran, o.ran) << impl->name() << " with x_rows: " << r.declined;
+        } else {
+          EXPECT_FALSE(r.ran) << impl->name() << " ran x_rows without reading them";
+        }
         if (::testing::Test::HasFailure()) return;  // one case's report is enough
       }
   for (const auto& [why, count] : declined)
@@ -126,7 +134,7 @@ TEST(SpmmDispatch, SbIsaForcesEachVariant) {
     for (Format f : {Format::csr, Format::bsr, Format::balanced}) {
       SpmmTester t;
       t.m(67).k(129).n(33).sparsity(0.9).pattern(patterns_for(f)[0]).bias(true).relu(true).seed(7);
-      const SpmmDesc d{67, 129, 33, true, true};
+      const SpmmDesc d{67, 129, 33, true, true, {}};
       const SpmmImpl& impl = SpmmRegistry::instance().select(d, t.weight(), f);
       EXPECT_NE(impl.name().find(std::string("__") + isa), std::string::npos)
           << "SB_ISA=" << isa << " chose " << impl.name();
@@ -140,8 +148,8 @@ TEST(SpmmDispatch, SelectsKernelsThenReference) {
   SpmmTester t;
   t.m(33).k(67).n(1).sparsity(0.9);
   const SpmmWeight w = t.weight();
-  const SpmmDesc gemv{33, 67, 1, false, false};
-  const SpmmDesc spmm{33, 67, 16, false, false};
+  const SpmmDesc gemv{33, 67, 1, false, false, {}};
+  const SpmmDesc spmm{33, 67, 16, false, false, {}};
   EXPECT_EQ(reg.select(spmm, w, Format::csr).role(), Role::kernel);
   EXPECT_NE(reg.select(gemv, w, Format::csr).name().find("gemv"), std::string::npos);
   EXPECT_EQ(reg.select(spmm, w, Format::csr).name().find("gemv"), std::string::npos);
@@ -162,7 +170,7 @@ TEST(SpmmDispatch, ForcedNames) {
   SpmmTester t;
   t.m(33).k(67).n(16).sparsity(0.9);
   const SpmmWeight w = t.weight();
-  const SpmmDesc d{33, 67, 16, false, false};
+  const SpmmDesc d{33, 67, 16, false, false, {}};
   EXPECT_EQ(reg.select(d, w, Format::csr, "f64acc_spmm_csr__ref").name(), "f64acc_spmm_csr__ref");
   auto message = [&](Format f, const std::string& name) -> std::string {
     try {
@@ -182,7 +190,7 @@ TEST(SpmmDispatch, VerboseLog) {
   const auto& reg = SpmmRegistry::instance();
   SpmmTester t;
   t.m(33).k(67).n(16).sparsity(0.9);
-  const SpmmDesc d{33, 67, 16, false, false};
+  const SpmmDesc d{33, 67, 16, false, false, {}};
   std::string log;
   {
     ScopedEnv env("SB_VERBOSE", "dispatch");

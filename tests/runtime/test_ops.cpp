@@ -4,8 +4,12 @@
 
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "runtime/runtime_helpers.h"
+#include "sparsebench/core/cpu_info.h"
 #include "sparsebench/runtime/executor.h"
+#include "sparsebench/runtime/passes.h"
 
 namespace sb {
 namespace {
@@ -132,6 +136,71 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ConvTest,
                                            ConvCase{1, 2, 5, 3, 2, 3, 1, 1, 2, 1, true},     // narrower than a vector
                                            ConvCase{1, 3, 12, 19, 3, 9, 1, 4, 3, 1, true},   // 9 wide: generic loop
                                            ConvCase{1, 4, 9, 20, 4, 3, 3, 1, 4, 1, true}));  // stride 3: generic loop
+
+// Implicit im2col (executor.h): a pruned stride-1 convolution whose kernel reads shifted rows of
+// the zero-padded input, against the reference on the masked weight. Kernel sizes 1 to 5, padding
+// 0 to wider than half the kernel, batch 1 to 3, odd sizes, k over several column panels, ReLU /
+// ReLU6 fused or none, with and without bias; each ISA variant of the kernel that reads them.
+struct ImplicitCase {
+  std::int64_t n, c, h, w, out, k, pad;
+  bool bias;
+  OpKind act;  // relu, relu6, or add for none
+};
+
+class ImplicitConvTest : public ::testing::TestWithParam<ImplicitCase> {};
+
+TEST_P(ImplicitConvTest, MatchesReference) {
+  const ImplicitCase p = GetParam();
+  Rng rng(0x1c + p.c * 5 + p.k);
+  Builder b(0x5bc + p.out);
+  const int x = b.input("x", {p.n, p.c, p.h, p.w});
+  int y = b.conv2d("conv", x, p.out, p.k, 1, p.pad, 1, p.bias);
+  if (p.act != OpKind::add) y = b.unary("act", p.act, y);
+  b.output(y);
+  Graph g = b.finish();
+  if (p.bias) rng.fill_uniform(g.nodes()[0].params["bias"], -1.f, 1.f);
+  // The only layer reads the input and writes the output: prunable only when named.
+  prune(g, PruneOptions{Pattern::parse("unstructured"), 0.7, Allocation::uniform, {}, {"conv"}});
+  const Node& node = g.nodes()[0];
+  ASSERT_TRUE(node.mask.defined());
+  const Tensor xin = random_tensor({p.n, p.c, p.h, p.w}, rng);
+  Ref want = conv_ref(Ref::from(xin), node.param("weight"), p.bias ? node.param("bias") : Tensor(), node.attrs);
+  for (double& v : want.v)
+    v = p.act == OpKind::relu ? std::max(v, 0.0) : p.act == OpKind::relu6 ? std::min(std::max(v, 0.0), 6.0) : v;
+  int ran = 0;
+  for (const char* kernel : {"f32_spmm_csr_kpanel__avx512", "f32_spmm_csr_kpanel__avx2"}) {
+    if (max_isa() < (std::string(kernel).find("avx512") != std::string::npos ? Isa::avx512 : Isa::avx2)) {
+      std::cout << "[ note     ] " << kernel << ": this CPU lacks its ISA\n";
+      continue;
+    }
+    for (const ConvInput in : {ConvInput::implicit, ConvInput::im2col, ConvInput::timed}) {
+      CompileOptions o = debug_options(kernel);
+      o.conv_input = in;
+      const Tensor got = run1(g, {xin}, o);
+      EXPECT_LE(rel_error(got, want), kTol) << kernel << " conv_input " << static_cast<int>(in);
+      EXPECT_GT(test::max_abs(got), 0.0) << kernel;
+      const bool implicit = Executor(g, o).plan().front().implicit_im2col;
+      if (in == ConvInput::implicit) EXPECT_TRUE(implicit) << kernel << ": the forced implicit path did not run";
+      if (in == ConvInput::im2col) EXPECT_FALSE(implicit) << kernel;
+      ++ran;
+    }
+  }
+  EXPECT_GT(ran, 0) << "no kernel that reads shifted rows runs on this CPU";
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, ImplicitConvTest,
+                         ::testing::Values(ImplicitCase{1, 3, 5, 7, 5, 3, 1, true, OpKind::relu},     // tiny, batch 1
+                                           ImplicitCase{3, 4, 9, 7, 6, 3, 1, false, OpKind::relu6},   // batch 3, odd
+                                           ImplicitCase{2, 5, 11, 10, 7, 5, 2, true, OpKind::add},    // 5x5
+                                           ImplicitCase{2, 3, 8, 9, 4, 3, 0, false, OpKind::add},     // no padding
+                                           ImplicitCase{1, 2, 6, 5, 3, 1, 1, true, OpKind::relu},     // 1x1 padded
+                                           ImplicitCase{1, 8, 13, 17, 9, 3, 2, true, OpKind::relu},   // pad > k / 2
+                                           ImplicitCase{2, 70, 12, 12, 20, 3, 1, true, OpKind::relu},  // 10 panels of k
+                                           ImplicitCase{1, 16, 7, 7, 33, 3, 1, false, OpKind::add}),  // resnet's 7x7
+                         [](const auto& info) {
+                           const ImplicitCase& c = info.param;
+                           return fmt::format("n{}_c{}_{}x{}_o{}_k{}_p{}", c.n, c.c, c.h, c.w, c.out, c.k, c.pad);
+                         });
 
 // ---- linear / matmul ----------------------------------------------------------------------------
 

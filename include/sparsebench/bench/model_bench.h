@@ -66,6 +66,7 @@ struct ModelBenchLayer {
   std::int64_t m = 0, k = 0, n = 0, flops = 0;
   std::size_t weight_bytes = 0;          // as stored by the chosen implementation
   std::string dense_kernel;              // the dense model's same-named step's kernel
+  bool implicit_im2col = false;          // LayerPlan::implicit_im2col of the pruned model's step
 };
 
 struct ModelBenchSide {

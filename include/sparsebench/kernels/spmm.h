@@ -37,6 +37,12 @@ struct SpmmDesc {
   std::int64_t m = 0, k = 0, n = 0;  // Y is m x n, W is m x k, X is k x n
   bool has_bias = false;
   bool relu = false;
+  // Empty: X is k x n row-major (row j at x + j * n). Otherwise k offsets in floats, each >= 0:
+  // row j is the n floats from x + x_rows[j], and rows may overlap. A k x k stride-1 convolution
+  // runs this way on its zero-padded input without an im2col copy (row (c, ky, kx) is channel c
+  // shifted by ky padded rows and kx columns). Only implementations whose reads_x_rows() is true
+  // accept such a desc.
+  std::vector<std::int64_t> x_rows;
 };
 
 // The logical weight, as pruning left it. `dense` is [m, k] f32 with pruned entries zero; `mask`
@@ -71,6 +77,8 @@ class SpmmImpl {
   // False, with the reason in *why, when this implementation cannot run the case (ISA missing,
   // shape constraint, pattern it does not exploit, library missing).
   virtual bool can_implement(const SpmmDesc& desc, const SpmmWeight& w, std::string* why) const = 0;
+  // True when it reads X through SpmmDesc::x_rows (can_implement decides the rest).
+  virtual bool reads_x_rows() const { return false; }
   // Packs the weight once. Call only after can_implement returned true.
   virtual std::unique_ptr<SpmmOp> initialize(const SpmmDesc& desc, const SpmmWeight& w) const = 0;
 };

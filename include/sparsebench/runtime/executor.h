@@ -29,6 +29,13 @@
 // GEMM path, and runs whichever is faster (kernel "onednn_conv", format dense): the dense side is
 // the best oneDNN offers for a convolution, not only its GEMM. kOnednnConvName as the kernel runs
 // every such convolution that way (pruned ones on their masked weight) and the rest as "dense".
+// A pruned k x k stride-1, dilation-1 convolution (groups = 1) whose chosen kernel reads shifted
+// rows (SpmmImpl::reads_x_rows: our CSR column-panel kernels) may skip im2col ("implicit im2col"):
+// its input is copied once into a zero-padded [C][N][H + 2p][W + 2p] workspace, the kernel reads
+// weight column (c, ky, kx) as that buffer shifted by ky rows and kx columns, over the padded
+// grid (the 2p columns past each output row are computed and dropped), and the valid columns are
+// copied out. That moves about 1/(kh kw) of im2col's bytes. CompileOptions::conv_input decides:
+// timed against the im2col path (cached like the kernel choice), or forced either way.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -41,6 +48,13 @@
 namespace sb {
 
 inline constexpr const char* kOnednnConvName = "onednn_conv";
+
+// How a pruned k x k stride-1 convolution feeds a kernel that can read shifted rows (see above).
+enum class ConvInput {
+  timed,     // the faster of im2col and implicit im2col, when measuring (else im2col)
+  im2col,    // always im2col
+  implicit,  // implicit im2col wherever the chosen kernel can run it, without timing
+};
 
 struct CompileOptions {
   std::string kernel = "auto";   // "auto" | "dense" | "sparse" | an implementation name (see above)
@@ -62,6 +76,7 @@ struct CompileOptions {
   // rewritten on the next decision; a cached name that no candidate has is measured again.
   // Write failures are ignored: the cache only saves time.
   std::string plan_cache_path;
+  ConvInput conv_input = ConvInput::timed;
 };
 
 // What the planner decided for one executed node.
@@ -74,6 +89,7 @@ struct LayerPlan {
   double sparsity = 0;          // of the weight as pruned (0 for dense)
   std::int64_t m = 0, k = 0, n = 0;  // GEMM shape per group (weight layers)
   std::int64_t groups = 1;
+  bool implicit_im2col = false; // conv2d: the kernel read shifted rows of the padded input (no im2col)
   std::size_t dense_bytes = 0;  // f32 weight bytes if stored dense
   std::size_t stored_bytes = 0; // bytes as stored by the chosen implementation (Footprint::total)
   Footprint stored;             // stored_bytes split into values / indices / pointers / metadata

@@ -27,7 +27,27 @@ Partitions::Partitions(const std::vector<std::int64_t>& prefix, int max_threads)
 
 int partition_threads() { return std::max(available_cpus(), num_threads()); }
 
-bool check_weight(const SpmmDesc& desc, const SpmmWeight& w, std::string* why) {
+namespace {
+bool check_x_rows(const SpmmDesc& desc, bool supported, std::string* why) {
+  if (desc.x_rows.empty()) return true;
+  if (!supported) {
+    if (why) *why = "reads X as k x n only, not as offset rows (SpmmDesc::x_rows)";
+    return false;
+  }
+  if (static_cast<std::int64_t>(desc.x_rows.size()) != desc.k) {
+    if (why) *why = fmt::format("x_rows has {} offsets, k is {}", desc.x_rows.size(), desc.k);
+    return false;
+  }
+  for (const std::int64_t o : desc.x_rows)
+    if (o < 0) {
+      if (why) *why = fmt::format("x_rows has a negative offset ({})", o);
+      return false;
+    }
+  return true;
+}
+}  // namespace
+
+bool check_weight(const SpmmDesc& desc, const SpmmWeight& w, std::string* why, bool reads_x_rows) {
   auto say = [&](std::string s) {
     if (why) *why = std::move(s);
     return false;
@@ -43,8 +63,9 @@ bool check_weight(const SpmmDesc& desc, const SpmmWeight& w, std::string* why) {
   if (w.mask.defined() && (w.mask.dtype() != DType::u8 || w.mask.shape() != w.dense.shape() ||
                            !w.mask.is_contiguous()))
     return say("the mask is not a contiguous u8 tensor of the weight's shape");
-  return true;
+  return check_x_rows(desc, reads_x_rows, why);
 }
+
 
 bool check_isa(Isa need, std::string* why) {
   const Isa have = max_isa();

@@ -46,7 +46,8 @@ template <class Body>
 void parallel_for_parts(const Partitions& parts, Body&& body);
 
 // Checks the weight against the desc (2-D f32, m x k, mask u8 of the same shape when defined).
-bool check_weight(const SpmmDesc& desc, const SpmmWeight& w, std::string* why);
+// desc.x_rows must be empty unless `reads_x_rows` (then k offsets, each >= 0).
+bool check_weight(const SpmmDesc& desc, const SpmmWeight& w, std::string* why, bool reads_x_rows = false);
 // False, with "needs <isa> ..." in *why, when max_isa() is below `need`.
 bool check_isa(Isa need, std::string* why);
 
@@ -98,14 +99,16 @@ class KernelImpl final : public SpmmImpl {
   // Packs the weight and returns its footprint as stored (before any kernel-only padding).
   using PackFn = Packed (*)(const SpmmDesc&, const SpmmWeight&, Footprint*);
   using CheckFn = bool (*)(const SpmmDesc&, const SpmmWeight&, std::string*);
-  KernelImpl(std::string name, Format format, Isa isa, RowsFn rows, PackFn pack, CheckFn check)
-      : name_(std::move(name)), format_(format), isa_(isa), rows_(rows), pack_(pack), check_(check) {}
+  // x_rows: the packer and kernel honour SpmmDesc::x_rows.
+  KernelImpl(std::string name, Format format, Isa isa, RowsFn rows, PackFn pack, CheckFn check, bool x_rows = false)
+      : name_(std::move(name)), format_(format), isa_(isa), rows_(rows), pack_(pack), check_(check), x_rows_(x_rows) {}
   std::string name() const override { return name_; }
   std::string library() const override { return "sparsebench"; }
   Format format() const override { return format_; }
   Role role() const override { return Role::kernel; }
+  bool reads_x_rows() const override { return x_rows_; }
   bool can_implement(const SpmmDesc& desc, const SpmmWeight& w, std::string* why) const override {
-    return check_isa(isa_, why) && check_weight(desc, w, why) && (!check_ || check_(desc, w, why));
+    return check_isa(isa_, why) && check_weight(desc, w, why, x_rows_) && (!check_ || check_(desc, w, why));
   }
   std::unique_ptr<SpmmOp> initialize(const SpmmDesc& desc, const SpmmWeight& w) const override {
     Footprint fp;
@@ -120,6 +123,7 @@ class KernelImpl final : public SpmmImpl {
   RowsFn rows_;
   PackFn pack_;
   CheckFn check_;
+  bool x_rows_;
 };
 
 }  // namespace sb::cpu

@@ -21,6 +21,7 @@ bool check_peer_weight(const SpmmDesc& d, const SpmmWeight& w, std::string* why)
     return no(fmt::format("weight must be a contiguous f32 [{}, {}] tensor", d.m, d.k));
   if (w.mask.defined() && (w.mask.dtype() != DType::u8 || w.mask.shape() != w.dense.shape() || !w.mask.is_contiguous()))
     return no("mask must be a contiguous u8 tensor of the weight's shape");
+  if (!d.x_rows.empty()) return no("reads X as k x n only, not as offset rows (SpmmDesc::x_rows)");
   return true;
 }
 

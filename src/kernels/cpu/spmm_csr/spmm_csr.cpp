@@ -73,6 +73,10 @@ CsrPanelPacked pack_panels(const SpmmDesc& desc, const SpmmWeight& w, Footprint*
       p.col[slot] = static_cast<std::uint8_t>(j % p.panel_cols);
       p.values[slot] = c.values[q];
     }
+  if (!desc.x_rows.empty()) {
+    p.x_off.assign(static_cast<std::size_t>(p.panels) * p.panel_cols, 0);
+    std::copy(desc.x_rows.begin(), desc.x_rows.end(), p.x_off.begin());
+  }
   std::vector<std::int64_t> prefix(p.m + 1);
   // Per row: its non-zeros plus a Y load + store per panel it touches (~2 per panel).
   for (std::int64_t i = 0; i <= p.m; ++i) prefix[i] = c.row_ptr[i] + 2 * i * p.panels;
@@ -99,14 +103,14 @@ void register_csr_kernels(SpmmRegistry& r) {
                                csr_gemv_avx512, pack, gemv_only));
   r.add(std::make_unique<KernelImpl<CsrPanelPacked>>("f32_spmm_csr_kpanel__avx512", Format::csr,
                                                      Isa::avx512, csr_panel_avx512, pack_panels,
-                                                     panel_case));
+                                                     panel_case, /*x_rows=*/true));
   r.add(std::make_unique<Impl>("f32_spmm_csr_1x128__avx512", Format::csr, Isa::avx512,
                                csr_spmm_avx512, pack, nullptr));
   r.add(std::make_unique<Impl>("f32_spmm_csr_gemv16__avx2", Format::csr, Isa::avx2,
                                csr_gemv_avx2, pack, gemv_only));
   r.add(std::make_unique<KernelImpl<CsrPanelPacked>>("f32_spmm_csr_kpanel__avx2", Format::csr,
                                                      Isa::avx2, csr_panel_avx2, pack_panels,
-                                                     panel_case));
+                                                     panel_case, /*x_rows=*/true));
   r.add(std::make_unique<Impl>("f32_spmm_csr_1x64__avx2", Format::csr, Isa::avx2, csr_spmm_avx2,
                                pack, nullptr));
   r.add(std::make_unique<Impl>("f32_spmm_csr_gemv4__scalar", Format::csr, Isa::scalar,

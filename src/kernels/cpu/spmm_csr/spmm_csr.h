@@ -34,6 +34,9 @@ struct CsrPanelPacked {
   AlignedVector<std::int32_t> ptr;      // [panels][m + 1]
   AlignedVector<std::uint8_t> col;      // in-panel column, + kPrefetchPad
   AlignedVector<float> values;
+  // SpmmDesc::x_rows, padded with 0 to panels * panel_cols (indexed by panel, in-panel column);
+  // empty when X is k x n (row j at j * n).
+  AlignedVector<std::int64_t> x_off;
   Partitions parts;
 };
 void csr_panel_avx512(const CsrPanelPacked&, const RunArgs&, std::int64_t, std::int64_t);
