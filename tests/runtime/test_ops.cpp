@@ -151,28 +151,41 @@ class ImplicitConvTest : public ::testing::TestWithParam<ImplicitCase> {};
 
 TEST_P(ImplicitConvTest, MatchesReference) {
   const ImplicitCase p = GetParam();
-  Rng rng(0x1c + p.c * 5 + p.k);
-  Builder b(0x5bc + p.out);
-  const int x = b.input("x", {p.n, p.c, p.h, p.w});
-  int y = b.conv2d("conv", x, p.out, p.k, 1, p.pad, 1, p.bias);
-  if (p.act != OpKind::add) y = b.unary("act", p.act, y);
-  b.output(y);
-  Graph g = b.finish();
-  if (p.bias) rng.fill_uniform(g.nodes()[0].params["bias"], -1.f, 1.f);
-  // The only layer reads the input and writes the output: prunable only when named.
-  prune(g, PruneOptions{Pattern::parse("unstructured"), 0.7, Allocation::uniform, {}, {"conv"}});
-  const Node& node = g.nodes()[0];
-  ASSERT_TRUE(node.mask.defined());
-  const Tensor xin = random_tensor({p.n, p.c, p.h, p.w}, rng);
-  Ref want = conv_ref(Ref::from(xin), node.param("weight"), p.bias ? node.param("bias") : Tensor(), node.attrs);
-  for (double& v : want.v)
-    v = p.act == OpKind::relu ? std::max(v, 0.0) : p.act == OpKind::relu6 ? std::min(std::max(v, 0.0), 6.0) : v;
   int ran = 0;
-  for (const char* kernel : {"f32_spmm_csr_kpanel__avx512", "f32_spmm_csr_kpanel__avx2"}) {
-    if (max_isa() < (std::string(kernel).find("avx512") != std::string::npos ? Isa::avx512 : Isa::avx2)) {
+  // Every kernel that reads shifted rows, on a weight of its pattern.
+  const std::pair<const char*, const char*> kernels[] = {{"unstructured", "f32_spmm_csr_kpanel__avx512"},
+                                                         {"unstructured", "f32_spmm_csr_kpanel__avx2"},
+                                                         {"block:4x4", "f32_spmm_bsr_4x64__avx512"},
+                                                         {"block:4x1", "f32_spmm_bsr_4x16__avx2"},
+                                                         {"block:2x4", "f32_spmm_bsr_4x8__scalar"}};
+  for (const auto& [pattern, kernel] : kernels) {
+    const std::string name = kernel;
+    const Isa need = name.find("avx512") != std::string::npos ? Isa::avx512
+                     : name.find("avx2") != std::string::npos ? Isa::avx2
+                                                              : Isa::scalar;
+    if (max_isa() < need) {
       std::cout << "[ note     ] " << kernel << ": this CPU lacks its ISA\n";
       continue;
     }
+    Rng rng(0x1c + p.c * 5 + p.k);
+    Builder b(0x5bc + p.out);
+    const int x = b.input("x", {p.n, p.c, p.h, p.w});
+    int y = b.conv2d("conv", x, p.out, p.k, 1, p.pad, 1, p.bias);
+    if (p.act != OpKind::add) y = b.unary("act", p.act, y);
+    b.output(y);
+    Graph g = b.finish();
+    if (p.bias) rng.fill_uniform(g.nodes()[0].params["bias"], -1.f, 1.f);
+    // The only layer reads the input and writes the output: prunable only when named.
+    prune(g, PruneOptions{Pattern::parse(pattern), 0.7, Allocation::uniform, {}, {"conv"}});
+    const Node& node = g.nodes()[0];
+    if (!node.mask.defined()) {  // e.g. 4-wide blocks on a 2-column weight
+      std::cout << "[ note     ] " << pattern << " does not fit this layer: it stays dense\n";
+      continue;
+    }
+    const Tensor xin = random_tensor({p.n, p.c, p.h, p.w}, rng);
+    Ref want = conv_ref(Ref::from(xin), node.param("weight"), p.bias ? node.param("bias") : Tensor(), node.attrs);
+    for (double& v : want.v)
+      v = p.act == OpKind::relu ? std::max(v, 0.0) : p.act == OpKind::relu6 ? std::min(std::max(v, 0.0), 6.0) : v;
     for (const ConvInput in : {ConvInput::implicit, ConvInput::im2col, ConvInput::timed}) {
       CompileOptions o = debug_options(kernel);
       o.conv_input = in;

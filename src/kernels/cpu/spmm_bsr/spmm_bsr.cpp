@@ -18,6 +18,8 @@ BsrPacked pack(const SpmmDesc& desc, const SpmmWeight& w, Footprint* fp) {
   for (std::int64_t I = 0; I <= rows; ++I)
     prefix[I] = p.bsr.block_row_ptr[I] * block_cost + I * 2 * br;
   p.parts = Partitions(prefix, partition_threads());
+  p.x_off.resize(static_cast<std::size_t>(desc.k));
+  for (std::int64_t j = 0; j < desc.k; ++j) p.x_off[j] = desc.x_rows.empty() ? j * desc.n : desc.x_rows[j];
   return p;
 }
 
@@ -30,11 +32,11 @@ bool check(const SpmmDesc&, const SpmmWeight& w, std::string* why) {
 void register_bsr_kernels(SpmmRegistry& r) {
   using Impl = KernelImpl<BsrPacked>;
   r.add(std::make_unique<Impl>("f32_spmm_bsr_4x64__avx512", Format::bsr, Isa::avx512,
-                               bsr_spmm_avx512, pack, check));
+                               bsr_spmm_avx512, pack, check, /*x_rows=*/true));
   r.add(std::make_unique<Impl>("f32_spmm_bsr_4x16__avx2", Format::bsr, Isa::avx2, bsr_spmm_avx2,
-                               pack, check));
+                               pack, check, /*x_rows=*/true));
   r.add(std::make_unique<Impl>("f32_spmm_bsr_4x8__scalar", Format::bsr, Isa::scalar,
-                               bsr_spmm_scalar, pack, check));
+                               bsr_spmm_scalar, pack, check, /*x_rows=*/true));
 }
 
 }  // namespace sb::cpu

@@ -14,6 +14,9 @@ namespace sb::cpu {
 struct BsrPacked {
   Bsr bsr;
   Partitions parts;  // over block rows, by blocks
+  // Where X's row j starts, in floats from x: j * n, or SpmmDesc::x_rows[j]. One table load per
+  // block column and tile, next to RB x V FMAs.
+  AlignedVector<std::int64_t> x_off;
 };
 
 void bsr_spmm_avx512(const BsrPacked&, const RunArgs&, std::int64_t, std::int64_t);

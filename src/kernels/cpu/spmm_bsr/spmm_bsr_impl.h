@@ -35,13 +35,14 @@ void bsr_tile(const BsrPacked& a, const Idx* col, const RunArgs& g, std::int64_t
       for (std::int32_t q = bp[I]; q < bp[I + 1]; ++q) {
         const std::int64_t j0 = static_cast<std::int64_t>(col[q]) * bc;
         const float* wv = vals + (static_cast<std::int64_t>(q) * br + r0) * bc;
-        const float* xr = xb + j0 * n;
+        const std::int64_t* xo = a.x_off.data() + j0;
         // The last block column may reach past K: its padded columns hold 0 but X has no rows there.
         const int ce = static_cast<int>(std::min<std::int64_t>(bc, k - j0));
         auto column = [&](int c) {
           typename S::V xv[V];
-          for (int v = 0; v < V - 1; ++v) xv[v] = S::load(xr + c * n + v * W);
-          xv[V - 1] = S::load(xr + c * n + (V - 1) * W, last);
+          const float* xr = xb + xo[c];
+          for (int v = 0; v < V - 1; ++v) xv[v] = S::load(xr + v * W);
+          xv[V - 1] = S::load(xr + (V - 1) * W, last);
           for (int rr = 0; rr < RB; ++rr) {
             const typename S::V w = S::set1(wv[rr * bc + c]);
             for (int v = 0; v < V; ++v) acc[rr][v] = S::fma(w, xv[v], acc[rr][v]);
