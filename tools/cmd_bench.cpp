@@ -173,6 +173,7 @@ int run_bench(const BenchOptions& o) {
   c.threads = o.threads;
   c.kernel = o.kernel;
   c.plan_cache = o.no_plan_cache ? std::string() : o.plan_cache;
+  c.core_to_core_file = core_to_core_file_for(o.plan_cache);  // a fact about the machine, not a plan
   c.min_reps = o.min_reps;
   c.warmup = o.warmup;
   c.rounds = o.rounds;
@@ -296,7 +297,8 @@ Command add_bench(CLI::App& root) {
                 "also time the dense graph in libtorch, in a separate process after ours (libtorch builds)");
   app->add_flag("--torch-only", o->torch_only, "time only libtorch on the dense model (the child of --compare-torch)")
       ->group("");
-  app->add_flag("--no-plan-cache", o->no_plan_cache, "measure every `auto` choice afresh, keep nothing on disk");
+  app->add_flag("--no-plan-cache", o->no_plan_cache, "measure every `auto` choice afresh, keep no plan on disk (the CPUs' best core-to-core round "
+                "trip is still read and kept next to the plan file)");
   app->add_option("--device", o->device, "cpu, or cuda: the conv / linear layers as GEMMs on the GPU (docs/GPU.md)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();

@@ -83,7 +83,7 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& c, const ModelBenchHook
   // The CPUs' best core-to-core round trip is kept next to the plan cache (same lifetime: facts
   // measured on this machine, reused across runs); set before compiling, whose timed choices
   // consult it too.
-  set_core_to_core_file(core_to_core_file_for(c.plan_cache));
+  set_core_to_core_file(c.core_to_core_file.empty() ? core_to_core_file_for(c.plan_cache) : c.core_to_core_file);
   CompileOptions dense_opts;
   dense_opts.kernel = "dense";
   dense_opts.plan_cache_path = c.plan_cache;

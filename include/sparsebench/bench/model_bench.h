@@ -41,6 +41,10 @@ struct ModelBenchConfig : ModelSpec {
   int threads = -1;                      // sets sb::set_num_threads; -1 keeps the current setting
   std::string kernel = "auto";           // the pruned model's CompileOptions::kernel
   std::string plan_cache;                // CompileOptions::plan_cache_path ("" = in memory only)
+  // The machine's best core-to-core round trip (parallel_probe.h); "" = core_to_core_file_for(plan_cache).
+  // A run without a plan cache should still name it: judged against its own probes only, a process
+  // that starts while the CPUs are apart takes the bad window for normal.
+  std::string core_to_core_file;
   // Measurement: `rounds` interleaved slices, each of at least ceil(min_reps / rounds) calls and
   // min_seconds / rounds seconds per model; `warmup` untimed calls of each before the first slice.
   int min_reps = 10, warmup = 2, rounds = 3;
