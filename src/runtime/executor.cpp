@@ -708,43 +708,40 @@ void Executor::Impl::consider_implicit_conv(Step& s, const Node& n, const SpmmDe
   // Whole 64-byte lines, so that the GEMM's output starts aligned.
   ic->padded_floats = (xs[1] * xs[0] * (xs[2] + 2 * n.attrs.padding[0]) * (xs[3] + 2 * n.attrs.padding[1]) + 15) / 16 * 16;
   const float* bias = s.bias.defined() ? s.bias.data<float>() : nullptr;
-  if (!forced) {
-    const std::string key = fmt::format("implicit conv {} -> {} {}x{} p{}x{} b{} a{} {} {:.4f} t{} {}", shape_to_string(xs),
-                                        shape_to_string(ys), n.attrs.kernel[0], n.attrs.kernel[1], n.attrs.padding[0],
-                                        n.attrs.padding[1], s.bias.defined(), static_cast<int>(s.act),
-                                        n.pattern.to_string(), mask_sparsity(n.mask), num_threads(), impl->name());
-    const std::string cached = recall(key);
-    if (cached == "im2col") return;
-    ic->op = impl->initialize(shifted, w);
-    if (cached != "implicit") {
-      Tensor x = Tensor::empty({shape_numel(xs)}), y = Tensor::empty({shape_numel(ys)});
-      Tensor col = Tensor::empty({static_cast<std::int64_t>(s.ws_bytes / sizeof(float))});
-      Tensor ws = Tensor::empty({static_cast<std::int64_t>(ic->workspace_bytes(s.m) / sizeof(float))});
-      Rng rng(0x1A9C);
-      rng.fill_uniform(x, -1.f, 1.f);
-      constexpr int kRounds = 3;
-      const bool close_before = cpus_close_for_the_file();
-      double im2col_best = std::numeric_limits<double>::infinity(), implicit_best = im2col_best;
-      for (int r = 0; r < kRounds; ++r) {
-        const int reps = std::max(1, (opt.auto_min_reps + kRounds - 1) / kRounds);
-        const double secs = opt.auto_min_seconds / kRounds;
-        im2col_best = std::min(im2col_best, measure([&] { run_gemm_conv(s, x.data<float>(), y.data<float>(),
-                                                                        col.data<float>(), xs, ys, n.attrs); },
-                                                    reps, secs, 1, 1000).min_ms);
-        implicit_best = std::min(implicit_best, measure([&] { ic->run(x.data<float>(), y.data<float>(),
-                                                                      ws.data<float>(), bias, s.m, s.act, xs, ys,
-                                                                      n.attrs); },
-                                                        reps, secs, 1, 1000).min_ms);
-      }
-      const bool win = implicit_best < im2col_best;
-      remember(key, win ? "implicit" : "im2col", close_before && cpus_close_for_the_file());
-      if (!win) return;
+  const std::string key = fmt::format("implicit conv {} -> {} {}x{} p{}x{} b{} a{} {} {:.4f} t{} {}", shape_to_string(xs),
+                                      shape_to_string(ys), n.attrs.kernel[0], n.attrs.kernel[1], n.attrs.padding[0],
+                                      n.attrs.padding[1], s.bias.defined(), static_cast<int>(s.act),
+                                      n.pattern.to_string(), mask_sparsity(n.mask), num_threads(), impl->name());
+  const std::string cached = forced ? std::string("implicit") : recall(key);
+  if (cached == "im2col") return;
+  ic->op = impl->initialize(shifted, w);
+  if (cached != "implicit") {
+    Tensor x = Tensor::empty({shape_numel(xs)}), y = Tensor::empty({shape_numel(ys)});
+    Tensor col = Tensor::empty({static_cast<std::int64_t>(s.ws_bytes / sizeof(float))});
+    Tensor ws = Tensor::empty({static_cast<std::int64_t>(ic->workspace_bytes(s.m) / sizeof(float))});
+    Rng rng(0x1A9C);
+    rng.fill_uniform(x, -1.f, 1.f);
+    constexpr int kRounds = 3;
+    const bool close_before = cpus_close_for_the_file();
+    double im2col_best = std::numeric_limits<double>::infinity(), implicit_best = im2col_best;
+    for (int r = 0; r < kRounds; ++r) {
+      const int reps = std::max(1, (opt.auto_min_reps + kRounds - 1) / kRounds);
+      const double secs = opt.auto_min_seconds / kRounds;
+      im2col_best = std::min(im2col_best, measure([&] { run_gemm_conv(s, x.data<float>(), y.data<float>(),
+                                                                      col.data<float>(), xs, ys, n.attrs); },
+                                                  reps, secs, 1, 1000).min_ms);
+      implicit_best = std::min(implicit_best, measure([&] { ic->run(x.data<float>(), y.data<float>(),
+                                                                    ws.data<float>(), bias, s.m, s.act, xs, ys,
+                                                                    n.attrs); },
+                                                      reps, secs, 1, 1000).min_ms);
     }
-  } else {
-    ic->op = impl->initialize(shifted, w);
+    const bool win = implicit_best < im2col_best;
+    remember(key, win ? "implicit" : "im2col", close_before && cpus_close_for_the_file());
+    if (!win) return;
   }
   s.ws_bytes = ic->workspace_bytes(s.m);
   s.implicit = std::move(ic);
+  s.gemms[0].op.reset();  // the same weight packed again: only the implicit op's copy stays in memory
   s.plan.implicit_im2col = true;
 }
 
