@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -435,6 +436,12 @@ struct Executor::Impl {
   void consider_native_conv(Step& s, const Node& n, const Tensor& wflat, const Tensor& mflat, bool pruned);
   void consider_implicit_conv(Step& s, const Node& n, const SpmmDesc& desc, const SpmmWeight& w);
   Gemm choose(const SpmmDesc& desc, const SpmmWeight& w, bool pruned, const std::string& layer);
+  // Every timed planner decision: interleaved rounds, each candidate's minimum over all of them.
+  // Measured one after the other, a burst of interference (other processes, a descheduled OpenMP
+  // thread) during one candidate's turn decided the layer, e.g. 17 of resnet50's pruned convs
+  // planned dense in one 2-thread run on the loaded dev VM, and the plan cache would keep such a
+  // choice. The minimum, not the median: on a shared machine interference only ever adds time.
+  std::vector<double> time_candidates(const std::vector<std::function<void()>>& runs) const;
   // A measured decision under `key`: the in-memory cache, then the plan file (opt.plan_cache_path,
   // keyed with the machine); "" when neither has it. remember() stores one in both.
   std::string recall(const std::string& key) const;
@@ -538,6 +545,16 @@ void Executor::Impl::remember(const std::string& key, const std::string& choice,
   save_plan_file(opt.plan_cache_path, file);
 }
 
+std::vector<double> Executor::Impl::time_candidates(const std::vector<std::function<void()>>& runs) const {
+  constexpr int kRounds = 3;
+  std::vector<double> best(runs.size(), std::numeric_limits<double>::infinity());
+  for (int r = 0; r < kRounds; ++r)
+    for (std::size_t i = 0; i < runs.size(); ++i)
+      best[i] = std::min(best[i], measure(runs[i], std::max(1, (opt.auto_min_reps + kRounds - 1) / kRounds),
+                                          opt.auto_min_seconds / kRounds, 1, 1000).min_ms);
+  return best;
+}
+
 Gemm Executor::Impl::choose(const SpmmDesc& desc, const SpmmWeight& w, bool pruned, const std::string& layer) {
   const SpmmRegistry& reg = SpmmRegistry::instance();
   std::vector<const SpmmImpl*> cands;
@@ -595,24 +612,14 @@ Gemm Executor::Impl::choose(const SpmmDesc& desc, const SpmmWeight& w, bool prun
       Tensor x = Tensor::empty({desc.k, desc.n}), y = Tensor::empty({desc.m, desc.n}), b = Tensor::zeros({desc.m});
       Rng rng(0x7157);
       rng.fill_uniform(x, -1.f, 1.f);
-      // Interleaved rounds, the minimum of each candidate over all of them: measured one after the
-      // other, a burst of interference (other processes, a descheduled OpenMP thread) during one
-      // candidate's turn decided the layer, e.g. 17 of resnet50's pruned convs planned dense in
-      // one 2-thread run on the loaded dev VM, and the plan cache would keep such a choice.
-      constexpr int kRounds = 3;
       const bool close_before = cpus_close_for_the_file();
       std::vector<std::unique_ptr<SpmmOp>> ops;
-      for (const SpmmImpl* c : cands) ops.push_back(c->initialize(desc, w));
-      std::vector<double> best_of(cands.size(), std::numeric_limits<double>::infinity());
-      for (int r = 0; r < kRounds; ++r)
-        for (std::size_t i = 0; i < cands.size(); ++i) {
-          SpmmOp& op = *ops[i];
-          const Stats st = measure([&] { op.run(x.data<float>(), y.data<float>(), b.data<float>()); },
-                                   std::max(1, (opt.auto_min_reps + kRounds - 1) / kRounds),
-                                   opt.auto_min_seconds / kRounds, 1, 1000);
-          // The minimum, not the median: on a shared machine interference only ever adds time.
-          best_of[i] = std::min(best_of[i], st.min_ms);
-        }
+      std::vector<std::function<void()>> runs;
+      for (const SpmmImpl* c : cands) {
+        ops.push_back(c->initialize(desc, w));
+        runs.push_back([&, op = ops.back().get()] { op->run(x.data<float>(), y.data<float>(), b.data<float>()); });
+      }
+      const std::vector<double> best_of = time_candidates(runs);
       const auto win = static_cast<std::size_t>(std::min_element(best_of.begin(), best_of.end()) - best_of.begin());
       best.impl = cands[win];
       best.op = std::move(ops[win]);
@@ -721,21 +728,11 @@ void Executor::Impl::consider_implicit_conv(Step& s, const Node& n, const SpmmDe
     Tensor ws = Tensor::empty({static_cast<std::int64_t>(ic->workspace_bytes(s.m) / sizeof(float))});
     Rng rng(0x1A9C);
     rng.fill_uniform(x, -1.f, 1.f);
-    constexpr int kRounds = 3;
     const bool close_before = cpus_close_for_the_file();
-    double im2col_best = std::numeric_limits<double>::infinity(), implicit_best = im2col_best;
-    for (int r = 0; r < kRounds; ++r) {
-      const int reps = std::max(1, (opt.auto_min_reps + kRounds - 1) / kRounds);
-      const double secs = opt.auto_min_seconds / kRounds;
-      im2col_best = std::min(im2col_best, measure([&] { run_gemm_conv(s, x.data<float>(), y.data<float>(),
-                                                                      col.data<float>(), xs, ys, n.attrs); },
-                                                  reps, secs, 1, 1000).min_ms);
-      implicit_best = std::min(implicit_best, measure([&] { ic->run(x.data<float>(), y.data<float>(),
-                                                                    ws.data<float>(), bias, s.m, s.act, xs, ys,
-                                                                    n.attrs); },
-                                                      reps, secs, 1, 1000).min_ms);
-    }
-    const bool win = implicit_best < im2col_best;
+    const std::vector<double> t = time_candidates(
+        {[&] { run_gemm_conv(s, x.data<float>(), y.data<float>(), col.data<float>(), xs, ys, n.attrs); },
+         [&] { ic->run(x.data<float>(), y.data<float>(), ws.data<float>(), bias, s.m, s.act, xs, ys, n.attrs); }});
+    const bool win = t[1] < t[0];
     remember(key, win ? "implicit" : "im2col", close_before && cpus_close_for_the_file());
     if (!win) return;
   }
@@ -802,20 +799,14 @@ void Executor::Impl::consider_native_conv(Step& s, const Node& n, const Tensor& 
       Tensor col = s.im2col ? Tensor::empty({static_cast<std::int64_t>(s.ws_bytes / sizeof(float))}) : Tensor();
       Rng rng(0xC0471);
       rng.fill_uniform(x, -1.f, 1.f);
-      constexpr int kRounds = 3;
       const bool close_before = cpus_close_for_the_file();
-      double gemm_best = std::numeric_limits<double>::infinity(), native_best = gemm_best;
-      for (int r = 0; r < kRounds; ++r) {
-        const int reps = std::max(1, (opt.auto_min_reps + kRounds - 1) / kRounds);
-        const double secs = opt.auto_min_seconds / kRounds;
-        gemm_best = std::min(gemm_best, measure([&] { run_gemm_conv(s, x.data<float>(), y.data<float>(),
-                                                                    col.defined() ? col.data<float>() : nullptr, xs, ys,
-                                                                    n.attrs); },
-                                                reps, secs, 1, 1000).min_ms);
-        native_best = std::min(native_best, measure([&] { native->run(x.data<float>(), y.data<float>()); }, reps, secs,
-                                                    1, 1000).min_ms);
-      }
-      const bool win = native_best < gemm_best;
+      const std::vector<double> t = time_candidates(
+          {[&] {
+             run_gemm_conv(s, x.data<float>(), y.data<float>(), col.defined() ? col.data<float>() : nullptr, xs, ys,
+                           n.attrs);
+           },
+           [&] { native->run(x.data<float>(), y.data<float>()); }});
+      const bool win = t[1] < t[0];
       remember(key, win ? kOnednnConvName : "gemm", close_before && cpus_close_for_the_file());
       if (!win) return;
     }
