@@ -259,12 +259,14 @@ int run_bench(const BenchOptions& o) {
                                kDisturbedFactor, r.threads);
     std::cout << "\n";
   }
-  std::cout << fmt::format("{:<44} {:<14} {:<30} {:<8} {:>6} {:>9} {:>9}  {}\n", "layer", "op", "kernel", "format",
+  auto kernel_text = [](const ModelBenchLayer& l) { return l.kernel + (l.implicit_im2col ? " (implicit im2col)" : ""); };
+  std::size_t kw = 30;
+  for (const auto& l : r.layers) kw = std::max(kw, kernel_text(l).size());
+  std::cout << fmt::format("{:<44} {:<15} {:<{}} {:<8} {:>6} {:>9} {:>9}  {}\n", "layer", "op", "kernel", kw, "format",
                            "sparse", "ms", "dense ms", "dense kernel");
   for (const auto& l : r.layers)
-    std::cout << fmt::format("{:<44} {:<14} {:<30} {:<8} {:>6.3f} {:>9.4f} {:>9.4f}  {}\n", l.name, l.op,
-                             l.kernel + (l.implicit_im2col ? " (implicit im2col)" : ""), l.format, l.sparsity, l.ms,
-                             l.dense_ms, l.dense_kernel);
+    std::cout << fmt::format("{:<44} {:<15} {:<{}} {:<8} {:>6.3f} {:>9.4f} {:>9.4f}  {}\n", l.name, l.op,
+                             kernel_text(l), kw, l.format, l.sparsity, l.ms, l.dense_ms, l.dense_kernel);
   return 0;
 }
 
