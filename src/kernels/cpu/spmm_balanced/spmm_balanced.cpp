@@ -52,6 +52,10 @@ BalancedPacked pack_panels(const SpmmDesc& desc, const SpmmWeight& w, Footprint*
   b.values = std::move(values);
   b.off8 = std::move(off8);
   b.off16 = std::move(off16);
+  if (!desc.x_rows.empty()) {
+    p.x_off.assign(static_cast<std::size_t>(banks * b.bank), 0);
+    std::copy(desc.x_rows.begin(), desc.x_rows.end(), p.x_off.begin());
+  }
   return p;
 }
 
@@ -69,11 +73,11 @@ bool check(const SpmmDesc&, const SpmmWeight& w, std::string* why) {
 void register_balanced_kernels(SpmmRegistry& r) {
   using Impl = KernelImpl<BalancedPacked>;
   r.add(std::make_unique<Impl>("f32_spmm_balanced_kpanel__avx512", Format::balanced, Isa::avx512,
-                               balanced_panel_avx512, pack_panels, panel_case));
+                               balanced_panel_avx512, pack_panels, panel_case, /*x_rows=*/true));
   r.add(std::make_unique<Impl>("f32_spmm_balanced_1x128__avx512", Format::balanced, Isa::avx512,
                                balanced_spmm_avx512, pack, check));
   r.add(std::make_unique<Impl>("f32_spmm_balanced_kpanel__avx2", Format::balanced, Isa::avx2,
-                               balanced_panel_avx2, pack_panels, panel_case));
+                               balanced_panel_avx2, pack_panels, panel_case, /*x_rows=*/true));
   r.add(std::make_unique<Impl>("f32_spmm_balanced_1x64__avx2", Format::balanced, Isa::avx2,
                                balanced_spmm_avx2, pack, check));
   r.add(std::make_unique<Impl>("f32_spmm_balanced_1x8__scalar", Format::balanced, Isa::scalar,

@@ -17,6 +17,9 @@ struct BalancedPacked {
   // (spmm_balanced.cpp, pack_panels). The count per row and panel is fixed: no pointers.
   int panel_banks = 1;
   int tile_vectors = 8;
+  // Column-panel variant: SpmmDesc::x_rows padded with 0 to banks * bank (indexed by bank * q +
+  // in-bank offset); empty when X is k x n.
+  AlignedVector<std::int64_t> x_off;
 };
 
 void balanced_spmm_avx512(const BalancedPacked&, const RunArgs&, std::int64_t, std::int64_t);

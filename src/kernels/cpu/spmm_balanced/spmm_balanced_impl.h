@@ -98,7 +98,9 @@ void balanced_spmm(const BalancedPacked& a, const RunArgs& g, std::int64_t r0, s
 
 // ---- column panels ----------------------------------------------------------------------------
 
-template <class S, int V, int KK, class Off>
+// kRows: X's rows at a.x_off (SpmmDesc::x_rows), one table load per entry; otherwise bank q's
+// rows at q * bank * n, the entry's offset times n (as in the CSR column-panel kernel).
+template <class S, int V, int KK, class Off, bool kRows>
 void balanced_panel_tile(const BalancedPacked& a, const Off* off, const RunArgs& g, std::int64_t r0,
                          std::int64_t r1, std::int64_t n0, typename S::Mask last) {
   constexpr int W = S::kWidth;
@@ -123,14 +125,18 @@ void balanced_panel_tile(const BalancedPacked& a, const Off* off, const RunArgs&
       const std::int64_t at = q0 * b.rows * k + i * (q1 - q0) * k;
       const float* vp = b.values.data() + at;
       const Off* op = off + at;
-      const float* xq = g.x + q0 * bank_stride + n0;
-      for (std::int64_t q = q0; q < q1; ++q, vp += k, op += k, xq += bank_stride)
+      const float* xq = g.x + n0 + (kRows ? 0 : q0 * bank_stride);
+      const std::int64_t* xo = kRows ? a.x_off.data() + q0 * b.bank : nullptr;
+      for (std::int64_t q = q0; q < q1; ++q, vp += k, op += k) {
         for (int t = 0; t < k; ++t) {
-          const float* xr = xq + static_cast<std::int64_t>(op[t]) * n;
+          const float* xr = xq + (kRows ? xo[op[t]] : static_cast<std::int64_t>(op[t]) * n);
           const typename S::V w = S::set1(vp[t]);
           for (int v = 0; v < V - 1; ++v) acc[v] = S::fma(w, S::load(xr + v * W), acc[v]);
           acc[V - 1] = S::fma(w, S::load(xr + (V - 1) * W, last), acc[V - 1]);
         }
+        if (kRows) xo += b.bank;
+        else xq += bank_stride;
+      }
       for (int v = 0; v < V; ++v) {
         if (final && g.relu) acc[v] = S::relu(acc[v]);
         if (v < V - 1) S::store(yr + v * W, acc[v]);
@@ -140,16 +146,16 @@ void balanced_panel_tile(const BalancedPacked& a, const Off* off, const RunArgs&
   }
 }
 
-template <class S, int KK, class Off, int V = kBalancedMaxV>
+template <class S, int KK, class Off, bool kRows, int V = kBalancedMaxV>
 void balanced_panel_tail(int vecs, const BalancedPacked& a, const Off* off, const RunArgs& g,
                          std::int64_t r0, std::int64_t r1, std::int64_t n0, typename S::Mask last) {
   if constexpr (V >= 1) {
-    if (vecs == V) return balanced_panel_tile<S, V, KK, Off>(a, off, g, r0, r1, n0, last);
-    balanced_panel_tail<S, KK, Off, V - 1>(vecs, a, off, g, r0, r1, n0, last);
+    if (vecs == V) return balanced_panel_tile<S, V, KK, Off, kRows>(a, off, g, r0, r1, n0, last);
+    balanced_panel_tail<S, KK, Off, kRows, V - 1>(vecs, a, off, g, r0, r1, n0, last);
   }
 }
 
-template <class S, int KK, class Off>
+template <class S, int KK, class Off, bool kRows>
 void balanced_panel_rows(const BalancedPacked& a, const Off* off, const RunArgs& g, std::int64_t r0,
                          std::int64_t r1) {
   constexpr int W = S::kWidth;
@@ -157,32 +163,40 @@ void balanced_panel_rows(const BalancedPacked& a, const Off* off, const RunArgs&
   const std::int64_t tile = static_cast<std::int64_t>(tv) * W;
   std::int64_t n0 = 0;
   for (; n0 + tile <= g.n; n0 += tile)
-    balanced_panel_tail<S, KK, Off>(tv, a, off, g, r0, r1, n0, S::full_mask());
+    balanced_panel_tail<S, KK, Off, kRows>(tv, a, off, g, r0, r1, n0, S::full_mask());
   const std::int64_t rest = g.n - n0;
   if (rest == 0) return;
   const int vecs = static_cast<int>((rest + W - 1) / W);
-  balanced_panel_tail<S, KK, Off>(vecs, a, off, g, r0, r1, n0,
+  balanced_panel_tail<S, KK, Off, kRows>(vecs, a, off, g, r0, r1, n0,
                                   S::tail_mask(static_cast<int>(rest - (vecs - 1) * W)));
 }
 
-template <class S, class Off>
+template <class S, class Off, bool kRows>
 void balanced_panel_by_k(const BalancedPacked& a, const Off* off, const RunArgs& g, std::int64_t r0,
                          std::int64_t r1) {
   switch (a.bal.k) {
-    case 1: return balanced_panel_rows<S, 1, Off>(a, off, g, r0, r1);
-    case 2: return balanced_panel_rows<S, 2, Off>(a, off, g, r0, r1);
-    case 3: return balanced_panel_rows<S, 3, Off>(a, off, g, r0, r1);
-    case 4: return balanced_panel_rows<S, 4, Off>(a, off, g, r0, r1);
-    default: return balanced_panel_rows<S, 0, Off>(a, off, g, r0, r1);
+    case 1: return balanced_panel_rows<S, 1, Off, kRows>(a, off, g, r0, r1);
+    case 2: return balanced_panel_rows<S, 2, Off, kRows>(a, off, g, r0, r1);
+    case 3: return balanced_panel_rows<S, 3, Off, kRows>(a, off, g, r0, r1);
+    case 4: return balanced_panel_rows<S, 4, Off, kRows>(a, off, g, r0, r1);
+    default: return balanced_panel_rows<S, 0, Off, kRows>(a, off, g, r0, r1);
   }
+}
+
+template <class S, bool kRows>
+void balanced_panel_offsets(const BalancedPacked& a, const RunArgs& g, std::int64_t r0, std::int64_t r1) {
+  if (a.bal.wide_offsets())
+    balanced_panel_by_k<S, std::uint16_t, kRows>(a, a.bal.off16.data(), g, r0, r1);
+  else
+    balanced_panel_by_k<S, std::uint8_t, kRows>(a, a.bal.off8.data(), g, r0, r1);
 }
 
 template <class S>
 void balanced_panel(const BalancedPacked& a, const RunArgs& g, std::int64_t r0, std::int64_t r1) {
-  if (a.bal.wide_offsets())
-    balanced_panel_by_k<S>(a, a.bal.off16.data(), g, r0, r1);
+  if (a.x_off.empty())
+    balanced_panel_offsets<S, false>(a, g, r0, r1);
   else
-    balanced_panel_by_k<S>(a, a.bal.off8.data(), g, r0, r1);
+    balanced_panel_offsets<S, true>(a, g, r0, r1);
 }
 
 }  // namespace
