@@ -338,30 +338,31 @@ void run_gemm_conv(Step& s, const float* x, float* y, float* col, const Shape& x
 // b Hp Wp + oy Wp + ox, so weight column (c, ky, kx) reads the padded input from
 // c N Hp Wp + ky Wp + kx on. The last column read is C N Hp Wp - 1: no read past the buffer.
 struct ImplicitConv {
-  std::unique_ptr<SpmmOp> op;     // initialized with the x_rows desc below
-  std::int64_t cols = 0;          // GEMM columns over the padded grid
-  std::int64_t padded_floats = 0; // the padded input; the GEMM's output follows it in the workspace
+  SpmmDesc desc;                  // the im2col path's (m, k, bias, relu), n = cols, x_rows
+  std::int64_t padded_floats = 0; // the padded input, in whole 64-byte lines; the GEMM's output follows it
+  std::unique_ptr<SpmmOp> op;     // initialized with `desc`
 
   static bool fits(const Attrs& a) {
     return a.groups == 1 && a.stride[0] == 1 && a.stride[1] == 1 && a.dilation[0] == 1 && a.dilation[1] == 1;
   }
-  // desc (m, k, bias, relu as the im2col path's) gains n and x_rows for input xs and output ys.
-  static SpmmDesc shifted(SpmmDesc desc, const Shape& xs, const Shape& ys, const Attrs& a) {
+  // For input xs, output ys and the im2col path's desc.
+  ImplicitConv(const SpmmDesc& gemm, const Shape& xs, const Shape& ys, const Attrs& a) : desc(gemm) {
     const std::int64_t N = xs[0], C = xs[1], Hp = xs[2] + 2 * a.padding[0], Wp = xs[3] + 2 * a.padding[1];
     desc.n = (N - 1) * Hp * Wp + (ys[2] - 1) * Wp + ys[3];
     desc.x_rows.clear();
     for (std::int64_t c = 0; c < C; ++c)
       for (std::int64_t ky = 0; ky < a.kernel[0]; ++ky)
         for (std::int64_t kx = 0; kx < a.kernel[1]; ++kx) desc.x_rows.push_back(c * N * Hp * Wp + ky * Wp + kx);
-    return desc;
+    padded_floats = (C * N * Hp * Wp + 15) / 16 * 16;
   }
-  std::size_t workspace_bytes(std::int64_t m) const {
-    return static_cast<std::size_t>(padded_floats + m * cols) * sizeof(float);
+  std::size_t workspace_bytes() const {
+    return static_cast<std::size_t>(padded_floats + desc.m * desc.n) * sizeof(float);
   }
 
-  // x: [C][N][H][W]; y: [m][N][Ho][Wo]; ws: workspace_bytes(m), 64-byte aligned.
-  void run(const float* x, float* y, float* ws, const float* bias, std::int64_t m, Act act, const Shape& xs,
-           const Shape& ys, const Attrs& a) {
+  // x: [C][N][H][W]; y: [m][N][Ho][Wo]; ws: workspace_bytes(), 64-byte aligned.
+  void run(const float* x, float* y, float* ws, const float* bias, Act act, const Shape& xs, const Shape& ys,
+           const Attrs& a) {
+    const std::int64_t m = desc.m, cols = desc.n;
     const std::int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], ph = a.padding[0], pw = a.padding[1];
     const std::int64_t Hp = H + 2 * ph, Wp = W + 2 * pw, Ho = ys[2], Wo = ys[3];
     float* xp = ws;
@@ -708,12 +709,8 @@ void Executor::Impl::consider_implicit_conv(Step& s, const Node& n, const SpmmDe
   if (opt.conv_input == ConvInput::im2col || !impl->reads_x_rows() || !(forced || opt.measure)) return;
   const Shape& xs = slots[n.inputs[0]].shape;
   const Shape& ys = slots[n.output].shape;
-  const SpmmDesc shifted = ImplicitConv::shifted(desc, xs, ys, n.attrs);
-  if (!impl->can_implement(shifted, w, nullptr)) return;
-  auto ic = std::make_unique<ImplicitConv>();
-  ic->cols = shifted.n;
-  // Whole 64-byte lines, so that the GEMM's output starts aligned.
-  ic->padded_floats = (xs[1] * xs[0] * (xs[2] + 2 * n.attrs.padding[0]) * (xs[3] + 2 * n.attrs.padding[1]) + 15) / 16 * 16;
+  auto ic = std::make_unique<ImplicitConv>(desc, xs, ys, n.attrs);
+  if (!impl->can_implement(ic->desc, w, nullptr)) return;
   const float* bias = s.bias.defined() ? s.bias.data<float>() : nullptr;
   const std::string key = fmt::format("implicit conv {} -> {} {}x{} p{}x{} b{} a{} {} {:.4f} t{} {}", shape_to_string(xs),
                                       shape_to_string(ys), n.attrs.kernel[0], n.attrs.kernel[1], n.attrs.padding[0],
@@ -721,22 +718,22 @@ void Executor::Impl::consider_implicit_conv(Step& s, const Node& n, const SpmmDe
                                       n.pattern.to_string(), mask_sparsity(n.mask), num_threads(), impl->name());
   const std::string cached = forced ? std::string("implicit") : recall(key);
   if (cached == "im2col") return;
-  ic->op = impl->initialize(shifted, w);
+  ic->op = impl->initialize(ic->desc, w);
   if (cached != "implicit") {
     Tensor x = Tensor::empty({shape_numel(xs)}), y = Tensor::empty({shape_numel(ys)});
     Tensor col = Tensor::empty({static_cast<std::int64_t>(s.ws_bytes / sizeof(float))});
-    Tensor ws = Tensor::empty({static_cast<std::int64_t>(ic->workspace_bytes(s.m) / sizeof(float))});
+    Tensor ws = Tensor::empty({static_cast<std::int64_t>(ic->workspace_bytes() / sizeof(float))});
     Rng rng(0x1A9C);
     rng.fill_uniform(x, -1.f, 1.f);
     const bool close_before = cpus_close_for_the_file();
     const std::vector<double> t = time_candidates(
         {[&] { run_gemm_conv(s, x.data<float>(), y.data<float>(), col.data<float>(), xs, ys, n.attrs); },
-         [&] { ic->run(x.data<float>(), y.data<float>(), ws.data<float>(), bias, s.m, s.act, xs, ys, n.attrs); }});
+         [&] { ic->run(x.data<float>(), y.data<float>(), ws.data<float>(), bias, s.act, xs, ys, n.attrs); }});
     const bool win = t[1] < t[0];
     remember(key, win ? "implicit" : "im2col", close_before && cpus_close_for_the_file());
     if (!win) return;
   }
-  s.ws_bytes = ic->workspace_bytes(s.m);
+  s.ws_bytes = ic->workspace_bytes();
   s.implicit = std::move(ic);
   s.gemms[0].op.reset();  // the same weight packed again: only the implicit op's copy stays in memory
   s.plan.implicit_im2col = true;
@@ -1096,7 +1093,7 @@ void Executor::Impl::exec_conv(Step& s, const Node& n) {
     return;
   }
   if (s.implicit) {
-    s.implicit->run(x, y, ws(s), s.bias.defined() ? s.bias.data<float>() : nullptr, s.m, s.act, slots[s.in[0]].shape,
+    s.implicit->run(x, y, ws(s), s.bias.defined() ? s.bias.data<float>() : nullptr, s.act, slots[s.in[0]].shape,
                     slots[s.out].shape, n.attrs);
     return;
   }

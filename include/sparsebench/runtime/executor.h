@@ -30,8 +30,8 @@
 // the best oneDNN offers for a convolution, not only its GEMM. kOnednnConvName as the kernel runs
 // every such convolution that way (pruned ones on their masked weight) and the rest as "dense".
 // A pruned k x k stride-1, dilation-1 convolution (groups = 1) whose chosen kernel reads shifted
-// rows (SpmmImpl::reads_x_rows: our CSR / balanced column-panel and BSR kernels) may skip im2col ("implicit im2col"):
-// its input is copied once into a zero-padded [C][N][H + 2p][W + 2p] workspace, the kernel reads
+// rows (SpmmImpl::reads_x_rows: our CSR / balanced column-panel and BSR kernels) may skip im2col
+// ("implicit im2col"): its input is copied once into a zero-padded [C][N][H + 2p][W + 2p] workspace, the kernel reads
 // weight column (c, ky, kx) as that buffer shifted by ky rows and kx columns, over the padded
 // grid (the 2p columns past each output row are computed and dropped), and the valid columns are
 // copied out. That moves about 1/(kh kw) of im2col's bytes. CompileOptions::conv_input decides:

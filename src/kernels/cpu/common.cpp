@@ -66,6 +66,11 @@ bool check_weight(const SpmmDesc& desc, const SpmmWeight& w, std::string* why, b
   return check_x_rows(desc, reads_x_rows, why);
 }
 
+AlignedVector<std::int64_t> x_row_table(const SpmmDesc& desc, std::int64_t entries) {
+  AlignedVector<std::int64_t> t(static_cast<std::size_t>(entries), 0);
+  for (std::int64_t j = 0; j < std::min(entries, desc.k); ++j) t[j] = desc.x_rows.empty() ? j * desc.n : desc.x_rows[j];
+  return t;
+}
 
 bool check_isa(Isa need, std::string* why) {
   const Isa have = max_isa();

@@ -48,6 +48,8 @@ void parallel_for_parts(const Partitions& parts, Body&& body);
 // Checks the weight against the desc (2-D f32, m x k, mask u8 of the same shape when defined).
 // desc.x_rows must be empty unless `reads_x_rows` (then k offsets, each >= 0).
 bool check_weight(const SpmmDesc& desc, const SpmmWeight& w, std::string* why, bool reads_x_rows = false);
+// Where X's row j starts, in floats from x, for j < `entries` (0 past k): desc.x_rows, or j * n.
+AlignedVector<std::int64_t> x_row_table(const SpmmDesc& desc, std::int64_t entries);
 // False, with "needs <isa> ..." in *why, when max_isa() is below `need`.
 bool check_isa(Isa need, std::string* why);
 

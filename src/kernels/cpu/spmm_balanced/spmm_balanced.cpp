@@ -52,10 +52,7 @@ BalancedPacked pack_panels(const SpmmDesc& desc, const SpmmWeight& w, Footprint*
   b.values = std::move(values);
   b.off8 = std::move(off8);
   b.off16 = std::move(off16);
-  if (!desc.x_rows.empty()) {
-    p.x_off.assign(static_cast<std::size_t>(banks * b.bank), 0);
-    std::copy(desc.x_rows.begin(), desc.x_rows.end(), p.x_off.begin());
-  }
+  if (!desc.x_rows.empty()) p.x_off = x_row_table(desc, banks * b.bank);
   return p;
 }
 

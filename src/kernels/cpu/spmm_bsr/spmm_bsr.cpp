@@ -18,8 +18,7 @@ BsrPacked pack(const SpmmDesc& desc, const SpmmWeight& w, Footprint* fp) {
   for (std::int64_t I = 0; I <= rows; ++I)
     prefix[I] = p.bsr.block_row_ptr[I] * block_cost + I * 2 * br;
   p.parts = Partitions(prefix, partition_threads());
-  p.x_off.resize(static_cast<std::size_t>(desc.k));
-  for (std::int64_t j = 0; j < desc.k; ++j) p.x_off[j] = desc.x_rows.empty() ? j * desc.n : desc.x_rows[j];
+  p.x_off = x_row_table(desc, desc.k);
   return p;
 }
 

@@ -73,10 +73,7 @@ CsrPanelPacked pack_panels(const SpmmDesc& desc, const SpmmWeight& w, Footprint*
       p.col[slot] = static_cast<std::uint8_t>(j % p.panel_cols);
       p.values[slot] = c.values[q];
     }
-  if (!desc.x_rows.empty()) {
-    p.x_off.assign(static_cast<std::size_t>(p.panels) * p.panel_cols, 0);
-    std::copy(desc.x_rows.begin(), desc.x_rows.end(), p.x_off.begin());
-  }
+  if (!desc.x_rows.empty()) p.x_off = x_row_table(desc, static_cast<std::int64_t>(p.panels) * p.panel_cols);
   std::vector<std::int64_t> prefix(p.m + 1);
   // Per row: its non-zeros plus a Y load + store per panel it touches (~2 per panel).
   for (std::int64_t i = 0; i <= p.m; ++i) prefix[i] = c.row_ptr[i] + 2 * i * p.panels;
